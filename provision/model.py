@@ -267,6 +267,8 @@ class Goals(_Serialisable):
     listen: str | None = None
     distcc_hosts: tuple[str, ...] = ()
     host_entries: tuple[HostEntry, ...] = ()
+    # a distcc farm (provision.fleet): servers allow their clients' subnets instead of each address
+    farm_allow_subnets: bool = False
 
 
 # --------------------------------------------------------------------------- plan
