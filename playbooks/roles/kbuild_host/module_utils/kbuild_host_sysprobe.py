@@ -1,0 +1,594 @@
+# -*- coding: utf-8 -*-
+# Copyright: kprov developers
+# Apache License 2.0 (see LICENSE)
+"""Read what a kernel build may use on a Linux host: CPUs, cgroup limits, zram, swap, virtualization.
+
+This file is the one source of these parsers. It runs in two places:
+
+* on managed hosts, packed by Ansible into the ``kbuild_host_probe`` module
+  (``from ansible.module_utils.kbuild_host_sysprobe import probe``), with whatever Python the host
+  has: so it uses only the standard library and nothing newer than Python 3.8;
+* on the kprov controller, loaded by ``provision/facts.py`` from this very file.
+
+Every reader takes ``root`` (default ``"/"``): the paths ``/proc/...`` and ``/sys/...`` are read
+below it, so tests build a fake tree in a temporary directory. Parsers are pure functions of text.
+Nothing here writes anything.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import glob
+import math
+import os
+import re
+
+__metaclass__ = type
+
+#: Names zram and the crypto API use for the compressors a zram device can take, in a stable order.
+ZRAM_COMPRESSORS = ("lzo-rle", "lzo", "lz4", "lz4hc", "zstd", "842", "deflate")
+
+#: cgroup v1 reports "no limit" as PAGE_COUNTER_MAX pages (LONG_MAX rounded down to a page):
+#: 9223372036854771712 with 4 KiB pages, a bit less with larger pages. Anything at or above 2**62
+#: bytes is no real limit on any machine.
+V1_UNLIMITED_FLOOR = 1 << 62
+
+#: /proc/crypto "type" values of compression algorithms.
+CRYPTO_COMPRESSION_TYPES = ("compression", "scomp", "acomp")
+
+#: Substrings of a cgroup path that name the container engine that made it.
+CGROUP_CONTAINER_HINTS = (
+    ("libpod", "podman"),
+    ("docker", "docker"),
+    ("kubepods", "kubernetes"),
+    ("containerd", "containerd"),
+    ("lxc", "lxc"),
+    ("machine.slice/systemd-nspawn", "systemd-nspawn"),
+)
+
+
+# --------------------------------------------------------------------------- file helpers
+
+
+def host_path(root, path):
+    """``path`` (absolute, as the host sees it) below ``root``."""
+    if not root or root == "/":
+        return path
+    return os.path.join(root, path.lstrip("/"))
+
+
+def read_text(root, path):
+    """The text of a file below ``root``, or None when it cannot be read (absent, no permission)."""
+    try:
+        with open(host_path(root, path), "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (OSError, IOError):
+        return None
+
+
+def _read_stripped(root, path):
+    text = read_text(root, path)
+    return None if text is None else text.strip()
+
+
+# --------------------------------------------------------------------------- cgroups: pure parsers
+
+
+def parse_proc_cgroup(text):
+    """Parse ``/proc/<pid>/cgroup`` into ``{"v1": {controller: path}, "v2": path or None}``.
+
+    v1 lines are ``ID:controller[,controller]:path`` (named hierarchies like ``name=systemd`` are
+    kept under their name); the v2 line is ``0::path``.
+    """
+    v1 = {}
+    v2 = None
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hid, controllers, path = parts
+        if hid == "0" and controllers == "":
+            v2 = path
+            continue
+        for controller in controllers.split(","):
+            if controller:
+                v1[controller] = path
+    return {"v1": v1, "v2": v2}
+
+
+def parse_cpu_max(text):
+    """cgroup v2 ``cpu.max`` (``"150000 100000"`` or ``"max 100000"``) -> CPUs of quota or None."""
+    fields = (text or "").split()
+    if not fields or fields[0] == "max":
+        return None
+    try:
+        quota = int(fields[0])
+        period = int(fields[1]) if len(fields) > 1 else 100000
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return quota / period
+
+
+def parse_cfs_quota(quota_text, period_text):
+    """cgroup v1 ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` -> CPUs of quota or None (-1)."""
+    try:
+        quota = int((quota_text or "").strip())
+        period = int((period_text or "").strip())
+    except ValueError:
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return quota / period
+
+
+def parse_memory_limit(text):
+    """``memory.max`` (v2) or ``memory.limit_in_bytes`` (v1) -> bytes, or None for no limit.
+
+    v2 writes ``max``; v1 writes a huge page-rounded LONG_MAX instead of "unlimited".
+    """
+    value = (text or "").strip()
+    if not value or value == "max":
+        return None
+    try:
+        limit = int(value)
+    except ValueError:
+        return None
+    if limit <= 0 or limit >= V1_UNLIMITED_FLOOR:
+        return None
+    return limit
+
+
+def parse_int(text):
+    """An integer file (``memory.current``), or None."""
+    try:
+        return int((text or "").strip())
+    except ValueError:
+        return None
+
+
+def _unescape_mount(path):
+    # mountinfo escapes space, tab, newline and backslash as octal: \040 \011 \012 \134
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
+
+
+def parse_mountinfo(text):
+    """``/proc/self/mountinfo`` -> list of dicts with root, mount_point, options, fstype, super_options."""
+    mounts = []
+    for line in (text or "").splitlines():
+        if " - " not in line:
+            continue
+        left, right = line.split(" - ", 1)
+        lf = left.split()
+        rf = right.split()
+        if len(lf) < 6 or len(rf) < 2:
+            continue
+        mounts.append(
+            {
+                "root": _unescape_mount(lf[3]),
+                "mount_point": _unescape_mount(lf[4]),
+                "options": lf[5].split(","),
+                "fstype": rf[0],
+                "super_options": rf[2].split(",") if len(rf) > 2 else [],
+            }
+        )
+    return mounts
+
+
+def cgroup_mounts(mounts):
+    """From parsed mountinfo: ``{"v1": {controller: (mount_root, mount_point)}, "v2": (root, point)}``."""
+    v1 = {}
+    v2 = None
+    for m in mounts:
+        if m["fstype"] == "cgroup2":
+            if v2 is None:
+                v2 = (m["root"], m["mount_point"])
+        elif m["fstype"] == "cgroup":
+            for opt in m["super_options"]:
+                if opt in ("rw", "ro") or opt.startswith("release_agent") or opt in ("clone_children", "noprefix"):
+                    continue
+                v1.setdefault(opt, (m["root"], m["mount_point"]))
+    return {"v1": v1, "v2": v2}
+
+
+def _default_v1_mount(root, controller):
+    """Where distros mount a v1 controller when mountinfo is not available (fake trees in tests)."""
+    base = "/sys/fs/cgroup"
+    try:
+        names = sorted(os.listdir(host_path(root, base)))
+    except OSError:
+        return None
+    for name in names:
+        if controller in name.split(","):
+            return ("/", base + "/" + name)
+    return None
+
+
+def _default_v2_mount(root):
+    for candidate in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
+        if os.path.exists(host_path(root, candidate + "/cgroup.controllers")):
+            return ("/", candidate)
+    return None
+
+
+def _cgroup_dirs(root, mount, cgroup_path):
+    """The process's cgroup directory and its ancestors up to the mount point, innermost first.
+
+    Without a cgroup namespace the path in /proc/self/cgroup is relative to the hierarchy root,
+    while the mount may expose only a subtree (its mountinfo root): strip that prefix. When the
+    directory is missing (a namespace boundary), fall back to the mount point itself.
+    """
+    mount_root, mount_point = mount
+    rel = cgroup_path or "/"
+    if mount_root not in ("/", "") and (rel == mount_root or rel.startswith(mount_root.rstrip("/") + "/")):
+        rel = rel[len(mount_root.rstrip("/")):] or "/"
+    parts = [p for p in rel.split("/") if p and p != ".."]
+    dirs = []
+    while True:
+        candidate = mount_point.rstrip("/") + ("/" + "/".join(parts) if parts else "")
+        if os.path.isdir(host_path(root, candidate or "/")):
+            dirs.append(candidate)
+        if not parts:
+            break
+        parts.pop()
+    return dirs
+
+
+def _min_opt(values):
+    real = [v for v in values if v is not None]
+    return min(real) if real else None
+
+
+# --------------------------------------------------------------------------- cgroups: reader
+
+
+def cgroup_limits(root="/"):
+    """CPU quota and memory limit that apply to this process (the tightest along its cgroup path).
+
+    Returns ``{"version": "v1"|"v2"|"hybrid"|"none", "cpu_quota": float|None,
+    "memory_limit_bytes": int|None, "memory_usage_bytes": int|None, "cpu_source": str|None,
+    "memory_source": str|None}``.
+    """
+    own = parse_proc_cgroup(read_text(root, "/proc/self/cgroup"))
+    mounts = cgroup_mounts(parse_mountinfo(read_text(root, "/proc/self/mountinfo")))
+    result = {
+        "version": "none",
+        "cpu_quota": None,
+        "memory_limit_bytes": None,
+        "memory_usage_bytes": None,
+        "cpu_source": None,
+        "memory_source": None,
+    }
+    has_v1 = bool(own["v1"])
+    has_v2 = own["v2"] is not None
+    result["version"] = "hybrid" if has_v1 and has_v2 else "v1" if has_v1 else "v2" if has_v2 else "none"
+
+    v2_mount = mounts["v2"] or (_default_v2_mount(root) if has_v2 else None)
+
+    # CPU: the v1 cpu controller wins when it is mounted (a controller lives in one hierarchy only).
+    if "cpu" in own["v1"]:
+        mount = mounts["v1"].get("cpu") or _default_v1_mount(root, "cpu")
+        if mount:
+            quotas = []
+            for d in _cgroup_dirs(root, mount, own["v1"]["cpu"]):
+                q = parse_cfs_quota(read_text(root, d + "/cpu.cfs_quota_us"), read_text(root, d + "/cpu.cfs_period_us"))
+                quotas.append(q)
+                if q is not None and (result["cpu_source"] is None or q <= _min_opt(quotas)):
+                    result["cpu_source"] = d + "/cpu.cfs_quota_us"
+            result["cpu_quota"] = _min_opt(quotas)
+    elif has_v2 and v2_mount:
+        quotas = []
+        for d in _cgroup_dirs(root, v2_mount, own["v2"]):
+            q = parse_cpu_max(read_text(root, d + "/cpu.max"))
+            quotas.append(q)
+            if q is not None and (result["cpu_source"] is None or q <= _min_opt(quotas)):
+                result["cpu_source"] = d + "/cpu.max"
+        result["cpu_quota"] = _min_opt(quotas)
+
+    if "memory" in own["v1"]:
+        mount = mounts["v1"].get("memory") or _default_v1_mount(root, "memory")
+        if mount:
+            dirs = _cgroup_dirs(root, mount, own["v1"]["memory"])
+            limits = []
+            for d in dirs:
+                lim = parse_memory_limit(read_text(root, d + "/memory.limit_in_bytes"))
+                limits.append(lim)
+                if lim is not None and (result["memory_source"] is None or lim <= _min_opt(limits)):
+                    result["memory_source"] = d + "/memory.limit_in_bytes"
+            result["memory_limit_bytes"] = _min_opt(limits)
+            if dirs:
+                result["memory_usage_bytes"] = parse_int(read_text(root, dirs[0] + "/memory.usage_in_bytes"))
+    elif has_v2 and v2_mount:
+        dirs = _cgroup_dirs(root, v2_mount, own["v2"])
+        limits = []
+        for d in dirs:
+            lim = parse_memory_limit(read_text(root, d + "/memory.max"))
+            limits.append(lim)
+            if lim is not None and (result["memory_source"] is None or lim <= _min_opt(limits)):
+                result["memory_source"] = d + "/memory.max"
+        result["memory_limit_bytes"] = _min_opt(limits)
+        if dirs:
+            result["memory_usage_bytes"] = parse_int(read_text(root, dirs[0] + "/memory.current"))
+    return result
+
+
+def usable_cpus(affinity, quota):
+    """CPUs a build can keep busy: the affinity mask capped by ceil(cgroup quota), never below 1."""
+    usable = affinity if affinity and affinity > 0 else 1
+    if quota is not None and quota > 0:
+        usable = min(usable, int(math.ceil(quota - 1e-9)))
+    return max(1, usable)
+
+
+# --------------------------------------------------------------------------- zram and swap
+
+
+def parse_comp_algorithm(text):
+    """``/sys/block/zramN/comp_algorithm`` (``"[lzo-rle] lzo lz4"``) -> (names in order, active)."""
+    names = []
+    active = None
+    for token in (text or "").split():
+        if token.startswith("[") and token.endswith("]"):
+            token = token[1:-1]
+            active = token
+        if token and token not in names:
+            names.append(token)
+    return names, active
+
+
+def parse_proc_crypto(text):
+    """Compression algorithms zram could use, from ``/proc/crypto`` (only those the kernel has loaded)."""
+    found = set()
+    for block in re.split(r"\n\s*\n", text or ""):
+        fields = {}
+        for line in block.splitlines():
+            if ":" in line:
+                key, value = line.split(":", 1)
+                fields[key.strip()] = value.strip()
+        if fields.get("type") in CRYPTO_COMPRESSION_TYPES and fields.get("name") in ZRAM_COMPRESSORS:
+            found.add(fields["name"])
+    return [name for name in ZRAM_COMPRESSORS if name in found]
+
+
+def parse_proc_swaps(text):
+    """``/proc/swaps`` -> list of ``{"name", "type", "size_bytes", "used_bytes", "priority"}``."""
+    swaps = []
+    for line in (text or "").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        try:
+            swaps.append(
+                {
+                    "name": fields[0].replace("\\040", " "),
+                    "type": fields[1],
+                    "size_bytes": int(fields[2]) * 1024,
+                    "used_bytes": int(fields[3]) * 1024,
+                    "priority": int(fields[4]),
+                }
+            )
+        except ValueError:
+            continue
+    return swaps
+
+
+def zram_facts(root="/"):
+    """Compressors the kernel offers to zram, and zram devices already used as swap."""
+    compressors = []
+    active = None
+    source = "none"
+    for path in sorted(glob.glob(host_path(root, "/sys/block/zram*/comp_algorithm"))):
+        try:
+            with open(path) as handle:
+                names, act = parse_comp_algorithm(handle.read())
+        except (OSError, IOError):
+            continue
+        if names:
+            compressors, active, source = names, act, "sysfs"
+            break
+    if not compressors:
+        names = parse_proc_crypto(read_text(root, "/proc/crypto"))
+        if names:
+            compressors, source = names, "proc-crypto"
+    swaps = parse_proc_swaps(read_text(root, "/proc/swaps"))
+    zram_swaps = [s for s in swaps if re.match(r"^/dev/zram\d+$", s["name"])]
+    return {
+        "compressors": compressors,
+        "active": active,
+        "source": source,
+        "device_present": os.path.exists(host_path(root, "/dev/zram0")),
+        "sysfs_devices": sorted(os.path.basename(p) for p in glob.glob(host_path(root, "/sys/block/zram*"))),
+        "devices_in_use": [s["name"] for s in zram_swaps],
+        "swap_bytes": sum(s["size_bytes"] for s in zram_swaps),
+    }
+
+
+def swap_totals(root="/"):
+    """Swap size and use from /proc/swaps (bytes)."""
+    swaps = parse_proc_swaps(read_text(root, "/proc/swaps"))
+    total = sum(s["size_bytes"] for s in swaps)
+    used = sum(s["used_bytes"] for s in swaps)
+    return {"total_bytes": total, "free_bytes": total - used, "devices": [s["name"] for s in swaps]}
+
+
+def parse_meminfo(text):
+    """``/proc/meminfo`` -> ``{key: bytes}`` for the kB lines."""
+    info = {}
+    for line in (text or "").splitlines():
+        m = re.match(r"^(\w+(?:\(\w+\))?):\s+(\d+)(?:\s+kB)?\s*$", line)
+        if m:
+            value = int(m.group(2))
+            info[m.group(1)] = value * 1024 if line.rstrip().endswith("kB") else value
+    return info
+
+
+# --------------------------------------------------------------------------- CPUs
+
+
+def parse_cpuinfo(text):
+    """``/proc/cpuinfo`` -> ``{"logical", "physical_cores" (or None), "model", "hypervisor_flag"}``."""
+    blocks = [b for b in re.split(r"\n\s*\n", text or "") if b.strip()]
+    cores = set()
+    logical = 0
+    model = ""
+    flags = set()
+    for block in blocks:
+        fields = {}
+        for line in block.splitlines():
+            if ":" in line:
+                key, value = line.split(":", 1)
+                fields[key.strip()] = value.strip()
+        if "processor" in fields and fields["processor"].isdigit():
+            logical += 1
+        if "core id" in fields:
+            cores.add((fields.get("physical id", "0"), fields["core id"]))
+        for key in ("model name", "Model", "Hardware", "cpu model"):
+            if not model and fields.get(key):
+                model = fields[key]
+        flags.update(fields.get("flags", "").split())
+    return {
+        "logical": logical or None,
+        "physical_cores": len(cores) or None,
+        "model": model,
+        "hypervisor_flag": "hypervisor" in flags,
+    }
+
+
+def topology_cores(root="/"):
+    """Physical cores from sysfs topology (ARM has no "core id" in /proc/cpuinfo), or None."""
+    cores = set()
+    for cpu_dir in glob.glob(host_path(root, "/sys/devices/system/cpu/cpu[0-9]*/topology")):
+        try:
+            with open(os.path.join(cpu_dir, "core_id")) as handle:
+                core = handle.read().strip()
+            package = "0"
+            package_file = os.path.join(cpu_dir, "physical_package_id")
+            if os.path.exists(package_file):
+                with open(package_file) as handle:
+                    package = handle.read().strip()
+            cluster_file = os.path.join(cpu_dir, "cluster_id")
+            cluster = ""
+            if os.path.exists(cluster_file):
+                with open(cluster_file) as handle:
+                    cluster = handle.read().strip()
+        except (OSError, IOError):
+            continue
+        cores.add((package, cluster, core))
+    return len(cores) or None
+
+
+def affinity_count():
+    """CPUs this process may run on (``nproc``), or None where the OS has no affinity call."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+# --------------------------------------------------------------------------- virtualization
+
+
+def parse_environ(data):
+    """``/proc/<pid>/environ`` (NUL separated) -> dict."""
+    env = {}
+    for item in (data or "").split("\0"):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            env[key] = value
+    return env
+
+
+def cgroup_container_hint(text):
+    """Container engine named by the paths of a ``/proc/<pid>/cgroup``, or None."""
+    for line in (text or "").splitlines():
+        path = line.split(":", 2)[-1]
+        for needle, tech in CGROUP_CONTAINER_HINTS:
+            if needle in path:
+                return tech
+    return None
+
+
+def sys_read_only(root="/"):
+    """Whether /sys is mounted read-only, as container engines do for unprivileged containers."""
+    for m in parse_mountinfo(read_text(root, "/proc/self/mountinfo")):
+        if m["mount_point"] == "/sys":
+            return "ro" in m["options"]
+    return False
+
+
+def detect_virtualization(root="/", cpuinfo=None):
+    """``"container:<tech>"``, ``"vm"`` or ``"none"``, with the evidence that decided it.
+
+    Strong container signs: ``/run/.containerenv`` (podman), ``container=`` in PID 1's environment
+    (podman, lxc, systemd-nspawn), or a container engine in PID 1's cgroup path. ``/.dockerenv``
+    alone is weak: images built with docker keep it when they boot as VMs with their own kernel,
+    so it counts only together with a read-only /sys, which a VM never has.
+    """
+    evidence = []
+    tech = None
+    if os.path.exists(host_path(root, "/run/.containerenv")):
+        tech = "podman"
+        evidence.append("/run/.containerenv")
+    env = parse_environ(read_text(root, "/proc/1/environ"))
+    if not tech and env.get("container"):
+        tech = env["container"]
+        evidence.append("container=%s in /proc/1/environ" % tech)
+    if not tech:
+        hint = cgroup_container_hint(read_text(root, "/proc/1/cgroup"))
+        if hint:
+            tech = hint
+            evidence.append("/proc/1/cgroup names %s" % hint)
+    if not tech and os.path.exists(host_path(root, "/.dockerenv")):
+        if sys_read_only(root):
+            tech = "docker"
+            evidence.append("/.dockerenv and read-only /sys")
+        else:
+            evidence.append("/.dockerenv ignored: /sys is writable")
+    if tech:
+        return "container:" + tech, evidence
+    hv_type = _read_stripped(root, "/sys/hypervisor/type")
+    if hv_type:
+        evidence.append("/sys/hypervisor/type is %s" % hv_type)
+        return "vm", evidence
+    if cpuinfo is None:
+        cpuinfo = parse_cpuinfo(read_text(root, "/proc/cpuinfo"))
+    if cpuinfo.get("hypervisor_flag"):
+        evidence.append("hypervisor flag in /proc/cpuinfo")
+        return "vm", evidence
+    return "none", evidence
+
+
+# --------------------------------------------------------------------------- all of it
+
+
+def probe(root="/"):
+    """Everything above as one JSON-able dict (the ``probe`` result of the Ansible module)."""
+    cpuinfo = parse_cpuinfo(read_text(root, "/proc/cpuinfo"))
+    physical = cpuinfo["physical_cores"] or topology_cores(root)
+    cgroup = cgroup_limits(root)
+    affinity = affinity_count()
+    logical = os.cpu_count() if root in ("/", "", None) else cpuinfo["logical"]
+    logical = logical or cpuinfo["logical"] or affinity or 1
+    virtualization, evidence = detect_virtualization(root, cpuinfo)
+    meminfo = parse_meminfo(read_text(root, "/proc/meminfo"))
+    return {
+        "cpu": {
+            "logical": logical,
+            "affinity": affinity,
+            "physical_cores": physical,
+            "cgroup_quota": cgroup["cpu_quota"],
+            "usable": usable_cpus(affinity or logical, cgroup["cpu_quota"]),
+            "model": cpuinfo["model"],
+        },
+        "memory": {
+            "total_bytes": meminfo.get("MemTotal"),
+            "available_bytes": meminfo.get("MemAvailable"),
+            "cgroup_limit_bytes": cgroup["memory_limit_bytes"],
+            "cgroup_usage_bytes": cgroup["memory_usage_bytes"],
+        },
+        "cgroup": cgroup,
+        "swap": swap_totals(root),
+        "zram": zram_facts(root),
+        "virtualization": virtualization,
+        "virtualization_evidence": evidence,
+    }
