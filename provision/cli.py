@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from plumbum import cli
+from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
 import provision
@@ -39,16 +40,23 @@ class KprovApp(cli.Application):
                 sys.exit(130)
             return None, 130
 
+    # plumbum signals --help/--version with SwitchError subclasses: let those through.
+    _META = (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion)
+
     def _parse_args(self, argv):
         try:
             return super()._parse_args(argv)
         except SwitchError as exc:
+            if isinstance(exc, self._META):
+                raise
             raise UserError(f"{self.PROGNAME}: {exc}") from None
 
     def _validate_args(self, swfuncs, tailargs):
         try:
             return super()._validate_args(swfuncs, tailargs)
         except SwitchError as exc:
+            if isinstance(exc, self._META):
+                raise
             raise UserError(f"{self.PROGNAME}: {exc}") from None
 
 
@@ -59,7 +67,7 @@ class Kprov(KprovApp):
     VERSION = provision.__version__
     DESCRIPTION = (
         "Measure this host, plan the kernel build's -j, zram swap, ccache and distcc with a "
-        "reason for every number, and apply the plan with Ansible."
+        "reason for every number, and apply the plan with Ansible"
     )
 
     def main(self, *args):
@@ -206,7 +214,7 @@ class InventorySwitches:
 
 @Kprov.subcommand("plan")
 class PlanCommand(KprovApp, PlanningSwitches, InventorySwitches):
-    """Print the plan for this host (or another host's facts, or every host of an inventory)."""
+    """Print the plan for this host (or another host's facts, or every host of an inventory)"""
 
     as_json = cli.Flag("--json", help="The plan as JSON")
     as_yaml = cli.Flag("--yaml", help="The plan as role variables (YAML) for host_vars/")
@@ -258,7 +266,7 @@ class PlanCommand(KprovApp, PlanningSwitches, InventorySwitches):
 
 @Kprov.subcommand("facts")
 class FactsCommand(KprovApp, SourceSwitches):
-    """Print what kprov measured on this host (the input of every plan)."""
+    """Print what kprov measured on this host (the input of every plan)"""
 
     as_json = cli.Flag("--json", help="As JSON, for kprov plan --facts FILE on another machine")
 
@@ -280,7 +288,7 @@ class FactsCommand(KprovApp, SourceSwitches):
 
 @Kprov.subcommand("env")
 class EnvCommand(KprovApp, PlanningSwitches):
-    """Print shell exports for a kernel build: eval "$(kprov env)"."""
+    """Print shell exports for a kernel build: eval "$(kprov env)\""""
 
     def main(self, *args):
         if args:
@@ -296,13 +304,13 @@ class EnvCommand(KprovApp, PlanningSwitches):
 
 @Kprov.subcommand("apply")
 class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
-    """Converge this host (or an inventory) to the plan with the kbuild_host Ansible role."""
+    """Converge this host (or an inventory) to the plan with the kbuild_host Ansible role"""
 
     check = cli.Flag(["-C", "--check"], help="Show what would change; change nothing")
     diff = cli.Flag(["-D", "--diff"], help="Show the differences in the files that change")
     tags = cli.SwitchAttr("--tags", str, list=True, argname="TAG", help="Only these areas (packages, zram, ...)")
     skip_tags = cli.SwitchAttr("--skip-tags", str, list=True, argname="TAG", help="Skip these areas")
-    verbose = cli.CountOf(["-v", "--verbose"], help="More Ansible detail (repeat)")
+    verbose = cli.CountOf("--verbose", help="More Ansible detail (repeat)")
 
     def main(self, *args):
         if args:
