@@ -1,0 +1,626 @@
+"""Run kprov's playbooks through ansible-runner: ``kprov apply`` and inventory fact gathering.
+
+Only ``kprov apply`` and ``kprov plan -i`` import this module, and it imports ``ansible_runner``
+only inside :func:`run_playbook`, so nothing else pays for Ansible's start-up.
+
+Every run gets a fresh private data dir under the user's XDG state dir
+(``$XDG_STATE_HOME/kprov/runs/<UTC timestamp>-<pid>/``). Inventory, extra vars, env vars and the
+command line go to ``ansible_runner.run`` as arguments; ansible-runner keeps what it ran and every
+event under ``artifacts/`` there, so a failed run can be examined after the fact. Ansible's own
+output is silenced (``quiet``): an event handler prints one line per task and host instead, and
+the recap is computed from the run's final stats.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from provision.errors import ApplyFailed, EnvironmentProblem, UserError
+from provision.model import Goals
+from provision.resources import playbooks_dir
+
+#: Run directories kept under the state dir; older ones are removed when a new run starts.
+RUNS_KEPT = 20
+#: Longest failure message printed on a task line (Ansible's messages can be whole tracebacks).
+MESSAGE_MAX_CHARS = 400
+#: Context lines around each change in a --diff hunk: enough to place it, compact enough to read.
+DIFF_CONTEXT_LINES = 1
+#: The counters of Ansible's recap line, in its order; keys of ApplyResult.stats[host].
+RECAP_KEYS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+#: ansible-runner's stats names for the recap counters that Ansible names differently.
+_RUNNER_STATS_KEYS = {"unreachable": "dark", "failed": "failures"}
+#: Task actions that only load other tasks: Ansible prints them as "included:", not as results.
+_INCLUDE_ACTIONS = frozenset(
+    {
+        "include_tasks",
+        "include_role",
+        "import_tasks",
+        "import_role",
+        "ansible.builtin.include_tasks",
+        "ansible.builtin.include_role",
+        "ansible.builtin.import_tasks",
+        "ansible.builtin.import_role",
+        "ansible.builtin.include_vars",
+    }
+)
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What one Ansible run did. ``stats`` maps host -> the recap counters (RECAP_KEYS)."""
+
+    rc: int
+    status: str  # ansible-runner's: successful, failed, timeout, canceled
+    stats: dict[str, dict[str, int]]
+    artifacts_dir: str
+    failed_hosts: tuple[str, ...] = ()
+    unreachable_hosts: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.failed_hosts and not self.unreachable_hosts
+
+    def total(self, key: str) -> int:
+        """Sum of one recap counter over every host (``total("changed") == 0`` after a re-run)."""
+        return sum(s.get(key, 0) for s in self.stats.values())
+
+
+@dataclass
+class RunOutcome:
+    """A finished run before it is judged: the result plus what a caller needs to explain it."""
+
+    result: ApplyResult
+    error_lines: list[str] = field(default_factory=list)  # ERROR lines of Ansible's own output
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> Ansible's message
+    failures: dict[str, str] = field(default_factory=dict)  # host -> first failure message
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def apply(
+    *,
+    role_vars: dict | None,
+    goals: Goals | None,
+    inventory: str | None,
+    limit: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    tags: Iterable[str] = (),
+    skip_tags: Iterable[str] = (),
+    verbosity: int = 0,
+    out: TextIO | None = None,
+) -> ApplyResult:
+    """Converge this host (``inventory`` None) or an inventory's hosts with playbooks/site.yml.
+
+    Local mode passes the plan's role variables (``Plan.to_role_vars()``) as extra vars; inventory
+    mode passes only the user's goals (``kbuild_host_goals``) and lets the role plan each host from
+    its own facts. Returns the result when every host converged; raises ApplyFailed (exit 1) naming
+    the failed and unreachable hosts and the run's artifacts dir otherwise, UserError (exit 2) for
+    bad input found before anything ran.
+    """
+    out = sys.stdout if out is None else out
+    if inventory is None:
+        if limit:
+            raise UserError("--limit needs -i INVENTORY")
+        if not check and os.geteuid() != 0:
+            raise UserError("kprov apply changes the system: run it as root (sudo kprov apply), or use --check")
+        extravars = dict(role_vars or {})
+    else:
+        list_inventory(inventory, limit)  # bad inventory or a --limit that matches nothing: exit 2
+        extravars = {}
+        goal_vars = goals_extravars(goals)
+        if goal_vars:
+            extravars["kbuild_host_goals"] = goal_vars
+    outcome = run_playbook(
+        "site.yml",
+        inventory=inventory,
+        extravars=extravars,
+        limit=limit,
+        check=check,
+        diff=diff,
+        tags=tags,
+        skip_tags=skip_tags,
+        verbosity=verbosity,
+        out=out,
+    )
+    result = outcome.result
+    if not result.ok:
+        raise ApplyFailed(failure_message("kprov apply", outcome))
+    return result
+
+
+def goals_extravars(goals: Goals | None) -> dict[str, Any]:
+    """The goals the user set (fields that differ from Goals()), as the role's kbuild_host_goals.
+
+    Only what differs is passed, so an empty command line leaves the inventory's own
+    ``kbuild_host_goals`` (host or group vars) in charge.
+    """
+    if goals is None:
+        return {}
+    default = Goals().to_dict()
+    return {k: v for k, v in goals.to_dict().items() if default.get(k) != v}
+
+
+def failure_message(what: str, outcome: RunOutcome) -> str:
+    """One line naming the failed and unreachable hosts (or Ansible's error) and the artifacts."""
+    r = outcome.result
+    parts = []
+    if r.failed_hosts:
+        parts.append("failed on " + ", ".join(_with_reason(h, outcome.failures) for h in r.failed_hosts))
+    if r.unreachable_hosts:
+        parts.append("unreachable: " + ", ".join(_with_reason(h, outcome.unreachable) for h in r.unreachable_hosts))
+    if not parts:
+        if r.status in ("canceled", "timeout"):
+            parts.append(f"the run was {r.status}")
+        elif outcome.error_lines:
+            parts.append(outcome.error_lines[0])
+        else:
+            parts.append(f"ansible-playbook exited with {r.rc}")
+    return f"{what} failed: {'; '.join(parts)}; run artifacts: {r.artifacts_dir}"
+
+
+def _with_reason(host: str, reasons: dict[str, str]) -> str:
+    return f"{host} ({reasons[host]})" if host in reasons else host
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+def list_inventory(inventory: str, limit: str | None = None) -> dict[str, Any]:
+    """``ansible-inventory --list`` of the user's inventory, as a dict; bad input is a UserError.
+
+    Ansible only warns about an inventory it cannot parse and then runs against no host at all;
+    kprov says so instead (``ANSIBLE_INVENTORY_UNPARSED_FAILED``), and a --limit that matches no
+    host is an error too.
+    """
+    import subprocess
+
+    path = Path(inventory)
+    if not path.exists():
+        raise UserError(f"inventory file not found: {inventory}")
+    cmd = [ansible_tool("ansible-inventory"), "-i", str(path.resolve()), "--list"]
+    if limit:
+        cmd += ["--limit", limit]
+    env = {**os.environ, **inventory_envvars(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise UserError(f"inventory {inventory} could not be parsed: {_inventory_error(proc.stderr)}")
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise EnvironmentProblem(f"ansible-inventory printed something that is not JSON: {exc}") from None
+    if not data.get("_meta", {}).get("hostvars") and not _all_hosts(data):
+        if limit:
+            raise UserError(f"--limit {limit} matches no host of inventory {inventory}")
+        raise UserError(f"inventory {inventory} has no hosts")
+    return data
+
+
+def _all_hosts(data: dict[str, Any]) -> list[str]:
+    hosts: list[str] = []
+    for name, group in data.items():
+        if name != "_meta" and isinstance(group, dict):
+            hosts += [h for h in group.get("hosts", []) if h not in hosts]
+    return hosts
+
+
+def _inventory_error(stderr: str) -> str:
+    """The line of ansible-inventory's stderr that says why, without the warnings around it."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for prefix in ("Failed to parse inventory:", "[ERROR]:", "ERROR!"):
+        for ln in lines:
+            if ln.startswith(prefix):
+                return ln.removeprefix("[ERROR]:").removeprefix("ERROR!").strip()
+    return lines[-1] if lines else "ansible-inventory failed"
+
+
+# --------------------------------------------------------------------------- running a playbook
+
+
+def run_playbook(
+    playbook: str,
+    *,
+    inventory: str | None,
+    extravars: dict[str, Any] | None = None,
+    limit: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    tags: Iterable[str] = (),
+    skip_tags: Iterable[str] = (),
+    verbosity: int = 0,
+    out: TextIO | None = None,
+    on_event: Callable[[dict], None] | None = None,
+    extra_env: dict[str, str] | None = None,
+    project_dir: Path | None = None,
+) -> RunOutcome:
+    """Run one of kprov's playbooks (a name in playbooks/) in a fresh private data dir.
+
+    ``inventory`` None means this host over the local connection. Progress lines go to ``out``
+    (None: silent); ``on_event`` sees every ansible-runner event (fact gathering collects results
+    with it); ``project_dir`` replaces playbooks/ (tests use throwaway playbooks). Never raises for a failed run: the caller judges the outcome.
+    """
+    try:
+        import ansible_runner
+    except ImportError as exc:
+        raise EnvironmentProblem(f"ansible-runner is not installed ({exc}): pip install kprov") from None
+
+    project = Path(project_dir) if project_dir is not None else playbooks_dir()
+    if not (project / playbook).is_file():
+        raise EnvironmentProblem(f"kprov's playbook {playbook} is missing from {project}")
+    ansible_tool("ansible-playbook")  # fail early and clearly; PATH below finds the same one
+    run_dir = new_run_dir()
+    artifacts = run_dir / "artifacts"
+
+    envvars = base_envvars(project)
+    if inventory is None:
+        inventory_arg: str = local_inventory()
+    else:
+        inventory_arg = str(Path(inventory).resolve())
+        envvars.update(inventory_envvars())
+    envvars.update(extra_env or {})
+
+    printer = ProgressPrinter(out, diff=diff) if out is not None and verbosity == 0 else None
+
+    def handle(event: dict) -> bool:
+        if printer is not None:
+            printer.event(event)
+        if on_event is not None:
+            on_event(event)
+        return True  # keep the event in artifacts/job_events
+
+    runner = ansible_runner.run(
+        private_data_dir=str(run_dir),
+        project_dir=str(project),
+        artifact_dir=str(run_dir),
+        ident="artifacts",
+        playbook=playbook,
+        inventory=inventory_arg,
+        extravars=extravars or {},
+        envvars=envvars,
+        cmdline=" ".join(_cmdline(check=check, diff=diff)) or None,
+        limit=limit or None,
+        tags=",".join(tags) or None,
+        skip_tags=",".join(skip_tags) or None,
+        verbosity=verbosity or None,
+        quiet=verbosity == 0 or out is None,
+        event_handler=handle,
+    )
+    stats = host_stats(getattr(runner, "stats", None) or {})
+    if printer is not None:
+        printer.recap(stats)
+    elif out is not None:
+        print_recap(out, stats)
+    result = ApplyResult(
+        rc=int(runner.rc if runner.rc is not None else 1),
+        status=str(runner.status),
+        stats=stats,
+        artifacts_dir=str(artifacts),
+        failed_hosts=tuple(h for h, s in stats.items() if s["failed"]),
+        unreachable_hosts=tuple(h for h, s in stats.items() if s["unreachable"]),
+    )
+    outcome = RunOutcome(result=result, error_lines=_error_lines(artifacts / "stdout"))
+    if printer is not None:
+        outcome.unreachable.update(printer.unreachable)
+        outcome.failures.update(printer.failures)
+    else:
+        _collect_failures(artifacts, outcome)
+    return outcome
+
+
+def _cmdline(*, check: bool, diff: bool) -> list[str]:
+    args = []
+    if check:
+        args.append("--check")
+    if diff:
+        args.append("--diff")
+    return args
+
+
+def base_envvars(project: Path) -> dict[str, str]:
+    """Environment for every run: kprov's roles, no colour codes in events, no retry files."""
+    roles = str(project / "roles")
+    user_roles = os.environ.get("ANSIBLE_ROLES_PATH")
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    return {
+        "ANSIBLE_ROLES_PATH": f"{roles}:{user_roles}" if user_roles else roles,
+        "ANSIBLE_NOCOLOR": "True",
+        "ANSIBLE_FORCE_COLOR": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_PYTHON_INTERPRETER": os.environ.get("ANSIBLE_PYTHON_INTERPRETER", "auto_silent"),
+        # the Ansible tools that belong to this Python first (sudo resets PATH to secure_path)
+        "PATH": f"{bin_dir}:{path}" if bin_dir not in path.split(":") else path,
+        # ansible-runner turns SSH host key checking off unless told; local runs use no SSH
+        "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
+    }
+
+
+def inventory_envvars() -> dict[str, str]:
+    """What an inventory run adds: the user's ./ansible.cfg and their own host key checking.
+
+    ansible-runner starts ansible-playbook in kprov's playbooks dir, where the user's
+    ./ansible.cfg (remote_user, private_key_file, ...) would not be found, and it turns SSH host
+    key checking off unless told otherwise. kprov keeps the user's settings for both.
+    """
+    env: dict[str, str] = {}
+    config = os.environ.get("ANSIBLE_CONFIG")
+    cwd_config = Path.cwd() / "ansible.cfg"
+    if not config and cwd_config.is_file() and not _world_writable(Path.cwd()):
+        config = str(cwd_config)
+        env["ANSIBLE_CONFIG"] = config
+    if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
+        env["ANSIBLE_HOST_KEY_CHECKING"] = str(_config_host_key_checking(config))
+    return env
+
+
+def _world_writable(path: Path) -> bool:
+    """Ansible itself ignores ansible.cfg in a world-writable directory; so does kprov."""
+    try:
+        return bool(path.stat().st_mode & 0o002)
+    except OSError:
+        return True
+
+
+def _config_host_key_checking(config: str | None) -> bool:
+    try:
+        from ansible.config.manager import ConfigManager
+
+        return bool(ConfigManager(conf_file=config).get_config_value("HOST_KEY_CHECKING"))
+    except Exception:  # noqa: BLE001 - any trouble reading the config: keep Ansible's default
+        return True
+
+
+def local_inventory() -> str:
+    """This host over the local connection, with a Python that has the distro's apt/dnf bindings."""
+    python = SYSTEM_PYTHON if Path(SYSTEM_PYTHON).exists() else sys.executable
+    return f"localhost ansible_connection=local ansible_python_interpreter={python}\n"
+
+
+def ansible_tool(name: str) -> str:
+    """Path of an Ansible command: the one next to this Python first (the venv kprov lives in)."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise EnvironmentProblem(f"{name} not found: install ansible-core (pip install kprov installs it)")
+    return found
+
+
+def state_dir() -> Path:
+    """kprov's XDG state dir: $XDG_STATE_HOME/kprov, else ~/.local/state/kprov."""
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "kprov"
+
+
+def new_run_dir() -> Path:
+    """A fresh private data dir, ``runs/<UTC timestamp>-<pid>[-n]``, readable by its owner only."""
+    runs = state_dir() / "runs"
+    try:
+        runs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot create kprov's run directory {runs}: {exc.strerror}") from None
+    _prune_runs(runs)
+    stem = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+    for n in range(1, 1000):
+        path = runs / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            path.mkdir(mode=0o700)
+            return path
+        except FileExistsError:
+            continue
+    raise EnvironmentProblem(f"cannot create a fresh run directory in {runs}")
+
+
+_RUN_NAME = re.compile(r"^\d{8}T\d{6}Z-\d+(-\d+)?$")
+
+
+def _prune_runs(runs: Path) -> None:
+    """Keep the newest RUNS_KEPT - 1 runs (the new one makes RUNS_KEPT)."""
+    try:
+        names = sorted(p.name for p in runs.iterdir() if p.is_dir() and _RUN_NAME.match(p.name))
+    except OSError:
+        return
+    for name in names[: max(0, len(names) - (RUNS_KEPT - 1))]:
+        shutil.rmtree(runs / name, ignore_errors=True)
+
+
+def host_stats(stats: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """ansible-runner's stats (counter -> host -> n) as host -> Ansible's recap counters."""
+    hosts: set[str] = set()
+    for key in (*RECAP_KEYS, "dark", "failures", "processed"):
+        hosts.update((stats.get(key) or {}).keys())
+    return {
+        host: {key: int((stats.get(_RUNNER_STATS_KEYS.get(key, key)) or {}).get(host, 0)) for key in RECAP_KEYS}
+        for host in sorted(hosts)
+    }
+
+
+def recap_line(host: str, counters: dict[str, int], width: int = 0) -> str:
+    """``localhost : ok=N changed=N unreachable=N failed=N skipped=N rescued=N ignored=N``."""
+    return f"{host:<{width}} : " + " ".join(f"{k}={counters.get(k, 0)}" for k in RECAP_KEYS)
+
+
+def print_recap(out: TextIO, stats: dict[str, dict[str, int]]) -> None:
+    width = max((len(h) for h in stats), default=0)
+    print("", file=out)
+    print("PLAY RECAP", file=out)
+    for host, counters in stats.items():
+        print(recap_line(host, counters, width), file=out)
+    out.flush()
+
+
+def _error_lines(stdout_file: Path) -> list[str]:
+    """Ansible's ERROR lines (a syntax error, a missing role) from the run's saved stdout."""
+    try:
+        text = stdout_file.read_text(errors="replace")
+    except OSError:
+        return []
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    lines = []
+    for ln in text.splitlines():
+        s = ln.strip()
+        if s.startswith(("ERROR!", "[ERROR]:")):
+            lines.append(one_line(s.removeprefix("ERROR!").removeprefix("[ERROR]:").strip()))
+    return lines
+
+
+def _collect_failures(artifacts: Path, outcome: RunOutcome) -> None:
+    """Failure messages from the saved events, when no printer collected them during the run."""
+    events_dir = artifacts / "job_events"
+    try:
+        files = sorted(events_dir.glob("*.json"), key=lambda p: int(p.name.split("-", 1)[0]))
+    except (OSError, ValueError):
+        return
+    for f in files:
+        try:
+            event = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        data = event.get("event_data") or {}
+        host = data.get("host")
+        if event.get("event") == "runner_on_unreachable" and host:
+            outcome.unreachable.setdefault(host, failure_text(data.get("res") or {}))
+        elif event.get("event") == "runner_on_failed" and host and not data.get("ignore_errors"):
+            outcome.failures.setdefault(host, f"{data.get('task') or '?'}: {failure_text(data.get('res') or {})}")
+
+
+# --------------------------------------------------------------------------- progress lines
+
+
+def one_line(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def failure_text(res: dict[str, Any]) -> str:
+    """The one line that says why a task failed: its msg, and stderr's last line when there is one."""
+    if not isinstance(res, dict):
+        return one_line(str(res))
+    results = res.get("results")
+    if isinstance(results, list):
+        for item in results:
+            if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+                label = item.get("_ansible_item_label", item.get("item"))
+                return one_line(f"item {label}: {failure_text(item)}")
+    # ansible-core 2.19 prefixes every message with "Task failed: "; the task line says so already
+    msg = str(res.get("msg") or res.get("reason") or "").strip().removeprefix("Task failed: ")
+    stderr = str(res.get("stderr") or res.get("module_stderr") or "").strip()
+    last = stderr.splitlines()[-1].strip() if stderr else ""
+    if last and last not in msg:
+        msg = f"{msg}: {last}" if msg else last
+    return one_line(msg or "failed (no message)")
+
+
+def area_of(data: dict[str, Any]) -> str:
+    """Which part of the role a task belongs to: its task file (zram.yml -> zram), else the role."""
+    task_path = str(data.get("task_path") or "")
+    role = str(data.get("role") or "")
+    if task_path:
+        path = Path(task_path.rsplit(":", 1)[0])
+        if path.parent.name == "tasks" and path.stem != "main":
+            return path.stem
+        if path.parent.name == "handlers":
+            return "handlers"
+        if not role:
+            return path.stem
+    return role or "play"
+
+
+def format_diff(diff: Any) -> list[str]:
+    """Compact unified diff lines for a task's ``res.diff`` (a dict or a list of them)."""
+    items = diff if isinstance(diff, list) else [diff]
+    lines: list[str] = []
+    for d in items:
+        if not isinstance(d, dict):
+            continue
+        if d.get("prepared"):
+            lines += [ln for ln in str(d["prepared"]).splitlines() if ln.strip()]
+            continue
+        if "before" not in d and "after" not in d:
+            continue
+        before, after = _diff_text(d.get("before", "")), _diff_text(d.get("after", ""))
+        lines += difflib.unified_diff(
+            before,
+            after,
+            fromfile=str(d.get("before_header") or "before"),
+            tofile=str(d.get("after_header") or "after"),
+            lineterm="",
+            n=DIFF_CONTEXT_LINES,
+        )
+    return lines
+
+
+def _diff_text(value: Any) -> list[str]:
+    if isinstance(value, dict):  # file/state diffs: {"path": ..., "state": "absent"}
+        return [f"{k}: {v}" for k, v in sorted(value.items())]
+    return str(value if value is not None else "").splitlines()
+
+
+class ProgressPrinter:
+    """Turns ansible-runner events into one line per task and host, then Ansible's recap."""
+
+    INDENT = "    "
+
+    def __init__(self, out: TextIO, *, diff: bool = False):
+        self.out = out
+        self.diff = diff
+        self.unreachable: dict[str, str] = {}
+        self.failures: dict[str, str] = {}
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def event(self, event: dict) -> None:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if kind == "playbook_on_play_start":
+            name = data.get("play") or data.get("name") or ""
+            if name:
+                self._print(f"PLAY {name}")
+            return
+        if kind not in ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"):
+            return
+        if data.get("task_action") in _INCLUDE_ACTIONS or data.get("resolved_action") in _INCLUDE_ACTIONS:
+            return
+        res = data.get("res") or {}
+        host = str(data.get("host") or "?")
+        if kind == "runner_on_ok":
+            label = "changed" if (res.get("changed") if isinstance(res, dict) else False) else "ok"
+        elif kind == "runner_on_skipped":
+            label = "skipped"
+        elif kind == "runner_on_unreachable":
+            label = "unreachable"
+        else:
+            label = "ignored" if data.get("ignore_errors") else "failed"
+        line = f"[{label}] {host} | {area_of(data)} | {data.get('task') or data.get('task_action') or '?'}"
+        if label in ("failed", "ignored", "unreachable"):
+            why = failure_text(res)
+            line += f": {why}"
+            if label == "unreachable":
+                self.unreachable.setdefault(host, why)
+            elif label == "failed":
+                self.failures.setdefault(host, f"{data.get('task') or '?'}: {why}")
+        self._print(line)
+        if isinstance(res, dict):
+            for warning in res.get("warnings") or ():
+                self._print(f"{self.INDENT}warning: {one_line(warning)}")
+            if self.diff and label == "changed" and res.get("diff"):
+                for diff_line in format_diff(res["diff"]):
+                    self._print(f"{self.INDENT}{diff_line}")
+
+    def recap(self, stats: dict[str, dict[str, int]]) -> None:
+        print_recap(self.out, stats)
