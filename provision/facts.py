@@ -1,0 +1,545 @@
+"""Facts about this host: the only Python in kprov that reads the local machine.
+
+:func:`gather` measures what a kernel build can really use here (CPUs after affinity and cgroup
+quota, RAM after the cgroup limit, free disk where the tree and the ccache live, what zram offers,
+which tools and versions are installed) and returns a frozen :class:`~provision.model.HostFacts`.
+The /proc, /sys and cgroup parsers are not here: they live in the role's
+``module_utils/kbuild_host_sysprobe.py``, which the role's probe module runs on managed hosts, and
+this module loads that same file, so a fleet host and the local host are measured by one code.
+
+:func:`load_facts_file` reads a ``kprov facts --json`` file instead (``--facts FILE``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+
+from provision.errors import UserError
+from provision.model import (
+    CpuFacts,
+    DiskFacts,
+    DistroFacts,
+    HostFacts,
+    MemoryFacts,
+    TreeFacts,
+    ZramFacts,
+)
+
+# --------------------------------------------------------------------------- the shared probe
+
+_SYSPROBE: ModuleType | None = None
+
+
+def sysprobe() -> ModuleType:
+    """The role's ``kbuild_host_sysprobe`` module, loaded from its file (one source of truth)."""
+    global _SYSPROBE
+    if _SYSPROBE is None:
+        from provision.resources import role_dir
+
+        path = role_dir() / "module_utils" / "kbuild_host_sysprobe.py"
+        spec = importlib.util.spec_from_file_location("kprov_kbuild_host_sysprobe", path)
+        if spec is None or spec.loader is None:  # pragma: no cover - the file ships with kprov
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SYSPROBE = module
+    return _SYSPROBE
+
+
+# --------------------------------------------------------------------------- distro family
+
+#: Distribution ids (os-release ID) -> kprov family. ID_LIKE decides for the ids not listed.
+_FAMILY_BY_ID = {
+    "debian": "debian",
+    "ubuntu": "debian",
+    "linuxmint": "debian",
+    "raspbian": "debian",
+    "pop": "debian",
+    "elementary": "debian",
+    "kali": "debian",
+    "devuan": "debian",
+    "zorin": "debian",
+    "neon": "debian",
+    "fedora": "redhat",
+    "rhel": "redhat",
+    "centos": "redhat",
+    "rocky": "redhat",
+    "almalinux": "redhat",
+    "ol": "redhat",
+    "amzn": "redhat",
+    "arch": "arch",
+    "archarm": "arch",
+    "manjaro": "arch",
+    "endeavouros": "arch",
+    "garuda": "arch",
+    "artix": "arch",
+    "sles": "suse",
+    "sled": "suse",
+    "suse": "suse",
+    "alpine": "alpine",
+    "postmarketos": "alpine",
+}
+
+#: ID_LIKE words -> family (``ID_LIKE="rhel centos fedora"``, ``"suse opensuse"``, ...).
+_FAMILY_BY_LIKE = {
+    "debian": "debian",
+    "ubuntu": "debian",
+    "fedora": "redhat",
+    "rhel": "redhat",
+    "centos": "redhat",
+    "arch": "arch",
+    "suse": "suse",
+    "opensuse": "suse",
+    "alpine": "alpine",
+}
+
+
+def distro_family(distro_id: str, like: tuple[str, ...] | list[str] | str = ()) -> str:
+    """The kprov family (one of ``model.FAMILIES``) of an os-release ID/ID_LIKE, else ``"unknown"``."""
+    did = (distro_id or "").strip().lower()
+    if did in _FAMILY_BY_ID:
+        return _FAMILY_BY_ID[did]
+    if did.startswith("opensuse"):
+        return "suse"
+    words = like.split() if isinstance(like, str) else list(like)
+    for word in words:
+        family = _FAMILY_BY_LIKE.get(word.strip().lower())
+        if family:
+            return family
+    return "unknown"
+
+
+def _distro_facts() -> DistroFacts:
+    import distro
+
+    did = distro.id() or "linux"
+    like = tuple(distro.like().split())
+    return DistroFacts(
+        id=did,
+        family=distro_family(did, like),
+        version=distro.version(best=False) or "",
+        codename=distro.codename() or "",
+        like=like,
+        name=distro.name() or did,
+    )
+
+
+# --------------------------------------------------------------------------- toolchain
+
+#: tool -> command line that prints its version. ``ld`` is binutils' linker.
+TOOLS: dict[str, tuple[str, ...]] = {
+    "gcc": ("gcc", "--version"),
+    "clang": ("clang", "--version"),
+    "ld": ("ld", "--version"),
+    "ld.lld": ("ld.lld", "--version"),
+    "make": ("make", "--version"),
+    "ccache": ("ccache", "--version"),
+    "distcc": ("distcc", "--version"),
+    "pahole": ("pahole", "--version"),
+    "flex": ("flex", "--version"),
+    "bison": ("bison", "--version"),
+    "bc": ("bc", "--version"),
+    "openssl": ("openssl", "version"),
+    "python3": ("python3", "--version"),
+    "rustc": ("rustc", "--version"),
+}
+
+#: Seconds one ``--version`` may take before the tool counts as absent (a hung wrapper).
+TOOL_TIMEOUT_S = 5.0
+
+_VERSION_RE = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
+
+
+def parse_tool_version(output: str) -> str | None:
+    """The first dotted version on the first line that has one.
+
+    ``gcc (Debian 12.2.0-14+deb12u1) 12.2.0`` -> 12.2.0, ``GNU ld (GNU Binutils) 2.40`` -> 2.40,
+    ``v1.24`` (pahole) -> 1.24, ``OpenSSL 3.0.11 19 Sep 2023`` -> 3.0.11.
+    """
+    for line in (output or "").splitlines():
+        m = _VERSION_RE.search(line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _tool_version(argv: tuple[str, ...]) -> str | None:
+    path = shutil.which(argv[0])
+    if path is None:
+        return None
+    from plumbum import local
+    from plumbum.commands.processes import ProcessTimedOut
+
+    try:
+        _rc, out, err = local[path][argv[1:]].run(retcode=None, timeout=TOOL_TIMEOUT_S)
+    except (OSError, ProcessTimedOut):
+        return None
+    return parse_tool_version(out) or parse_tool_version(err)
+
+
+def toolchain_versions(executor: ThreadPoolExecutor | None = None) -> dict[str, str | None]:
+    """Every tool of :data:`TOOLS` -> version, or None when absent; the tools run concurrently."""
+    own = executor is None
+    pool = executor or ThreadPoolExecutor(max_workers=len(TOOLS))
+    try:
+        futures = {name: pool.submit(_tool_version, argv) for name, argv in TOOLS.items()}
+        return {name: fut.result() for name, fut in futures.items()}
+    finally:
+        if own:
+            pool.shutdown()
+
+
+# --------------------------------------------------------------------------- disks
+
+
+def _existing_parent(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor: a build dir may not exist yet."""
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def disk_facts(role: str, path: str | os.PathLike, partitions: list | None = None) -> DiskFacts:
+    """Free and total space of the filesystem that holds (or will hold) ``path``."""
+    import psutil
+
+    asked = Path(os.path.expanduser(str(path))).absolute()
+    existing = _existing_parent(asked).resolve()
+    usage = psutil.disk_usage(str(existing))
+    if partitions is None:
+        partitions = psutil.disk_partitions(all=True)
+    mount, fstype = "/", ""
+    best = -1
+    target = str(existing)
+    for part in partitions:
+        mp = part.mountpoint
+        inside = target == mp or target.startswith(mp.rstrip("/") + "/") or mp == "/"
+        if inside and len(mp) > best:
+            mount, fstype, best = mp, part.fstype, len(mp)
+    return DiskFacts(
+        role=role,
+        path=str(asked),
+        mount=mount,
+        free_bytes=int(usage.free),
+        total_bytes=int(usage.total),
+        fstype=fstype,
+    )
+
+
+def default_ccache_dir() -> str:
+    """Where ccache 4 keeps its cache for this user: $CCACHE_DIR, else its default location."""
+    env = os.environ.get("CCACHE_DIR")
+    if env:
+        return env
+    if os.path.isdir("/var/cache/ccache"):
+        return "/var/cache/ccache"
+    legacy = Path.home() / ".ccache"  # ccache 4 keeps using an existing ~/.ccache
+    if legacy.is_dir():
+        return str(legacy)
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(xdg) / "ccache")
+
+
+# --------------------------------------------------------------------------- kernel tree
+
+#: .config options the planner looks at (exact names, or prefixes ending in ``*``).
+CONFIG_KEYS = (
+    "DEBUG_INFO*",
+    "LTO*",
+    "GCC_PLUGINS",
+    "MODULES",
+    "MODULE_SIG*",
+    "CC_IS_CLANG",
+    "CC_IS_GCC",
+    "SYSTEM_TRUSTED_KEYS",
+    "SYSTEM_REVOCATION_KEYS",
+    "RUST",
+    "KALLSYMS_ALL",
+)
+
+#: Program names in changes.rst's "Current Minimal Requirements" table -> kprov tool names.
+CHANGES_PROGRAMS = {
+    "gnu c": "gcc",
+    "clang/llvm": "clang",
+    "rust": "rustc",
+    "bindgen": "bindgen",
+    "gnu make": "make",
+    "bash": "bash",
+    "binutils": "ld",
+    "flex": "flex",
+    "bison": "bison",
+    "pahole": "pahole",
+    "openssl & libcrypto": "openssl",
+    "bc": "bc",
+    "python": "python3",
+    "gnu tar": "tar",
+    "kmod": "kmod",
+    "perl": "perl",
+    "cpio": "cpio",
+    "gdb": "gdb",
+}
+
+
+def parse_makefile_version(text: str) -> str | None:
+    """``VERSION = 6`` / ``PATCHLEVEL = 1`` / ``SUBLEVEL = 0`` -> ``"6.1.0"``; None if not a kernel's."""
+    values = {}
+    for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
+        m = re.search(rf"^{key}\s*=\s*(\d+)\s*$", text, re.MULTILINE)
+        if m:
+            values[key] = m.group(1)
+    if "VERSION" not in values or "PATCHLEVEL" not in values:
+        return None
+    return f"{values['VERSION']}.{values['PATCHLEVEL']}.{values.get('SUBLEVEL', '0')}"
+
+
+def _wanted(name: str) -> bool:
+    for key in CONFIG_KEYS:
+        if key.endswith("*") and name.startswith(key[:-1]) or name == key:
+            return True
+    return False
+
+
+def parse_kconfig(text: str) -> tuple[dict[str, str], int]:
+    """A .config -> (the options of :data:`CONFIG_KEYS` without ``CONFIG_``, number of ``=m``).
+
+    Values: ``y``/``m``, strings unquoted, and ``n`` for ``# CONFIG_X is not set``.
+    """
+    config: dict[str, str] = {}
+    modules = 0
+    for line in text.splitlines():
+        line = line.strip()
+        m = re.match(r"^CONFIG_(\w+)=(.*)$", line)
+        if m:
+            name, value = m.group(1), m.group(2)
+            if value == "m":
+                modules += 1
+            if _wanted(name):
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                config[name] = value
+            continue
+        m = re.match(r"^# CONFIG_(\w+) is not set$", line)
+        if m and _wanted(m.group(1)):
+            config[m.group(1)] = "n"
+    return config, modules
+
+
+def parse_min_versions(text: str) -> dict[str, str]:
+    """The "Current Minimal Requirements" table of ``Documentation/process/changes.rst``.
+
+    Returns kprov tool name -> minimal version, for the programs of :data:`CHANGES_PROGRAMS`.
+    Rows are split on runs of two or more blanks (some rows use tabs, so columns do not line up).
+    """
+    start = text.find("Current Minimal Requirements")
+    if start < 0:
+        return {}
+    lines = text[start:].splitlines()
+    result: dict[str, str] = {}
+    rules = 0
+    for line in lines:
+        if re.match(r"^=+(\s+=+)+\s*$", line):
+            rules += 1
+            if rules == 3:  # top rule, rule under the header, closing rule
+                break
+            continue
+        if rules < 2 or not line.strip():
+            continue
+        cells = re.split(r"\s{2,}|\t+", line.strip())
+        if len(cells) < 2:
+            continue
+        program = re.sub(r"\\?\s*\[#\w+\]_", "", cells[0])  # Sphinx footnote marks
+        program = re.sub(r"\(optional\)", "", program, flags=re.I).strip().lower()
+        tool = CHANGES_PROGRAMS.get(program)
+        version = re.sub(r"\.x$", "", cells[1].strip())
+        if tool and re.match(r"^\d+(\.\d+)*[a-z]?$", version):
+            result[tool] = version
+    return result
+
+
+def tree_facts(tree: str | os.PathLike, build_dir: str | os.PathLike | None = None) -> TreeFacts:
+    """Validate a kernel source tree and read its version, .config and minimum tool versions."""
+    root = Path(os.path.expanduser(str(tree))).absolute()
+    makefile = root / "Makefile"
+    try:
+        version = parse_makefile_version(makefile.read_text(errors="replace"))
+    except OSError:
+        version = None
+    if version is None or not (root / "Kconfig").is_file() or not (root / "scripts").is_dir():
+        raise UserError(
+            f"--tree {tree}: not a Linux kernel source tree (no top-level Makefile with VERSION/PATCHLEVEL)"
+        )
+    config_dir = Path(os.path.expanduser(str(build_dir))).absolute() if build_dir else root
+    config, modules, has_config = {}, 0, False
+    try:
+        config, modules = parse_kconfig((config_dir / ".config").read_text(errors="replace"))
+        has_config = True
+    except OSError:
+        pass
+    try:
+        minimums = parse_min_versions(
+            (root / "Documentation" / "process" / "changes.rst").read_text(errors="replace")
+        )
+    except OSError:
+        minimums = {}
+    return TreeFacts(
+        path=str(root),
+        kernel_version=version,
+        has_config=has_config,
+        config=config,
+        modules=modules,
+        min_versions=minimums,
+    )
+
+
+# --------------------------------------------------------------------------- network
+
+
+def default_ipv4() -> str | None:
+    """The IPv4 address of the interface that holds the default route (from /proc/net/route)."""
+    try:
+        with open("/proc/net/route") as handle:
+            rows = handle.read().splitlines()[1:]
+    except OSError:
+        return None
+    iface = None
+    for row in rows:
+        fields = row.split()
+        if len(fields) > 3 and fields[1] == "00000000" and int(fields[3], 16) & 0x2:  # RTF_GATEWAY
+            iface = fields[0]
+            break
+    if iface is None:
+        return None
+    import psutil
+
+    for addr in psutil.net_if_addrs().get(iface, ()):
+        if addr.family == socket.AF_INET:
+            return addr.address
+    return None
+
+
+# --------------------------------------------------------------------------- gather
+
+
+def _cpu_facts(probe: dict) -> CpuFacts:
+    cpu = probe["cpu"]
+    return CpuFacts(
+        logical=int(cpu["logical"]),
+        usable=int(cpu["usable"]),
+        affinity=cpu["affinity"],
+        physical_cores=cpu["physical_cores"],
+        cgroup_quota=cpu["cgroup_quota"],
+        model=cpu["model"] or platform.processor() or "",
+    )
+
+
+def _zram_facts(probe: dict) -> ZramFacts:
+    z = probe["zram"]
+    return ZramFacts(
+        compressors=tuple(z["compressors"]),
+        active=z["active"],
+        source=z["source"],
+        device_present=bool(z["device_present"]),
+        devices_in_use=tuple(z["devices_in_use"]),
+    )
+
+
+def gather(
+    tree: str | os.PathLike | None = None,
+    build_dir: str | os.PathLike | None = None,
+    ccache_dir: str | os.PathLike | None = None,
+) -> HostFacts:
+    """Measure this host. Tool versions run in a thread pool while the rest is read."""
+    import psutil
+
+    tree_info = tree_facts(tree, build_dir) if tree else None  # fail fast on a bad --tree
+    with ThreadPoolExecutor(max_workers=len(TOOLS)) as pool:
+        tools = {name: pool.submit(_tool_version, argv) for name, argv in TOOLS.items()}
+        probe = sysprobe().probe("/")
+        vm = psutil.virtual_memory()
+        sw = psutil.swap_memory()
+        partitions = psutil.disk_partitions(all=True)
+        build_path = build_dir or tree or os.getcwd()
+        disks = (
+            disk_facts("build", build_path, partitions),
+            disk_facts("ccache", ccache_dir or default_ccache_dir(), partitions),
+            disk_facts("home", Path.home(), partitions),
+        )
+        distro_info = _distro_facts()
+        address = default_ipv4()
+        toolchain = {name: fut.result() for name, fut in tools.items()}
+
+    memory = MemoryFacts(
+        total_bytes=int(vm.total),
+        available_bytes=int(vm.available),
+        cgroup_limit_bytes=probe["memory"]["cgroup_limit_bytes"],
+        cgroup_usage_bytes=probe["memory"]["cgroup_usage_bytes"],
+        swap_total_bytes=int(sw.total),
+        swap_free_bytes=int(sw.free),
+        zram_swap_bytes=int(probe["zram"]["swap_bytes"]),
+    )
+    return HostFacts(
+        hostname=socket.gethostname(),
+        arch=platform.machine(),
+        cpu=_cpu_facts(probe),
+        memory=memory,
+        distro=distro_info,
+        disks=disks,
+        zram=_zram_facts(probe),
+        toolchain=toolchain,
+        tree=tree_info,
+        kernel_release=platform.release(),
+        virtualization=probe["virtualization"],
+        default_ipv4=address,
+        source="local",
+    )
+
+
+# --------------------------------------------------------------------------- facts files
+
+
+def load_facts_file(path: str | os.PathLike) -> HostFacts:
+    """A ``kprov facts --json`` file -> HostFacts; any problem is one UserError naming the file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"--facts {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--facts {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict) and ("ansible_facts" in data or any(str(k).startswith("ansible_") for k in data)):
+        raise UserError(f"--facts {path}: these are Ansible setup facts; pass them with --ansible-facts")
+    try:
+        facts = HostFacts.from_dict(data, where=str(path))
+    except UserError as exc:
+        raise UserError(f"--facts {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"--facts {path}: wrong shape ({exc})") from None
+    return dataclasses.replace(facts, source="json")
+
+
+def dump_facts(facts: HostFacts) -> str:
+    """HostFacts as the JSON that :func:`load_facts_file` reads back."""
+    return json.dumps(facts.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def _main(argv: list[str]) -> int:  # pragma: no cover - a debugging aid: python -m provision.facts
+    facts = gather(*(argv[1:2] or [None]))
+    sys.stdout.write(dump_facts(facts))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main(sys.argv))
