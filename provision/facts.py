@@ -137,41 +137,16 @@ def _distro_facts() -> DistroFacts:
 
 # --------------------------------------------------------------------------- toolchain
 
-#: tool -> command line that prints its version. ``ld`` is binutils' linker.
-TOOLS: dict[str, tuple[str, ...]] = {
-    "gcc": ("gcc", "--version"),
-    "clang": ("clang", "--version"),
-    "ld": ("ld", "--version"),
-    "ld.lld": ("ld.lld", "--version"),
-    "make": ("make", "--version"),
-    "ccache": ("ccache", "--version"),
-    "distcc": ("distcc", "--version"),
-    "pahole": ("pahole", "--version"),
-    "flex": ("flex", "--version"),
-    "bison": ("bison", "--version"),
-    "bc": ("bc", "--version"),
-    "openssl": ("openssl", "version"),
-    "python3": ("python3", "--version"),
-    "rustc": ("rustc", "--version"),
-}
+#: tool -> command line that prints its version (the probe module runs the same list remotely).
+TOOLS: dict[str, tuple[str, ...]] = dict(sysprobe().TOOLS)
 
 #: Seconds one ``--version`` may take before the tool counts as absent (a hung wrapper).
 TOOL_TIMEOUT_S = 5.0
 
-_VERSION_RE = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
-
 
 def parse_tool_version(output: str) -> str | None:
-    """The first dotted version on the first line that has one.
-
-    ``gcc (Debian 12.2.0-14+deb12u1) 12.2.0`` -> 12.2.0, ``GNU ld (GNU Binutils) 2.40`` -> 2.40,
-    ``v1.24`` (pahole) -> 1.24, ``OpenSSL 3.0.11 19 Sep 2023`` -> 3.0.11.
-    """
-    for line in (output or "").splitlines():
-        m = _VERSION_RE.search(line)
-        if m:
-            return m.group(1)
-    return None
+    """See ``kbuild_host_sysprobe.parse_tool_version`` (one parser for local and remote hosts)."""
+    return sysprobe().parse_tool_version(output)
 
 
 def _tool_version(argv: tuple[str, ...]) -> str | None:

@@ -27,6 +27,12 @@ options:
       - Directory under which C(/proc) and C(/sys) are read. Only useful for testing against a copied tree.
     type: path
     default: /
+  toolchain:
+    description:
+      - Also run C(gcc), C(clang), C(ld), C(ld.lld), C(make), C(ccache), C(distcc), C(pahole), C(flex), C(bison),
+        C(bc), C(openssl), C(python3) and C(rustc) with their version option and report the versions.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -86,19 +92,45 @@ probe:
       description: The signs that decided C(virtualization).
       type: list
       elements: str
+    toolchain:
+      description: Tool name -> dotted version, null when the tool is absent. Empty when I(toolchain=false).
+      type: dict
+      sample: {"gcc": "12.2.0", "clang": null, "ld": "2.40", "make": "4.3", "ccache": "4.7.5"}
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kbuild_host_sysprobe import probe
+from ansible.module_utils.kbuild_host_sysprobe import TOOLS, parse_tool_version, probe
+
+
+def tool_version(module, argv):
+    """Version of one tool, or None when it is not on PATH or prints no version."""
+    path = module.get_bin_path(argv[0])
+    if not path:
+        return None
+    rc, out, err = module.run_command([path] + list(argv[1:]), check_rc=False)
+    return parse_tool_version(out) or parse_tool_version(err)
+
+
+def toolchain(module):
+    """All of TOOLS, run concurrently: a probe must stay cheap on a fleet."""
+    with ThreadPoolExecutor(max_workers=len(TOOLS)) as pool:
+        futures = [(name, pool.submit(tool_version, module, argv)) for name, argv in TOOLS]
+        return dict((name, fut.result()) for name, fut in futures)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(root=dict(type="path", default="/")),
+        argument_spec=dict(
+            root=dict(type="path", default="/"),
+            toolchain=dict(type="bool", default=True),
+        ),
         supports_check_mode=True,
     )
     try:
         result = probe(module.params["root"])
+        result["toolchain"] = toolchain(module) if module.params["toolchain"] else {}
     except Exception as exc:  # a parser bug must be one readable failure, not a traceback
         module.fail_json(msg="kbuild_host_probe could not read the host: %s" % exc)
     module.exit_json(changed=False, probe=result)

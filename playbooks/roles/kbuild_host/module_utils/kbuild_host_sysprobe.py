@@ -485,6 +485,42 @@ def affinity_count():
         return None
 
 
+# --------------------------------------------------------------------------- toolchain
+
+#: tool -> the command line that prints its version. ``ld`` is binutils' linker.
+TOOLS = (
+    ("gcc", ("gcc", "--version")),
+    ("clang", ("clang", "--version")),
+    ("ld", ("ld", "--version")),
+    ("ld.lld", ("ld.lld", "--version")),
+    ("make", ("make", "--version")),
+    ("ccache", ("ccache", "--version")),
+    ("distcc", ("distcc", "--version")),
+    ("pahole", ("pahole", "--version")),
+    ("flex", ("flex", "--version")),
+    ("bison", ("bison", "--version")),
+    ("bc", ("bc", "--version")),
+    ("openssl", ("openssl", "version")),
+    ("python3", ("python3", "--version")),
+    ("rustc", ("rustc", "--version")),
+)
+
+_VERSION_RE = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)")
+
+
+def parse_tool_version(output):
+    """The first dotted version on the first line that has one.
+
+    ``gcc (Debian 12.2.0-14+deb12u1) 12.2.0`` -> 12.2.0, ``GNU ld (GNU Binutils) 2.40`` -> 2.40,
+    ``v1.24`` (pahole) -> 1.24, ``OpenSSL 3.0.11 19 Sep 2023`` -> 3.0.11.
+    """
+    for line in (output or "").splitlines():
+        m = _VERSION_RE.search(line)
+        if m:
+            return m.group(1)
+    return None
+
+
 # --------------------------------------------------------------------------- virtualization
 
 
