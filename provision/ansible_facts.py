@@ -251,7 +251,8 @@ def facts_from_ansible(
     zram = ZramFacts(
         compressors=tuple(p_zram.get("compressors") or ()),
         active=p_zram.get("active"),
-        source=str(p_zram.get("source") or "none"),
+        # without a probe nothing is known about zram: "unknown", not "none" (= the kernel has none)
+        source=str(p_zram.get("source") or ("none" if probe else "unknown")),
         device_present=bool(p_zram.get("device_present", False)),
         devices_in_use=tuple(p_zram.get("devices_in_use") or ()),
     )
