@@ -131,6 +131,8 @@ class Farm:
         self.client_group = client_group
         self._server_names = {m.name for m in self.servers}
         self._client_names = {m.name for m in self.clients}
+        self._addresses: dict[str, str] = {}
+        self._allow: dict[bool, tuple[str, ...]] = {}
 
     def is_member(self, host: str) -> bool:
         return host in self._server_names or host in self._client_names
@@ -143,7 +145,19 @@ class Farm:
             seen.setdefault(m.name, m)
         return tuple(seen.values())
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, FarmMember]:
+        return {m.name: m for m in self.members}
+
     def _address(self, member: FarmMember) -> str:
+        """The member's address in canonical form (checked once per member: fleets can be large)."""
+        cached = self._addresses.get(member.name)
+        if cached is not None:
+            return cached
+        self._addresses[member.name] = address = self._check_address(member)
+        return address
+
+    def _check_address(self, member: FarmMember) -> str:
         if not member.address:
             role = "server" if member.name in self._server_names else "client"
             raise UserError(
@@ -170,6 +184,11 @@ class Farm:
         return tuple(HostEntry(address=a, names=tuple(n)) for a, n in names_by_address.items() if n)
 
     def _client_allow(self, subnets: bool) -> tuple[str, ...]:
+        if subnets not in self._allow:
+            self._allow[subnets] = self._compute_client_allow(subnets)
+        return self._allow[subnets]
+
+    def _compute_client_allow(self, subnets: bool) -> tuple[str, ...]:
         allow = []
         for m in self.clients:
             address = self._address(m)
@@ -200,7 +219,7 @@ class Farm:
         """
         if not self.is_member(host):
             return FarmGoals()
-        me = next(m for m in self.members if m.name == host)
+        me = self._by_name[host]
         entries = self.host_entries
         extra_entries = tuple(
             e if isinstance(e, HostEntry) else HostEntry.from_dict(dict(e), "goals.host_entries")
@@ -476,7 +495,12 @@ def render_fleet(plans: Mapping[str, Plan], groups: Mapping[str, Iterable[str]] 
     headers = {"host": "HOST", "cores": "CPUS", "ram": "RAM", "jobs": "-j", "zram": "ZRAM",
                "ccache": "CCACHE", "distcc": "DISTCC"}
     widths = {k: max([len(v)] + [len(str(r[k])) for r in rows]) for k, v in headers.items()}
-    warnings = [(name, w) for name in (r["host"] for r in rows) for w in plans[name].warnings]
+    # The same warning on many hosts is one line naming them: a fleet table stays a table.
+    by_warning: dict[str, list[str]] = {}
+    for r in rows:
+        for w in plans[r["host"]].warnings:
+            by_warning.setdefault(w, []).append(r["host"])
+    warnings = [(_host_list(hosts), w) for w, hosts in by_warning.items()]
     return render_template(
         "fleet.txt.j2",
         rows=rows,
@@ -485,6 +509,12 @@ def render_fleet(plans: Mapping[str, Plan], groups: Mapping[str, Iterable[str]] 
         farm=farm_summary(plans, [r["host"] for r in rows]),
         warnings=warnings,
     )
+
+
+def _host_list(hosts: list[str], shown: int = 4) -> str:
+    if len(hosts) <= shown:
+        return ", ".join(hosts)
+    return f"{', '.join(hosts[:shown])} and {len(hosts) - shown} more"
 
 
 def fleet_json(plans: Mapping[str, Plan]) -> dict[str, Any]:

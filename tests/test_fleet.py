@@ -288,9 +288,11 @@ def test_plan_fleet_farm_numbers_come_from_the_servers_plans(fleet_facts, catalo
         assert d.server and not d.client
         assert list(d.allow) == ["10.89.7.21/32", "10.89.8.22/32"]
         assert d.listen == fleet_facts[server].default_ipv4
-    # the limit a client uses is what the server really runs
-    assert plans["server1"].distcc.server_jobs == s1
-    assert plans["server2"].distcc.server_jobs == s2
+    # a client's limit is the server's own -j, which the farm does not change, and never more
+    # than the distccd slots the server runs
+    for server, limit in (("server1", s1), ("server2", s2)):
+        assert plans[server].jobs.value == limit
+        assert limit <= plans[server].distcc.server_jobs
 
 
 def test_plan_fleet_etc_hosts_names_every_member_with_short_hostnames(fleet_facts, catalog):
@@ -410,3 +412,12 @@ def test_json_shape(fleet_facts, catalog):
     assert set(data["hosts"]) == set(fleet_facts)
     assert data["hosts"]["client1"]["distcc"]["client"] is True
     json.dumps(data)  # plain data only
+
+
+def test_same_warning_on_many_hosts_is_one_line(fleet_facts, catalog):
+    plans = fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
+    one = dataclasses.replace(plans["server1"], warnings=("disk is small",))
+    many = {f"h{i}": one for i in range(7)}
+    text = fleet.render_fleet(many, {})
+    assert text.count("disk is small") == 1
+    assert "h0, h1, h2, h3 and 3 more: disk is small" in text
