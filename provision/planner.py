@@ -572,15 +572,15 @@ def _plan_zram(
         percent = min(cal.ZRAM_MAX_PERCENT, max(cal.ZRAM_MIN_PERCENT, round(facts.memory.zram_swap_bytes * 100 / total)))
         reasons["percent"] = f"{percent}%: the size of the existing device"
     else:
+        # Sized to hold the whole shortfall of -j <usable CPUs> (a safety net for whoever runs more
+        # jobs than planned, and for the link); only part of it is counted for -j (rescue cap).
         shortfall = max(0, mem.need(cpus) - mem.ram_budget)
-        counted = min(shortfall, rescue)
-        needed = math.ceil(counted / keep * 100 / total) if counted else 0
+        needed = math.ceil(shortfall / keep * 100 / total) if shortfall else 0
         percent = min(cal.ZRAM_MAX_PERCENT, max(cal.ZRAM_DEFAULT_PERCENT, needed, cal.ZRAM_MIN_PERCENT))
         if shortfall:
-            capped = " (capped: zram rescues a budget at most 30% short)" if shortfall > rescue else ""
             reasons["percent"] = (
-                f"{percent}%: {cpus} jobs are {gib(shortfall)} short{capped}; at {ratio:g}:1 a device of "
-                f"{gib(counted / keep)} frees {gib(counted)}; at least the {cal.ZRAM_DEFAULT_PERCENT}% default, "
+                f"{percent}%: {cpus} jobs would be {gib(shortfall)} short; at {ratio:g}:1 a device of "
+                f"{gib(shortfall / keep)} frees that much; at least the {cal.ZRAM_DEFAULT_PERCENT}% default, "
                 f"at most {cal.ZRAM_MAX_PERCENT}% (2 x RAM)"
             )
         else:

@@ -1,0 +1,731 @@
+"""The planner's rules, one test per rule, on host fixtures; hypothesis checks its invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provision import calibration as cal
+from provision.catalog import load_catalog
+from provision.errors import UserError
+from provision.model import (
+    GIB,
+    MIB,
+    CpuFacts,
+    DiskFacts,
+    DistroFacts,
+    Goals,
+    HostEntry,
+    HostFacts,
+    MemoryFacts,
+    Plan,
+    TreeFacts,
+    ZramFacts,
+)
+from provision.planner import plan
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CATALOG = load_catalog()
+
+# --------------------------------------------------------------------------- host builders
+
+_DISTROS = {
+    "debian": DistroFacts(id="debian", family="debian", version="12", codename="bookworm", name="Debian GNU/Linux 12"),
+    "ubuntu": DistroFacts(id="ubuntu", family="debian", version="24.04", like=("debian",), name="Ubuntu 24.04"),
+    "fedora": DistroFacts(id="fedora", family="redhat", version="40", name="Fedora Linux 40"),
+    "arch": DistroFacts(id="arch", family="arch", name="Arch Linux"),
+    "opensuse-tumbleweed": DistroFacts(id="opensuse-tumbleweed", family="suse", name="openSUSE Tumbleweed"),
+    "alpine": DistroFacts(id="alpine", family="alpine", version="3.20.0", name="Alpine Linux"),
+    "gentoo": DistroFacts(id="gentoo", family="unknown", name="Gentoo"),
+}
+_TOOLS = {"gcc": "12.2.0", "make": "4.3", "ld": "2.40", "ccache": "4.7.5", "distcc": "3.4", "pahole": "1.24",
+          "flex": "2.6.4", "bison": "3.8.2", "bc": "1.07.1", "openssl": "3.0.11"}
+
+
+def build_host(
+    *,
+    cpus: int = 2,
+    logical: int | None = None,
+    quota: float | None = None,
+    ram_gib: float = 24,
+    available_gib: float | None = None,
+    cgroup_gib: float | None = None,
+    swap_gib: float = 0,
+    distro: str = "debian",
+    arch: str = "x86_64",
+    compressors: tuple[str, ...] = ("lzo-rle", "lzo", "lz4"),
+    zram_in_use: tuple[str, ...] = (),
+    zram_swap_gib: float = 0,
+    free_gib: float = 80,
+    home_free_gib: float | None = None,
+    tools: dict | None = None,
+    tree: TreeFacts | None = None,
+    kernel: str = "6.1.0-18-amd64",
+    virt: str = "vm",
+    ipv4: str | None = "192.168.1.10",
+    hostname: str = "builder",
+) -> HostFacts:
+    total = int(ram_gib * GIB)
+    home_free = free_gib if home_free_gib is None else home_free_gib
+    return HostFacts(
+        hostname=hostname,
+        arch=arch,
+        cpu=CpuFacts(logical=logical or cpus, usable=cpus, affinity=logical or cpus, cgroup_quota=quota),
+        memory=MemoryFacts(
+            total_bytes=total,
+            available_bytes=int((available_gib if available_gib is not None else ram_gib * 0.95) * GIB),
+            cgroup_limit_bytes=int(cgroup_gib * GIB) if cgroup_gib else None,
+            swap_total_bytes=int(swap_gib * GIB),
+            swap_free_bytes=int(swap_gib * GIB),
+            zram_swap_bytes=int(zram_swap_gib * GIB),
+        ),
+        distro=_DISTROS[distro],
+        disks=(
+            DiskFacts("build", "/home/u/src/linux" if tree else "/home/u", "/", int(free_gib * GIB), int(500 * GIB), "ext4"),
+            DiskFacts("ccache", "/var/cache/ccache", "/", int(free_gib * GIB), int(500 * GIB), "ext4"),
+            DiskFacts("home", "/home/u", "/home" if home_free_gib is not None else "/", int(home_free * GIB), int(900 * GIB), "ext4"),
+        ),
+        zram=ZramFacts(
+            compressors=compressors,
+            active=compressors[0] if compressors else None,
+            source="sysfs" if compressors else "none",
+            device_present=bool(compressors),
+            devices_in_use=zram_in_use,
+        ),
+        toolchain=dict(_TOOLS if tools is None else tools),
+        tree=tree,
+        kernel_release=kernel,
+        virtualization=virt,
+        default_ipv4=ipv4,
+    )
+
+
+def _builders() -> dict[str, HostFacts]:
+    zstd = ("lzo-rle", "lzo", "lz4", "lz4hc", "842", "zstd")
+    return {
+        "vps-1cpu-2g": build_host(cpus=1, ram_gib=2, compressors=zstd, free_gib=20, hostname="vps"),
+        "rpi4-4g": build_host(cpus=4, ram_gib=4, arch="aarch64", compressors=zstd, free_gib=50, kernel="6.6.31+rpt-rpi-v8"),
+        "laptop-8c-16g": build_host(cpus=8, ram_gib=16, swap_gib=2, distro="ubuntu", compressors=zstd),
+        "workstation-64c-256g": build_host(cpus=64, ram_gib=256, compressors=zstd, free_gib=2000),
+        "container-4c-4g-on-32c": build_host(
+            cpus=4, logical=32, quota=4.0, ram_gib=32, cgroup_gib=4, compressors=("lzo-rle", "lz4"),
+            virt="container:podman", hostname="ci",
+        ),
+        "fedora-40": build_host(cpus=8, ram_gib=16, distro="fedora", compressors=zstd, swap_gib=8, zram_in_use=("zram0",), zram_swap_gib=8, kernel="6.8.5-301.fc40.x86_64"),
+        "arch": build_host(cpus=16, ram_gib=32, distro="arch", compressors=zstd, kernel="6.9.7-arch1-1"),
+        "opensuse-tumbleweed": build_host(cpus=4, ram_gib=8, distro="opensuse-tumbleweed", compressors=zstd),
+        "alpine-3.20": build_host(cpus=4, ram_gib=8, distro="alpine", compressors=("lzo-rle", "lz4", "zstd"), kernel="6.6.32-0-lts"),
+        "debian12-2c-24g": build_host(cpus=2, ram_gib=24, hostname="vm"),
+    }
+
+
+BUILDERS = _builders()
+
+
+def host(name: str) -> HostFacts:
+    """The JSON fixture when it exists (tests/fixtures/NAME.json), else the builder above."""
+    path = FIXTURES / f"{name}.json"
+    if path.is_file():
+        return HostFacts.from_dict(json.loads(path.read_text()))
+    return BUILDERS[name]
+
+
+def p(facts: HostFacts, **goals) -> Plan:
+    return plan(facts, Goals(**goals), CATALOG)
+
+
+# --------------------------------------------------------------------------- every fixture
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_every_fixture_plans_with_reasons(name):
+    facts = host(name)
+    result = p(facts)
+    assert 1 <= result.jobs.value <= facts.cpu.usable
+    for part in (result.jobs, result.zram, result.ccache, result.distcc):
+        assert part.reason.strip(), part
+    assert result.config.reasons["target"] and result.config.make_command.startswith("make ")
+    assert Plan.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert result.to_role_vars()["kbuild_host_plan"]["jobs"]["value"] == result.jobs.value
+
+
+def test_this_machine_kind_gets_jobs_2_and_no_zram():
+    result = p(host("debian12-2c-24g"))
+    assert result.jobs.value == 2 and result.jobs.load == 2.0
+    assert result.jobs.limited_by == "cpus"
+    assert "2 usable CPUs" in result.jobs.reason and "memory is not the limit" in result.jobs.reason
+    assert not result.zram.enabled and "enough" in result.zram.reason
+    assert result.ccache.enabled
+    assert "ccache" in result.packages and "libelf-dev" in result.packages
+    assert "zram-tools" not in result.packages
+
+
+def test_container_gets_its_quota_not_the_host_cpus():
+    facts = host("container-4c-4g-on-32c")
+    result = p(facts)
+    assert facts.cpu.logical >= 32
+    assert result.jobs.value == 4
+    assert "4 usable CPUs" in result.jobs.reason
+    assert result.host.memory_bytes == 4 * GIB
+    assert not result.zram.enabled and "container" in result.zram.reason
+    assert result.config.target == "defconfig" and "container" in result.config.reasons["target"]
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def test_memory_limited_host_explains_memory_is_the_limit():
+    facts = build_host(cpus=16, ram_gib=2, compressors=())  # no zram to help
+    result = p(facts, target="defconfig")
+    assert result.jobs.limited_by == "memory"
+    assert result.jobs.value < 16
+    assert "memory is the limit" in result.jobs.reason
+    assert "16 usable CPUs" in result.jobs.reason
+    used = result.jobs.value * result.jobs.per_job_bytes + cal.BUILD_BASE_MIB * MIB + result.jobs.link_peak_bytes
+    assert used <= result.jobs.budget_bytes
+    # one more job would not fit
+    assert used + result.jobs.per_job_bytes > result.jobs.budget_bytes
+
+
+def test_zram_capacity_raises_jobs_when_memory_limits():
+    facts = build_host(cpus=16, ram_gib=2, compressors=("lzo-rle", "lz4"))
+    without = p(facts, target="defconfig", zram=False)
+    with_zram = p(facts, target="defconfig")
+    assert with_zram.zram.enabled and "memory limits -j" in with_zram.zram.reason
+    assert with_zram.jobs.value > without.jobs.value
+    assert with_zram.jobs.budget_bytes > without.jobs.budget_bytes
+    assert "counted from zram" in with_zram.jobs.reason
+
+
+def test_jobs_never_below_one_and_warns_when_nothing_fits():
+    facts = build_host(cpus=4, ram_gib=1, compressors=())
+    result = p(facts, target="allmodconfig", debug_info="dwarf")
+    assert result.jobs.value == 1
+    assert any("even one job does not fit" in w for w in result.warnings)
+
+
+def test_jobs_override_is_marked_and_warns_above_cpus():
+    result = p(host("debian12-2c-24g"), jobs=8)
+    assert result.jobs.value == 8 and result.jobs.overridden and result.jobs.limited_by == "override"
+    assert "overridden" in result.jobs.reason and "kprov would pick 2" in result.jobs.reason
+    assert "jobs" in result.overrides
+    assert any("exceeds the 2 usable CPUs" in w for w in result.warnings)
+
+
+def test_jobs_override_warns_when_memory_cannot_hold_it():
+    result = p(build_host(cpus=16, ram_gib=2, compressors=()), jobs=16, target="defconfig")
+    assert any("exceeds what memory holds" in w for w in result.warnings)
+
+
+def test_debug_info_and_clang_raise_per_job_memory():
+    facts = host("workstation-64c-256g")
+    plain = p(facts, target="defconfig", debug_info="none", compiler="gcc")
+    dwarf = p(facts, target="defconfig", debug_info="dwarf", compiler="gcc")
+    clang = p(facts, target="defconfig", debug_info="none", compiler="clang")
+    assert dwarf.jobs.per_job_bytes > plain.jobs.per_job_bytes
+    assert clang.jobs.per_job_bytes > plain.jobs.per_job_bytes
+    assert dwarf.jobs.link_peak_bytes > plain.jobs.link_peak_bytes
+
+
+def test_defconfig_per_job_is_the_measured_p99():
+    result = p(host("debian12-2c-24g"), target="defconfig", debug_info="none", compiler="gcc")
+    assert result.jobs.per_job_bytes == (160 + cal.AS_PER_JOB_MIB) * MIB
+    assert result.jobs.link_peak_bytes == 320 * MIB
+
+
+def test_available_memory_limits_the_budget_on_a_busy_host():
+    idle = p(build_host(cpus=32, ram_gib=8, available_gib=7.5), target="defconfig")
+    busy = p(build_host(cpus=32, ram_gib=8, available_gib=1.5), target="defconfig")
+    assert busy.jobs.budget_bytes < idle.jobs.budget_bytes
+    assert "MemAvailable" in busy.jobs.reason
+
+
+# --------------------------------------------------------------------------- zram
+
+
+def test_small_host_gets_zram_for_speed_with_sysctls():
+    result = p(host("vps-1cpu-2g"))
+    z = result.zram
+    assert z.enabled and "small host" in z.reason
+    assert z.algorithm == "lz4"  # memory is not the limit at 1 CPU: the fastest compressor
+    assert z.percent == cal.ZRAM_DEFAULT_PERCENT
+    assert z.size_bytes == host("vps-1cpu-2g").memory.total_bytes * z.percent // 100
+    assert z.priority == 100 and z.tool == "zram-tools"
+    assert z.sysctls == {
+        "vm.swappiness": "180",
+        "vm.watermark_boost_factor": "0",
+        "vm.watermark_scale_factor": "125",
+        "vm.page-cluster": "0",
+    }
+    assert "zram-tools" in result.packages
+    assert all(z.reasons[k] for k in ("algorithm", "percent", "priority", "sysctls", "tool"))
+
+
+def test_swappiness_stays_100_before_linux_5_8():
+    result = p(build_host(cpus=1, ram_gib=2, kernel="5.4.0-150-generic"))
+    assert result.zram.sysctls["vm.swappiness"] == "100"
+    assert "5.8" in result.zram.reasons["sysctls"]
+
+
+def test_capacity_prefers_zstd_when_offered_else_lzo_rle():
+    with_zstd = p(build_host(cpus=16, ram_gib=2, compressors=("lzo-rle", "lz4", "zstd")), target="defconfig")
+    without = p(build_host(cpus=16, ram_gib=2, compressors=("lzo-rle", "lzo", "lz4")), target="defconfig")
+    assert with_zstd.zram.algorithm == "zstd"
+    assert without.zram.algorithm == "lzo-rle"  # measured 3.6:1, better than lz4's 3.3:1
+    assert "lzo-rle, lzo, lz4" in without.zram.reasons["algorithm"]
+
+
+def test_zram_percent_sized_from_the_shortfall_and_bounded():
+    result = p(build_host(cpus=64, ram_gib=2, compressors=("lz4",)), target="defconfig")
+    z = result.zram
+    assert z.enabled and cal.ZRAM_DEFAULT_PERCENT < z.percent <= cal.ZRAM_MAX_PERCENT
+    assert z.size_bytes <= 2 * 2 * GIB
+    assert "short" in z.reasons["percent"]
+
+
+def test_zram_algorithm_not_offered_is_a_user_error():
+    with pytest.raises(UserError) as err:
+        p(host("debian12-2c-24g"), zram_algorithm="zstd")
+    assert str(err.value) == "zram algorithm 'zstd' is not offered by this kernel (offers: lzo-rle, lzo, lz4)"
+
+
+@pytest.mark.parametrize("percent", [0, 201, -5])
+def test_zram_percent_outside_range_is_a_user_error(percent):
+    with pytest.raises(UserError, match=rf"--zram-percent {percent}: must be within 1\.\.200"):
+        p(host("vps-1cpu-2g"), zram_percent=percent)
+
+
+def test_zram_overrides_are_honoured_and_listed():
+    result = p(host("debian12-2c-24g"), zram=True, zram_percent=150, zram_algorithm="lz4")
+    assert result.zram.enabled and result.zram.percent == 150 and result.zram.algorithm == "lz4"
+    assert set(result.zram.overridden) == {"zram", "zram_percent", "zram_algorithm"}
+    assert {"zram", "zram_percent", "zram_algorithm"} <= set(result.overrides)
+    off = p(host("vps-1cpu-2g"), zram=False)
+    assert not off.zram.enabled and "overridden" in off.zram.reason
+
+
+def test_no_compressor_disables_zram_and_forcing_it_fails():
+    facts = build_host(cpus=1, ram_gib=2, compressors=())
+    result = p(facts)
+    assert not result.zram.enabled and "no zram compressor" in result.zram.reason
+    with pytest.raises(UserError, match="offers no zram compressor"):
+        p(facts, zram=True)
+
+
+def test_existing_zram_swap_is_left_alone_with_a_warning():
+    result = p(host("fedora-40"))
+    assert result.zram.enabled and "leaves it as it is" in result.zram.reason
+    assert any("already active" in w for w in result.warnings)
+    assert result.zram.tool == "zram-generator"
+
+
+def test_unknown_distro_has_no_zram_tool_and_no_packages():
+    result = p(build_host(cpus=1, ram_gib=2, distro="gentoo"))
+    assert not result.zram.enabled and "no zram tool" in result.zram.reason
+    assert result.packages == ()
+    assert "no package list for distro 'gentoo'" in " ".join(result.warnings)
+
+
+# --------------------------------------------------------------------------- ccache
+
+
+def test_ccache_size_from_footprint_times_builds_with_a_minimum():
+    result = p(host("debian12-2c-24g"), target="defconfig", debug_info="none")
+    assert result.ccache.max_size_bytes == cal.CCACHE_MIN_BYTES  # 100 MiB x 2 x 1.25 is below it
+    big = p(host("workstation-64c-256g"), target="allyesconfig", debug_info="none", builds_to_keep=3)
+    assert big.ccache.max_size_bytes == int(cal.CCACHE_FOOTPRINT_MIB["all"] * MIB * 3 * cal.CCACHE_HEADROOM)
+    assert "3 builds to keep" in big.ccache.reasons["max_size"]
+
+
+def test_ccache_size_capped_by_its_share_of_free_disk():
+    facts = build_host(cpus=8, ram_gib=16, free_gib=4)
+    result = p(facts, target="allmodconfig", debug_info="none")
+    assert result.ccache.max_size_bytes == int(4 * GIB * cal.CCACHE_DISK_SHARE)
+    assert "capped" in result.ccache.reasons["max_size"]
+    assert any("not enough disk for allmodconfig" in w for w in result.warnings)
+
+
+def test_ccache_broken_versions_are_off_with_a_warning():
+    tools = dict(_TOOLS, ccache="4.7.1")
+    result = p(build_host(tools=tools))
+    assert not result.ccache.enabled and "4.7.0-4.7.2" in result.ccache.reason
+    assert any("cannot cache kernel builds" in w for w in result.warnings)
+    forced = p(build_host(tools=tools), ccache=True)
+    assert forced.ccache.enabled and any("cannot cache kernel builds" in w for w in forced.warnings)
+
+
+def test_ccache_settings_env_and_make_vars():
+    result = p(host("debian12-2c-24g"))
+    c = result.ccache
+    assert c.compression and c.sloppiness == ("time_macros",) and c.hash_dir and c.base_dir is None
+    assert result.config.make_vars["CC"] == "ccache gcc"
+    assert "CC='ccache gcc'" in result.config.make_command
+    assert result.env["CCACHE_DIR"] == c.dir
+    assert result.env["KBUILD_BUILD_TIMESTAMP"] == cal.KBUILD_ENV["KBUILD_BUILD_TIMESTAMP"]
+    assert any("cold ccache build" in w for w in result.warnings)
+
+
+def test_shared_ccache_turns_off_hash_dir_and_sets_base_dir():
+    tree = TreeFacts(path="/srv/src/linux", kernel_version="6.1.0")
+    result = p(build_host(tree=tree), ccache_shared=True)
+    assert not result.ccache.hash_dir and result.ccache.base_dir == "/srv/src"
+    assert result.env["CCACHE_NOHASHDIR"] == "true" and result.env["CCACHE_BASEDIR"] == "/srv/src"
+
+
+def test_ccache_off_and_size_overrides():
+    off = p(host("debian12-2c-24g"), ccache=False)
+    assert not off.ccache.enabled and "CC" not in off.config.make_vars and "ccache" not in off.packages
+    sized = p(host("debian12-2c-24g"), ccache_size_bytes=3 * GIB)
+    assert sized.ccache.max_size_bytes == 3 * GIB and "ccache_size" in sized.overrides
+    with pytest.raises(UserError, match="--ccache-size"):
+        p(host("debian12-2c-24g"), ccache_size_bytes=0)
+
+
+# --------------------------------------------------------------------------- distcc server
+
+
+def test_distcc_server_needs_an_allow_list():
+    with pytest.raises(UserError, match="distcc server needs at least one --allow CIDR"):
+        p(host("debian12-2c-24g"), distcc_server=True)
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+def test_distcc_server_refuses_the_whole_internet_even_with_allow_public(cidr):
+    with pytest.raises(UserError, match=cidr.replace(".", r"\.")):
+        p(host("debian12-2c-24g"), distcc_server=True, allow=(cidr,), allow_public=True)
+
+
+def test_distcc_server_refuses_public_ranges_unless_allowed():
+    with pytest.raises(UserError, match="'8.8.8.0/24' is a public range"):
+        p(host("debian12-2c-24g"), distcc_server=True, allow=("8.8.8.0/24",))
+    ok = p(host("debian12-2c-24g"), distcc_server=True, allow=("8.8.8.0/24",), allow_public=True, listen="127.0.0.1")
+    assert ok.distcc.allow == ("8.8.8.0/24",) and ok.distcc.allow_public
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "banana", "192.168.1.300/24"])
+def test_distcc_server_names_a_malformed_cidr(bad):
+    with pytest.raises(UserError, match=f"--allow '{bad}' is not a valid CIDR"):
+        p(host("debian12-2c-24g"), distcc_server=True, allow=(bad,))
+
+
+def test_distcc_server_listens_on_the_host_address_inside_the_allow_list():
+    facts = build_host(cpus=8, ram_gib=16, ipv4="192.168.1.10")
+    result = p(facts, distcc_server=True, allow=("192.168.1.0/24",))
+    d = result.distcc
+    assert d.enabled and d.server and d.listen == "192.168.1.10"
+    assert d.server_jobs == 8 + cal.DISTCCD_EXTRA_JOBS
+    assert "distcc" in result.packages
+    assert "--disable GCC_PLUGINS" in result.config.config_commands[-1]
+    assert "GCC_PLUGINS" in d.reasons["gcc_plugins"]
+
+
+def test_distcc_server_falls_back_to_loopback_and_says_why():
+    result = p(host("laptop-8c-16g"), distcc_server=True, allow=("10.9.0.0/16",))
+    assert result.distcc.listen == "127.0.0.1"
+    assert "outside the allowed networks" in result.distcc.reasons["listen"]
+    assert any("listens on 127.0.0.1 only" in w for w in result.warnings)
+
+
+def test_distcc_server_listen_must_be_an_address():
+    with pytest.raises(UserError, match="--listen 'eth0' is not an IP address"):
+        p(host("laptop-8c-16g"), distcc_server=True, allow=("192.168.1.0/24",), listen="eth0")
+
+
+def test_distcc_server_jobs_bounded_by_memory():
+    result = p(build_host(cpus=32, ram_gib=2, compressors=()), distcc_server=True, allow=("10.0.0.0/8",), target="defconfig")
+    assert result.distcc.server_jobs < 32 + cal.DISTCCD_EXTRA_JOBS
+    assert "limited by memory" in result.distcc.reasons["server_jobs"]
+
+
+# --------------------------------------------------------------------------- distcc client
+
+
+def test_distcc_client_hosts_localhost_and_total_jobs():
+    result = p(host("laptop-8c-16g"), distcc_hosts=("build1/8", "build2:3633", "10.0.0.7/4,lzo"))
+    d = result.distcc
+    assert d.client and d.hosts == ("build1/8", "build2:3633/4", "10.0.0.7/4,lzo", d.hosts[-1])
+    assert d.hosts[-1].startswith("localhost/")
+    local = int(d.hosts[-1].split("/")[1])
+    assert 1 <= local <= 8
+    assert d.total_jobs == 16 + local
+    assert result.env["CCACHE_PREFIX"] == "distcc"
+    assert result.env["DISTCC_HOSTS"] == " ".join(d.hosts)
+    assert result.env["MAKEFLAGS"].startswith(f"-j{d.total_jobs} ")
+    assert result.config.make_command.startswith("CCACHE_PREFIX=distcc make")
+    assert f"-j{d.total_jobs}" in result.config.make_command
+    assert result.jobs.value == 8  # the local -j stays separate
+
+
+def test_distcc_client_total_capped_by_local_preprocessing():
+    result = p(host("debian12-2c-24g"), distcc_hosts=("big1/64", "big2/64"))
+    feed = math.floor(2 / cal.PREPROCESS_CPU_SHARE)
+    local = int(result.distcc.hosts[-1].split("/")[1])
+    assert result.distcc.total_jobs == feed + local
+    assert "preprocess every job" in result.distcc.reasons["total_jobs"]
+
+
+def test_distcc_client_without_ccache_wraps_cc_in_distcc():
+    result = p(host("laptop-8c-16g"), distcc_hosts=("build1/8",), ccache=False)
+    assert result.config.make_vars["CC"] == "distcc gcc"
+    assert "CCACHE_PREFIX" not in result.env
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("build1:99999", "port '99999' is not in 1..65535"),
+        ("build1/0", "limit '0' must be a whole number"),
+        ("build1/x", "limit 'x' must be a whole number"),
+        ("bad_host!", "expected HOST|not a valid host name"),
+        ("build1,gzip", "unknown option ',gzip'"),
+        ("@build1", "ssh"),
+    ],
+)
+def test_distcc_client_malformed_hosts_are_named(spec, message):
+    with pytest.raises(UserError, match=message):
+        p(host("laptop-8c-16g"), distcc_hosts=(spec,))
+
+
+def test_pump_mode_with_ccache_is_refused():
+    with pytest.raises(UserError, match="pump mode"):
+        p(host("laptop-8c-16g"), distcc_hosts=("build1/8,cpp",))
+    ok = p(host("laptop-8c-16g"), distcc_hosts=("build1/8,cpp",), ccache=False)
+    assert ok.distcc.hosts[0] == "build1/8,cpp"
+
+
+def test_host_entries_validated():
+    good = p(host("laptop-8c-16g"), host_entries=(HostEntry("10.0.0.7", ("build1", "build1.lan")),))
+    assert good.distcc.host_entries[0].names == ("build1", "build1.lan")
+    assert good.to_role_vars()["kbuild_host_hosts_enabled"] is True
+    with pytest.raises(UserError, match="'10.0.0.999' is not an IP address"):
+        p(host("laptop-8c-16g"), host_entries=(HostEntry("10.0.0.999", ("build1",)),))
+    with pytest.raises(UserError, match="'bad_name' is not a valid host name"):
+        p(host("laptop-8c-16g"), host_entries=(HostEntry("10.0.0.7", ("bad_name",)),))
+
+
+# --------------------------------------------------------------------------- config strategy
+
+
+def _tree(**kw) -> TreeFacts:
+    base = dict(path="/home/u/src/linux", kernel_version="6.1.0", min_versions={"gcc": "5.1", "clang": "11.0.0", "pahole": "1.16"})
+    base.update(kw)
+    return TreeFacts(**base)
+
+
+def test_tree_with_config_gets_olddefconfig():
+    result = p(build_host(tree=_tree(has_config=True, config={"MODULES": "y"}, modules=300)))
+    assert result.config.target == "olddefconfig"
+    assert result.config.make_command.startswith("make -C /home/u/src/linux -j2 -l2 O=/home/u/src/linux-build")
+    assert result.config.make_command.endswith("olddefconfig all")
+
+
+def test_distro_config_is_classed_heavier_and_gets_trusted_keys_emptied():
+    cfg = {"SYSTEM_TRUSTED_KEYS": "debian/certs/debian-uefi-certs.pem", "DEBUG_INFO": "y"}
+    result = p(build_host(cpus=8, ram_gib=32, tree=_tree(has_config=True, config=cfg, modules=4000)))
+    assert result.jobs.per_job_bytes > (cal.PER_JOB_MIB["default"] * 1.75) * MIB
+    script = result.config.config_commands[-1]
+    assert "--set-str SYSTEM_TRUSTED_KEYS ''" in script and "--set-str SYSTEM_REVOCATION_KEYS ''" in script
+    assert script.startswith("/home/u/src/linux/scripts/config --file /home/u/src/linux-build/.config")
+
+
+def test_localmodconfig_for_this_machine_defconfig_otherwise():
+    assert p(host("laptop-8c-16g")).config.target == "localmodconfig"
+    other = p(host("laptop-8c-16g"), for_this_machine=False)
+    assert other.config.target == "defconfig" and "another machine" in other.config.reasons["target"]
+    assert any("tinyconfig" in a for a in other.config.advice)
+
+
+def test_allmodconfig_warns_about_disk_and_time():
+    result = p(host("workstation-64c-256g"), target="allmodconfig")
+    assert any("allmodconfig is huge" in w and "GiB of build output" in w for w in result.warnings)
+
+
+def test_debug_info_dropped_when_ram_is_short():
+    result = p(host("rpi4-4g"), target="allmodconfig")
+    assert result.config.debug_info == "none"
+    assert "short" in result.config.reasons["debug_info"]
+    assert any("--enable DEBUG_INFO_NONE" in c for c in result.config.config_commands)
+
+
+def test_debug_info_kept_on_a_big_host():
+    result = p(host("workstation-64c-256g"), target="allmodconfig")
+    assert result.config.debug_info == "dwarf"
+    assert not result.config.config_commands
+
+
+def test_btf_without_pahole_warns():
+    tools = {k: v for k, v in _TOOLS.items() if k != "pahole"}
+    result = p(build_host(cpus=8, ram_gib=32, tools=tools), debug_info="btf", target="defconfig")
+    assert any("BTF debug info needs pahole" in w for w in result.warnings)
+    assert any("--enable DEBUG_INFO_BTF" in c for c in result.config.config_commands)
+
+
+def test_old_compiler_below_tree_minimum_warns():
+    result = p(build_host(tools=dict(_TOOLS, gcc="4.9.4"), tree=_tree()))
+    assert "gcc 4.9.4 is below this tree's minimum 5.1" in result.warnings
+
+
+def test_no_compiler_warns_and_plans_gcc():
+    tools = {k: v for k, v in _TOOLS.items() if k != "gcc"}
+    result = p(build_host(tools=tools))
+    assert result.config.compiler == "gcc"
+    assert any("no C compiler found" in w for w in result.warnings)
+    assert "gcc" in result.packages
+
+
+def test_clang_when_only_clang_is_installed_adds_llvm():
+    tools = {k: v for k, v in _TOOLS.items() if k != "gcc"} | {"clang": "16.0.6"}
+    result = p(build_host(tools=tools))
+    assert result.config.compiler == "clang"
+    assert result.config.make_vars["LLVM"] == "1" and result.config.make_vars["CC"] == "ccache clang"
+    assert {"clang", "lld", "llvm"} <= set(result.packages)
+
+
+def test_lto_needs_clang():
+    with pytest.raises(UserError, match="--lto thin needs clang"):
+        p(host("workstation-64c-256g"), lto="thin", compiler="gcc")
+    thin = p(host("workstation-64c-256g"), lto="thin", target="defconfig")
+    assert thin.config.compiler == "clang" and thin.config.lto == "thin"
+    assert "--thinlto-jobs=" in thin.config.reasons["lto"]
+    assert any("--enable LTO_CLANG_THIN" in c for c in thin.config.config_commands)
+
+
+def test_full_lto_on_a_small_host_warns():
+    result = p(host("rpi4-4g"), lto="full", target="defconfig")
+    assert any("full LTO link needs" in w for w in result.warnings)
+
+
+def test_cross_build_sets_arch_and_cross_compile():
+    result = p(host("laptop-8c-16g"), arch="arm64", target="defconfig")
+    assert result.config.make_vars["ARCH"] == "arm64"
+    assert result.config.make_vars["CROSS_COMPILE"] == "aarch64-linux-gnu-"
+    assert result.config.make_vars["CC"] == "ccache aarch64-linux-gnu-gcc"
+
+
+def test_build_dir_on_the_roomiest_filesystem():
+    facts = build_host(tree=_tree(), free_gib=10, home_free_gib=400)
+    result = p(facts, target="defconfig")
+    assert result.config.build_dir == "/home/u/kbuild/linux"
+    assert "most room" in result.config.reasons["build_dir"]
+    given_dir = p(facts, target="defconfig", build_dir="/scratch/out")
+    assert given_dir.config.build_dir == "/scratch/out"
+
+
+def test_env_exports():
+    result = p(host("laptop-8c-16g"), target="defconfig")
+    env = result.env
+    assert env["MAKEFLAGS"] == "-j8 -l8"
+    assert env["KBUILD_BUILD_USER"] == "kbuild" and env["KBUILD_BUILD_HOST"] == "kprov"
+    assert env["KBUILD_BUILD_VERSION"] == "1"
+    assert env["KPROV_MAKE_ARGS"] == "CC='ccache gcc'"
+    assert env["KBUILD_OUTPUT"] == result.config.build_dir
+
+
+@pytest.mark.parametrize(
+    "goals, message",
+    [
+        ({"target": "bogusconfig"}, "unknown config target 'bogusconfig'"),
+        ({"compiler": "icc"}, "unknown compiler 'icc'"),
+        ({"debug_info": "stabs"}, "unknown debug info 'stabs'"),
+        ({"lto": "fat"}, "unknown LTO mode 'fat'"),
+        ({"jobs": 0}, "--jobs 0: must be at least 1"),
+        ({"builds_to_keep": 0}, "--builds-to-keep 0"),
+    ],
+)
+def test_bad_goals_are_named(goals, message):
+    with pytest.raises(UserError, match=message):
+        p(host("debian12-2c-24g"), **goals)
+
+
+@pytest.mark.parametrize("name", ["fedora-40", "arch", "opensuse-tumbleweed", "alpine-3.20"])
+def test_each_family_gets_its_packages(name):
+    facts = host(name)
+    result = p(facts)
+    pkgs = CATALOG.for_family(facts.distro.family)
+    assert pkgs is not None
+    assert set(pkgs.build) <= set(result.packages)
+
+
+# --------------------------------------------------------------------------- invariants
+
+_ALGOS = ("lzo-rle", "lzo", "lz4", "lz4hc", "842", "zstd", "deflate")
+
+
+@st.composite
+def hosts(draw):
+    logical = draw(st.integers(1, 256))
+    usable = draw(st.integers(1, logical))
+    total = draw(st.integers(256 * MIB, 512 * GIB))
+    cgroup = draw(st.one_of(st.none(), st.integers(128 * MIB, 512 * GIB)))
+    available = draw(st.integers(0, total))
+    compressors = tuple(draw(st.lists(st.sampled_from(_ALGOS), unique=True, max_size=5)))
+    free = draw(st.integers(0, 4096 * GIB))
+    in_use = draw(st.sampled_from([(), ("zram0",)])) if compressors else ()
+    family = draw(st.sampled_from(["debian", "fedora", "arch", "opensuse-tumbleweed", "alpine", "gentoo"]))
+    facts = build_host(
+        cpus=usable,
+        logical=logical,
+        ram_gib=total / GIB,
+        compressors=compressors,
+        free_gib=free / GIB,
+        virt=draw(st.sampled_from(["none", "vm", "container:docker"])),
+        kernel=draw(st.sampled_from(["6.1.0", "5.4.0", "4.19.0", ""])),
+        distro=family,
+        zram_in_use=in_use,
+        zram_swap_gib=draw(st.floats(0, 8)) if in_use else 0,
+    )
+    memory = dataclasses.replace(facts.memory, cgroup_limit_bytes=cgroup, available_bytes=available)
+    return dataclasses.replace(facts, memory=memory)
+
+
+@st.composite
+def goal_sets(draw):
+    lto = draw(st.sampled_from(["auto", "none", "thin", "full"]))
+    compiler = draw(st.sampled_from(["auto", "clang"] if lto in ("thin", "full") else ["auto", "gcc", "clang"]))
+    return Goals(
+        target=draw(st.one_of(st.none(), st.sampled_from(list(cal.TARGET_CLASS)))),
+        compiler=compiler,
+        debug_info=draw(st.sampled_from(["auto", "none", "dwarf", "btf"])),
+        lto=lto,
+        for_this_machine=draw(st.booleans()),
+        builds_to_keep=draw(st.integers(1, 5)),
+        ccache_shared=draw(st.booleans()),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hosts(), goal_sets())
+def test_invariants(facts, goals):
+    result = plan(facts, goals, CATALOG)
+    usable = facts.cpu.usable
+    j = result.jobs
+    # 1 <= jobs <= usable CPUs
+    assert 1 <= j.value <= usable
+    # jobs fit the memory budget (zram counted as planned), unless even one job does not fit
+    need = j.value * j.per_job_bytes + cal.BUILD_BASE_MIB * MIB + j.link_peak_bytes
+    assert need <= j.budget_bytes or j.value == 1
+    # the load limit is the usable CPUs
+    assert j.load == float(usable)
+    z = result.zram
+    if z.enabled:
+        assert z.algorithm in facts.zram.compressors
+        assert 1 <= z.percent <= 200
+        assert z.size_bytes <= 2 * facts.memory.total_bytes
+        assert z.sysctls and z.reasons
+    c = result.ccache
+    disk = facts.disk("ccache")
+    if c.enabled and disk is not None:
+        assert c.max_size_bytes <= int(disk.free_bytes * cal.CCACHE_DISK_SHARE) or c.max_size_bytes <= int(
+            disk.free_bytes * cal.CCACHE_DISK_SHARE
+        )
+    for part in (result.jobs, result.zram, result.ccache, result.distcc):
+        assert part.reason.strip()
+    assert all(v.strip() for v in result.config.reasons.values())
+    assert result.config.make_command.startswith(("make ", "CCACHE_PREFIX=distcc make "))
+    assert Plan.from_dict(json.loads(json.dumps(result.to_dict()))) == result
