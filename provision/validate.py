@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from provision.errors import UserError
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKMGT]i?)?[bB]?\s*$")
-#: ccache's own size convention: k/M/G/T are decimal, Ki/Mi/Gi/Ti binary.
+#: Binary units whether or not the "i" is written: ``8G`` is 8 GiB. The plan hands ccache the
+#: size as ``8Gi`` (model.ccache_size_string), so ccache gets exactly what the user typed.
 _UNITS = {
-    "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
     "ki": 1 << 10, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
 }
 
@@ -27,7 +28,7 @@ _VERSION = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
 def parse_size(text: str, where: str = "size") -> int:
-    """``8G``, ``512M``, ``1.5Gi``, ``10GiB`` -> bytes, with ccache's units (G = 10^9, Gi = 2^30).
+    """``8G``, ``512M``, ``1.5Gi``, ``10GiB`` -> bytes, in binary units (G and Gi are both 2^30).
 
     A bare number is refused: ``10`` could mean bytes or gigabytes, and guessing wrong either
     fills a disk or makes the cache useless.

@@ -729,3 +729,40 @@ def test_invariants(facts, goals):
     assert all(v.strip() for v in result.config.reasons.values())
     assert result.config.make_command.startswith(("make ", "CCACHE_PREFIX=distcc make "))
     assert Plan.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+# --------------------------------------------------------------------------- the parsers the planner uses
+
+from provision.validate import parse_allow, parse_distcc_host, parse_size, version_below  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "text, size",
+    [("8G", 8 * GIB), ("8Gi", 8 * GIB), ("8GiB", 8 * GIB), ("512M", 512 * MIB), ("1.5G", int(1.5 * GIB)), ("64k", 65536)],
+)
+def test_parse_size(text, size):
+    assert parse_size(text, "--ccache-size") == size
+
+
+@pytest.mark.parametrize("text, message", [("lots", "expected a size"), ("10", "give a unit"), ("0G", "larger than zero")])
+def test_parse_size_names_bad_input(text, message):
+    with pytest.raises(UserError, match=f"--ccache-size '{text}': .*{message}"):
+        parse_size(text, "--ccache-size")
+
+
+def test_parse_allow_normalises_and_dedups():
+    assert parse_allow(("10.0.0.5", "10.0.0.0/8", "10.1.2.3/8", "fd00::/8", "127.0.0.1"), False) == (
+        "10.0.0.5/32", "10.0.0.0/8", "fd00::/8", "127.0.0.1/32"
+    )
+
+
+def test_parse_distcc_host_defaults():
+    h = parse_distcc_host("build1", 1024)
+    assert (h.host, h.port, h.limit, h.options) == ("build1", None, None, ())
+    assert h.spec(4) == "build1/4"
+    assert parse_distcc_host("10.0.0.7:3633/12,lzo", 1024).spec(4) == "10.0.0.7:3633/12,lzo"
+
+
+def test_version_below():
+    assert version_below("4.9.4", "5.1") and not version_below("12.2.0", "5.1")
+    assert not version_below(None, "5.1") and not version_below("weird", "5.1")
