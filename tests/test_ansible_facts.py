@@ -312,3 +312,23 @@ def test_probe_inside_a_limited_podman_container():
     f = af.facts_from_ansible(setup, probe)
     assert f.cpu.usable == 1 and f.memory.effective_bytes == 512 * MIB and f.in_container
     assert f.distro.family == "debian"
+
+
+def test_probe_module_documents_its_options_and_result():
+    import ast
+
+    import yaml
+
+    source = (ROLE / "library" / "kbuild_host_probe.py").read_text()
+    docs = {
+        t.id: yaml.safe_load(node.value.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and t.id in ("DOCUMENTATION", "EXAMPLES", "RETURN")
+    }
+    assert docs["DOCUMENTATION"]["module"] == "kbuild_host_probe"
+    assert set(docs["DOCUMENTATION"]["options"]) == {"root", "toolchain"}
+    assert docs["DOCUMENTATION"]["attributes"]["check_mode"]["support"] == "full"
+    assert set(docs["RETURN"]["probe"]["contains"]) == set(PROBE) | {"toolchain"}
+    assert docs["EXAMPLES"][0]["register"] == "__kbuild_host_probe"

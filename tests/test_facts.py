@@ -683,3 +683,16 @@ def test_facts_file_missing_field_and_other_schema(tmp_path: Path):
 def test_facts_file_with_ansible_facts_points_to_the_right_switch():
     with pytest.raises(UserError, match="--ansible-facts"):
         facts.load_facts_file(FIXTURES / "ansible" / "debian12-localhost-setup.json")
+
+
+def test_sysprobe_needs_only_the_standard_library():
+    import ast
+
+    tree = ast.parse(Path(SP.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
