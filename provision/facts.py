@@ -181,7 +181,7 @@ def toolchain_versions(executor: ThreadPoolExecutor | None = None) -> dict[str, 
 def _existing_parent(path: Path) -> Path:
     """``path`` or its nearest existing ancestor: a build dir may not exist yet."""
     p = path
-    while not p.exists() and p != p.parent:
+    while not os.path.exists(p) and p != p.parent:  # os.path.exists: False on EACCES too
         p = p.parent
     return p
 
@@ -192,7 +192,14 @@ def disk_facts(role: str, path: str | os.PathLike, partitions: list | None = Non
 
     asked = Path(os.path.expanduser(str(path))).absolute()
     existing = _existing_parent(asked).resolve()
-    usage = psutil.disk_usage(str(existing))
+    while True:
+        try:
+            usage = psutil.disk_usage(str(existing))
+            break
+        except OSError:
+            if existing == existing.parent:
+                raise
+            existing = existing.parent
     if partitions is None:
         partitions = psutil.disk_partitions(all=True)
     mount, fstype = "/", ""
