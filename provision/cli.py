@@ -10,6 +10,7 @@ are imported inside the subcommands that need them.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,19 @@ from plumbum.cli.switches import SwitchError
 import provision
 from provision.errors import KprovError, UserError
 from provision.model import COMPILERS, DEBUG_INFO, LTO, TARGETS, Goals, HostEntry, HostFacts, Plan
+
+
+_BAD_ARGUMENT = re.compile(r"Argument of (\w+) expected to be (.+?), not '(.*?)'")
+
+
+def _switch_message(exc: SwitchError) -> str:
+    """plumbum names the attribute ("Argument of zram_percent ..."): name the switch instead."""
+    text = " ".join(str(exc).split())
+    match = _BAD_ARGUMENT.search(text)
+    if match:
+        name, expected, value = match.groups()
+        return f"--{name.replace('_', '-')}: '{value}' is not valid (expected {expected})"
+    return text
 
 
 class KprovApp(cli.Application):
@@ -49,7 +63,7 @@ class KprovApp(cli.Application):
         except SwitchError as exc:
             if isinstance(exc, self._META):
                 raise
-            raise UserError(f"{self.PROGNAME}: {exc}") from None
+            raise UserError(f"{self.PROGNAME}: {_switch_message(exc)}") from None
 
     def _validate_args(self, swfuncs, tailargs):
         try:
@@ -57,7 +71,7 @@ class KprovApp(cli.Application):
         except SwitchError as exc:
             if isinstance(exc, self._META):
                 raise
-            raise UserError(f"{self.PROGNAME}: {exc}") from None
+            raise UserError(f"{self.PROGNAME}: {_switch_message(exc)}") from None
 
 
 class Kprov(KprovApp):

@@ -189,7 +189,7 @@ BAD_INPUT = {
     "malformed distcc host": (["--distcc-hosts", "build1/zero"], "build1/zero"),
     "bad ccache size": (["--ccache-size", "lots"], "lots"),
     "contradicting flags": (["--zram", "--no-zram"], "--zram"),
-    "bad jobs": (["--jobs", "0"], "jobs"),
+    "bad jobs": (["--jobs", "0"], "--jobs"),
     "bad host entry": (["--host-entry", "nonsense"], "nonsense"),
     "unknown switch": (["--frobnicate"], "--frobnicate"),
 }
