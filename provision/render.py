@@ -10,10 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import shlex
-from typing import Any
-
-import jinja2
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from provision.model import GIB, MIB, Plan
 from provision.resources import templates_dir
@@ -35,8 +32,16 @@ def shquote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+if TYPE_CHECKING:
+    import jinja2
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
+    # jinja2 and yaml are imported where they are used: `kprov plan --json` needs neither, and
+    # start-up time is most of what a plan costs.
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
@@ -67,4 +72,6 @@ def render_json(data: Any) -> str:
 
 
 def render_yaml(data: Any) -> str:
+    import yaml
+
     return "---\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
