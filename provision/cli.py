@@ -340,6 +340,11 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
                 raise UserError("--limit needs -i INVENTORY")
             if self.facts_file or self.ansible_facts_file:
                 raise UserError("kprov apply plans this host from its own facts: --facts is for kprov plan")
+            if not self.ccache_dir:
+                # apply sets up one cache for every user of the host, like the role does on a fleet
+                from provision.ansible_facts import DEFAULT_CCACHE_DIR
+
+                self.ccache_dir = DEFAULT_CCACHE_DIR
             role_vars, goals = self.make_plan().to_role_vars(), None
         result = runner.apply(
             role_vars=role_vars,

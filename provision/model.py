@@ -404,9 +404,14 @@ class Plan(_Serialisable):
                 {"address": e.address, "names": list(e.names)} for e in d.host_entries
             ],
             "kbuild_host_buildenv_enabled": True,
-            "kbuild_host_buildenv": dict(self.env),
+            "kbuild_host_buildenv": {k: v for k, v in self.env.items() if k not in PER_USER_ENV},
             "kbuild_host_plan": self.to_dict(),
         }
+
+
+#: `kprov env` exports that belong to one user's build, not to /etc/profile.d for everybody: the
+#: O= directory the plan chose lives under the planning user's home or tree.
+PER_USER_ENV = frozenset({"KBUILD_OUTPUT"})
 
 
 def ccache_size_string(size_bytes: int) -> str:
