@@ -33,6 +33,8 @@ from provision.resources import playbooks_dir
 RUNS_KEPT = 20
 #: Longest failure message printed on a task line (Ansible's messages can be whole tracebacks).
 MESSAGE_MAX_CHARS = 400
+#: Lines of one task's --diff printed under it; the rest stays in the run's artifacts (job_events).
+DIFF_MAX_LINES = 40
 #: Context lines around each change in a --diff hunk: enough to place it, compact enough to read.
 DIFF_CONTEXT_LINES = 1
 #: The counters of Ansible's recap line, in its order; keys of ApplyResult.stats[host].
@@ -130,8 +132,8 @@ def apply(
         limit=limit,
         check=check,
         diff=diff,
-        tags=tags,
-        skip_tags=skip_tags,
+        tags=[role_tag(t) for t in tags],
+        skip_tags=[role_tag(t) for t in skip_tags],
         verbosity=verbosity,
         out=out,
     )
@@ -139,6 +141,15 @@ def apply(
     if not result.ok:
         raise ApplyFailed(failure_message("kprov apply", outcome))
     return result
+
+
+def role_tag(tag: str) -> str:
+    """``--tags zram`` means the role's area tag ``kbuild_host_zram`` (an area = a task file)."""
+    from provision.resources import role_dir
+
+    if not tag.startswith("kbuild_host_") and (role_dir() / "tasks" / f"{tag}.yml").is_file():
+        return f"kbuild_host_{tag}"
+    return tag
 
 
 def goals_extravars(goals: Goals | None) -> dict[str, Any]:
@@ -619,8 +630,11 @@ class ProgressPrinter:
             for warning in res.get("warnings") or ():
                 self._print(f"{self.INDENT}warning: {one_line(warning)}")
             if self.diff and label == "changed" and res.get("diff"):
-                for diff_line in format_diff(res["diff"]):
+                diff_lines = format_diff(res["diff"])
+                for diff_line in diff_lines[:DIFF_MAX_LINES]:
                     self._print(f"{self.INDENT}{diff_line}")
+                if len(diff_lines) > DIFF_MAX_LINES:
+                    self._print(f"{self.INDENT}... {len(diff_lines) - DIFF_MAX_LINES} more lines in the run's artifacts")
 
     def recap(self, stats: dict[str, dict[str, int]]) -> None:
         print_recap(self.out, stats)

@@ -423,3 +423,23 @@ def test_real_role_check_mode_on_localhost_changes_nothing():
     assert re.search(r"^localhost : ok=\d+ changed=\d+ unreachable=0 failed=0", text, re.M)
     assert any(re.match(r"^\[(ok|changed|skipped)\] localhost \| \w+ \| ", ln) for ln in text.splitlines())
     assert {p: Path(p).exists() for p in before} == before, "check mode wrote files"
+
+
+@pytest.mark.skipif(not (playbooks_dir() / "roles/kbuild_host/tasks/zram.yml").is_file(), reason="the role is not there")
+def test_area_names_map_to_the_role_tags():
+    assert runner.role_tag("zram") == "kbuild_host_zram"
+    assert runner.role_tag("kbuild_host_ccache") == "kbuild_host_ccache"
+    assert runner.role_tag("always") == "always"
+
+
+def test_long_diffs_are_cut_with_a_pointer_to_the_artifacts():
+    out = io.StringIO()
+    printer = runner.ProgressPrinter(out, diff=True)
+    after = "".join(f"line {i}\n" for i in range(runner.DIFF_MAX_LINES * 2))
+    printer.event({"event": "runner_on_ok", "event_data": {
+        "host": "h", "task": "Write", "role": "r", "task_path": "/x/roles/r/tasks/buildenv.yml:1",
+        "res": {"changed": True, "diff": {"before": "", "after": after, "after_header": "/etc/x"}}}})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[changed] h | buildenv | Write"
+    assert len(lines) == 1 + runner.DIFF_MAX_LINES + 1
+    assert lines[-1].endswith("more lines in the run's artifacts")

@@ -1,0 +1,145 @@
+"""``kprov apply -i`` for real: the console script drives the role into a podman container.
+
+The container (localhost/kprov-debian:bookworm, built by tests/images/build.sh) is reached through
+the ``containers.podman.podman`` connection of the ``ansible`` package, so this is the CLI path a
+user takes for a fleet host: goals from the command line, the role planning the host from its own
+facts. First ``--check`` (verified inside the container: nothing changed), then a real apply
+(files and packages there), then a re-run that must report changed=0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "localhost/kprov-debian:bookworm"
+CONTAINERS_CONF = ROOT / "tests" / "podman" / "containers.conf"
+KPROV = Path(sys.executable).parent / "kprov"
+#: Paths Ansible itself writes on a managed host (its remote tmp); not changes made by the role.
+ANSIBLE_SCRATCH = ("/root/.ansible", "/tmp", "/var/tmp")
+
+pytestmark = pytest.mark.podman
+
+
+def podman_env() -> dict[str, str]:
+    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+
+
+def podman(*args: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], env=podman_env(), capture_output=True, text=True,
+                          check=check, timeout=timeout)
+
+
+def image_missing() -> str | None:
+    if not shutil.which("podman"):
+        return "podman is not installed"
+    if podman("image", "exists", IMAGE, check=False).returncode != 0:
+        return f"{IMAGE} is missing (tests/images/build.sh builds it)"
+    return None
+
+
+@pytest.fixture
+def container(request):
+    reason = image_missing()
+    if reason:
+        pytest.skip(reason)
+    name = f"kprov-apply-{uuid.uuid4().hex[:10]}"
+    podman("run", "-d", "--name", name, IMAGE, "sleep", "infinity")
+    request.addfinalizer(lambda: podman("rm", "-f", "-t", "0", name, check=False))
+    return name
+
+
+def in_ctr(name: str, script: str) -> subprocess.CompletedProcess:
+    return podman("exec", name, "sh", "-c", script, check=False)
+
+
+def changes(name: str) -> set[str]:
+    """What differs from the image (podman diff), minus Ansible's own scratch space."""
+    out = podman("diff", name).stdout.split("\n")
+    return {ln for ln in out if ln.strip() and not any(ln[2:].startswith(p) for p in ANSIBLE_SCRATCH)}
+
+
+def installed(name: str, package: str) -> bool:
+    return in_ctr(name, f"dpkg-query -W -f='${{db:Status-Status}}' {package}").stdout.strip() == "installed"
+
+
+def kprov_apply(inventory: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**podman_env(), "XDG_STATE_HOME": str(state)}
+    return subprocess.run([str(KPROV), "apply", "-i", str(inventory), *args], env=env,
+                          capture_output=True, text=True, timeout=1200, check=False)
+
+
+def recap(output: str, host: str) -> dict[str, int]:
+    m = re.search(rf"^{host}\s*: (ok=.*)$", output, re.M)
+    assert m, f"no recap line for {host} in:\n{output}"
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+
+
+def test_kprov_apply_check_then_apply_then_idempotent_rerun(container, tmp_path):
+    if not KPROV.exists():
+        pytest.skip(f"{KPROV} is not installed (pip install -e .)")
+    inv = tmp_path / "inventory.ini"
+    inv.write_text(f"ctr ansible_connection=containers.podman.podman ansible_host={container} "
+                   "ansible_python_interpreter=/usr/bin/python3\n")
+    state = tmp_path / "state"
+    switches = ("--zram", "--ccache")
+    baseline = changes(container)
+    assert not installed(container, "ccache") and not installed(container, "zram-tools")
+
+    # 1. --check: reports what it would do, changes nothing in the container
+    check = kprov_apply(inv, state, "--check", *switches)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert recap(check.stdout, "ctr")["failed"] == 0
+    assert re.search(r"^\[changed\] ctr \| \w+ \| ", check.stdout, re.M), check.stdout
+    assert changes(container) == baseline
+    for path in ("/etc/ccache.conf", "/etc/default/zramswap", "/etc/kprov/plan.json"):
+        assert in_ctr(container, f"test -e {path}").returncode != 0, f"--check created {path}"
+    assert not installed(container, "ccache") and not installed(container, "zram-tools")
+
+    # 2. the real apply
+    first = kprov_apply(inv, state, *switches)
+    assert first.returncode == 0, first.stdout + first.stderr
+    stats = recap(first.stdout, "ctr")
+    assert stats["changed"] > 0 and stats["failed"] == 0 and stats["unreachable"] == 0
+    plan = json.loads(in_ctr(container, "cat /etc/kprov/plan.json").stdout)
+    assert plan["zram"]["enabled"] and plan["ccache"]["enabled"]
+    zramswap = in_ctr(container, "cat /etc/default/zramswap").stdout
+    assert f"ALGO={plan['zram']['algorithm']}" in zramswap
+    assert plan["zram"]["algorithm"] in plan["host"]["zram_compressors"]
+    assert f"PERCENT={plan['zram']['percent']}" in zramswap
+    ccache_conf = in_ctr(container, "cat /etc/ccache.conf").stdout
+    assert "max_size" in ccache_conf
+    missing = [p for p in plan["packages"] if not installed(container, p)]
+    assert not missing, f"planned packages not installed: {missing}"
+    assert installed(container, "ccache") and installed(container, "zram-tools")
+
+    # 3. converged: a re-run changes nothing
+    again = kprov_apply(inv, state, *switches)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert recap(again.stdout, "ctr")["changed"] == 0, again.stdout
+
+
+def test_kprov_apply_to_an_unreachable_container_fails_naming_it(tmp_path):
+    if image_missing():
+        pytest.skip(image_missing())
+    if not KPROV.exists():
+        pytest.skip(f"{KPROV} is not installed (pip install -e .)")
+    ghost = f"kprov-absent-{uuid.uuid4().hex[:10]}"
+    inv = tmp_path / "inventory.ini"
+    inv.write_text(f"ghost ansible_connection=containers.podman.podman ansible_host={ghost} "
+                   "ansible_python_interpreter=/usr/bin/python3\n")
+    proc = kprov_apply(inv, tmp_path / "state", "--check")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    err = proc.stderr.strip()
+    assert err.startswith("kprov: kprov apply failed: unreachable: ghost ("), err
+    assert "run artifacts: " + str(tmp_path / "state" / "kprov" / "runs") in err
+    assert len(err.splitlines()) == 1
