@@ -205,6 +205,12 @@ ZRAM_RESCUE_FRACTION = _k(
     "50% short (768 MiB cap, -j20, lz4 livelocked): planned jobs count on zram for at most 30% "
     "of the RAM budget",
 )
+ZRAM_KCONFIG_DEFAULT = _k(
+    "ZRAM_KCONFIG_DEFAULT",
+    "lzo-rle",
+    "published: kernel drivers/block/zram/Kconfig ZRAM_DEF_COMP default lzo-rle since 5.1 "
+    "(REFERENCE.md §3): assumed when the facts do not list the kernel's compressors",
+)
 #: Compressor preference, best first. Capacity: most stored per byte of RAM (measured lzo-rle
 #: 3.6 beats lz4 3.3 and was as fast: 145 s vs 148 s). Speed: lz4 has the highest throughput.
 ZRAM_PREFERENCE = _k(

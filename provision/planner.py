@@ -268,6 +268,10 @@ def _choose_compiler(facts: HostFacts, goals: Goals, lto: str, notes: _Notes, re
     elif have_clang:
         reasons["compiler"] = f"clang {tools['clang']}: installed (no gcc found)"
         chosen = "clang"
+    elif not tools:
+        # facts without tool versions (Ansible setup facts without kprov's probe): unknown, not absent
+        reasons["compiler"] = "gcc: the facts carry no tool versions; gcc is the kernel's default compiler"
+        return "gcc"
     else:
         reasons["compiler"] = "gcc: no compiler found; the build packages install gcc"
         notes.warn("no C compiler found (gcc or clang): `kprov apply` installs gcc with the build packages")
@@ -487,6 +491,14 @@ def _plan_zram(
     """Decide zram; returns the plan and the bytes of build memory it may be counted for."""
     z = facts.zram
     offered = tuple(z.compressors)
+    if not offered and z.source == "unknown":
+        # Facts from Ansible without kprov's probe do not say what the kernel offers: assume the
+        # kernel's Kconfig default compressor, which every zram-enabled kernel has, and say so.
+        offered = (cal.ZRAM_KCONFIG_DEFAULT,)
+        notes.warn(
+            f"the facts do not say which zram compressors the kernel offers (no kprov probe): "
+            f"assuming its default, {cal.ZRAM_KCONFIG_DEFAULT}"
+        )
     total = facts.memory.total_bytes
     tool = pkgs.zram_tool if pkgs else "none"
     overridden: list[str] = []

@@ -766,3 +766,16 @@ def test_parse_distcc_host_defaults():
 def test_version_below():
     assert version_below("4.9.4", "5.1") and not version_below("12.2.0", "5.1")
     assert not version_below(None, "5.1") and not version_below("weird", "5.1")
+
+
+def test_facts_without_probe_are_unknown_not_absent():
+    """Ansible setup facts without kprov's probe: no tool versions, no compressor list."""
+    facts = dataclasses.replace(host("vps-1cpu-2g"), toolchain={}, zram=ZramFacts(source="unknown"))
+    plan_ = p(facts)
+    assert plan_.config.compiler == "gcc"
+    assert not any("no C compiler" in w for w in plan_.warnings)
+    assert plan_.zram.enabled and plan_.zram.algorithm == cal.ZRAM_KCONFIG_DEFAULT
+    assert any("do not say which zram compressors" in w for w in plan_.warnings)
+    # a probed kernel that really offers nothing still gets no zram
+    probed = dataclasses.replace(host("vps-1cpu-2g"), zram=ZramFacts(source="sysfs"))
+    assert not p(probed).zram.enabled
