@@ -443,3 +443,21 @@ def test_long_diffs_are_cut_with_a_pointer_to_the_artifacts():
     assert lines[0] == "[changed] h | buildenv | Write"
     assert len(lines) == 1 + runner.DIFF_MAX_LINES + 1
     assert lines[-1].endswith("more lines in the run's artifacts")
+
+
+def test_non_root_kprov_apply_console_script_exits_2_and_writes_no_run(tmp_path):
+    kprov = Path(sys.executable).parent / "kprov"
+    if not kprov.exists():
+        pytest.skip(f"{kprov} is not installed")
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run a process as nobody")
+    state, home = tmp_path / "state", tmp_path / "home"
+    for d in (state, home):
+        d.mkdir()
+        d.chmod(0o777)
+    env = {"PATH": "/usr/bin:/bin", "XDG_STATE_HOME": str(state), "HOME": str(home)}
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(kprov), "apply"],
+                          env=env, capture_output=True, text=True, timeout=300, cwd="/")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().endswith("run it as root (sudo kprov apply), or use --check")
+    assert list(state.iterdir()) == []
