@@ -285,10 +285,14 @@ def run_playbook(
     printer = ProgressPrinter(out, diff=diff) if out is not None and verbosity == 0 else None
 
     def handle(event: dict) -> bool:
-        if printer is not None:
-            printer.event(event)
-        if on_event is not None:
-            on_event(event)
+        try:
+            if printer is not None:
+                printer.event(event)
+            if on_event is not None:
+                on_event(event)
+        except Exception as exc:  # noqa: BLE001 - a display problem must not abort a half-done run
+            if out is not None:
+                print(f"kprov: could not show an Ansible event ({type(exc).__name__}: {exc})", file=out)
         return True  # keep the event in artifacts/job_events
 
     runner = ansible_runner.run(
@@ -309,10 +313,8 @@ def run_playbook(
         event_handler=handle,
     )
     stats = host_stats(getattr(runner, "stats", None) or {})
-    if printer is not None:
+    if printer is not None:  # with --verbose, Ansible's own output ends with its own recap
         printer.recap(stats)
-    elif out is not None:
-        print_recap(out, stats)
     result = ApplyResult(
         rc=int(runner.rc if runner.rc is not None else 1),
         status=str(runner.status),
