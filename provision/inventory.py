@@ -120,9 +120,7 @@ def groups_from_list(data: dict[str, Any]) -> dict[str, list[str]]:
         resolved[name] = list(dict.fromkeys(hosts))
         return resolved[name]
 
-    for name in groups:
-        hosts_of(name, frozenset({name}))
-    if "all" not in resolved:
-        all_hosts = list(dict.fromkeys(data.get("_meta", {}).get("hostvars", {})))
-        resolved["all"] = all_hosts
-    return resolved
+    ordered = {name: hosts_of(name, frozenset({name})) for name in groups}  # ansible-inventory's order
+    if "all" not in ordered:
+        ordered["all"] = list(dict.fromkeys(data.get("_meta", {}).get("hostvars", {})))
+    return ordered

@@ -43,6 +43,7 @@ def test_inventory_groups_include_children_hosts_in_inventory_order(tmp_path):
     assert groups["farm"] == ["build2", "build1", "laptop"]
     assert groups["ungrouped"] == ["loner"]
     assert sorted(groups["all"]) == ["build1", "build2", "laptop", "loner"]
+    assert next(iter(groups)) == "all", "ansible-inventory lists all first"
 
 
 def test_groups_from_list_survives_a_child_cycle():
