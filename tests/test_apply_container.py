@@ -3,8 +3,8 @@
 The container (localhost/kprov-debian:bookworm, built by tests/images/build.sh) is reached through
 the ``containers.podman.podman`` connection of the ``ansible`` package, so this is the CLI path a
 user takes for a fleet host: goals from the command line, the role planning the host from its own
-facts. First ``--check`` (verified inside the container: nothing changed), then a real apply
-(files and packages there), then a re-run that must report changed=0.
+facts. ``--check`` on a fresh container (verified inside it: nothing changed); a real apply
+(files and packages there) followed by a re-run that must report changed=0.
 """
 
 from __future__ import annotations
@@ -84,19 +84,26 @@ def recap(output: str, host: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
 
 
-def test_kprov_apply_check_then_apply_then_idempotent_rerun(container, tmp_path):
+@pytest.fixture
+def target(container, tmp_path):
+    """(inventory file, XDG state dir) for the fresh container."""
     if not KPROV.exists():
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     inv = tmp_path / "inventory.ini"
     inv.write_text(f"ctr ansible_connection=containers.podman.podman ansible_host={container} "
                    "ansible_python_interpreter=/usr/bin/python3\n")
-    state = tmp_path / "state"
-    switches = ("--zram", "--ccache")
+    return inv, tmp_path / "state"
+
+
+SWITCHES = ("--zram", "--ccache")
+
+
+def test_kprov_apply_check_on_a_fresh_container_changes_nothing(container, target):
+    inv, state = target
     baseline = changes(container)
     assert not installed(container, "ccache") and not installed(container, "zram-tools")
 
-    # 1. --check: reports what it would do, changes nothing in the container
-    check = kprov_apply(inv, state, "--check", *switches)
+    check = kprov_apply(inv, state, "--check", *SWITCHES)
     assert check.returncode == 0, check.stdout + check.stderr
     assert recap(check.stdout, "ctr")["failed"] == 0
     assert re.search(r"^\[changed\] ctr \| \w+ \| ", check.stdout, re.M), check.stdout
@@ -105,8 +112,10 @@ def test_kprov_apply_check_then_apply_then_idempotent_rerun(container, tmp_path)
         assert in_ctr(container, f"test -e {path}").returncode != 0, f"--check created {path}"
     assert not installed(container, "ccache") and not installed(container, "zram-tools")
 
-    # 2. the real apply
-    first = kprov_apply(inv, state, *switches)
+
+def test_kprov_apply_converges_a_container_and_a_rerun_changes_nothing(container, target):
+    inv, state = target
+    first = kprov_apply(inv, state, *SWITCHES)
     assert first.returncode == 0, first.stdout + first.stderr
     stats = recap(first.stdout, "ctr")
     assert stats["changed"] > 0 and stats["failed"] == 0 and stats["unreachable"] == 0
@@ -116,14 +125,12 @@ def test_kprov_apply_check_then_apply_then_idempotent_rerun(container, tmp_path)
     assert f"ALGO={plan['zram']['algorithm']}" in zramswap
     assert plan["zram"]["algorithm"] in plan["host"]["zram_compressors"]
     assert f"PERCENT={plan['zram']['percent']}" in zramswap
-    ccache_conf = in_ctr(container, "cat /etc/ccache.conf").stdout
-    assert "max_size" in ccache_conf
+    assert "max_size" in in_ctr(container, "cat /etc/ccache.conf").stdout
     missing = [p for p in plan["packages"] if not installed(container, p)]
     assert not missing, f"planned packages not installed: {missing}"
     assert installed(container, "ccache") and installed(container, "zram-tools")
 
-    # 3. converged: a re-run changes nothing
-    again = kprov_apply(inv, state, *switches)
+    again = kprov_apply(inv, state, "--diff", *SWITCHES)  # --diff: a failure shows what moved
     assert again.returncode == 0, again.stdout + again.stderr
     assert recap(again.stdout, "ctr")["changed"] == 0, again.stdout
 
