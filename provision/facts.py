@@ -161,7 +161,8 @@ def _tool_version(argv: tuple[str, ...]) -> str | None:
     from plumbum.commands.processes import ProcessTimedOut
 
     try:
-        _rc, out, err = local[path][argv[1:]].run(retcode=None, timeout=TOOL_TIMEOUT_S)
+        cmd = local[path][argv[1:]].with_env(**sysprobe().TOOL_ENV)
+        _rc, out, err = cmd.run(retcode=None, timeout=TOOL_TIMEOUT_S)
     except (OSError, ProcessTimedOut):
         return None
     return parse_tool_version(out) or parse_tool_version(err)

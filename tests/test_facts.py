@@ -696,3 +696,20 @@ def test_sysprobe_needs_only_the_standard_library():
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
     assert imported <= set(sys.stdlib_module_names), imported - set(sys.stdlib_module_names)
+
+
+def test_probing_tool_versions_leaves_the_home_directory_alone(tmp_path):
+    """distcc --version would create ~/.distcc in the home of whoever runs kprov plan."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("distcc") is None:
+        pytest.skip("distcc is not installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    code = "from provision.facts import toolchain_versions; print(toolchain_versions()['distcc'])"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() not in ("", "None")
+    assert not (home / ".distcc").exists()

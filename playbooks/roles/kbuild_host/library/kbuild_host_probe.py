@@ -101,7 +101,7 @@ probe:
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kbuild_host_sysprobe import TOOLS, parse_tool_version, probe
+from ansible.module_utils.kbuild_host_sysprobe import TOOL_ENV, TOOLS, parse_tool_version, probe
 
 
 def tool_version(module, argv):
@@ -109,7 +109,7 @@ def tool_version(module, argv):
     path = module.get_bin_path(argv[0])
     if not path:
         return None
-    rc, out, err = module.run_command([path] + list(argv[1:]), check_rc=False)
+    rc, out, err = module.run_command([path] + list(argv[1:]), check_rc=False, environ_update=TOOL_ENV)
     return parse_tool_version(out) or parse_tool_version(err)
 
 

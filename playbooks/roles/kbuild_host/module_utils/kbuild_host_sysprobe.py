@@ -488,6 +488,10 @@ def affinity_count():
 # --------------------------------------------------------------------------- toolchain
 
 #: tool -> the command line that prints its version. ``ld`` is binutils' linker.
+#: Environment for the ``--version`` runs: ``distcc --version`` creates ~/.distcc unless
+#: DISTCC_DIR names a place it cannot create (it still prints its version).
+TOOL_ENV = {"DISTCC_DIR": os.devnull}
+
 TOOLS = (
     ("gcc", ("gcc", "--version")),
     ("clang", ("clang", "--version")),
