@@ -64,8 +64,17 @@ def in_ctr(name: str, script: str) -> subprocess.CompletedProcess:
 
 def changes(name: str) -> set[str]:
     """What differs from the image (podman diff), minus Ansible's own scratch space."""
-    out = podman("diff", name).stdout.split("\n")
-    return {ln for ln in out if ln.strip() and not any(ln[2:].startswith(p) for p in ANSIBLE_SCRATCH)}
+    out = [ln for ln in podman("diff", name).stdout.split("\n") if ln.strip()]
+    kept = {ln for ln in out if not any(ln[2:].startswith(p) for p in ANSIBLE_SCRATCH)}
+    # "C /root" only says that something was added below it: keep it when that something is not
+    # Ansible's scratch space (for example a ~/.distcc a version probe created)
+    added = [ln[2:] for ln in out if ln[:2] in ("A ", "C ")]
+    return {
+        ln for ln in kept
+        if not (ln.startswith("C ") and any(p.startswith(ln[2:].rstrip("/") + "/") for p in ANSIBLE_SCRATCH)
+                and all(a == ln[2:] or any(a.startswith(p) for p in ANSIBLE_SCRATCH)
+                        for a in added if a.startswith(ln[2:].rstrip("/") + "/")))
+    }
 
 
 def installed(name: str, package: str) -> bool:
