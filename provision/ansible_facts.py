@@ -255,6 +255,7 @@ def facts_from_ansible(
         source=str(p_zram.get("source") or ("none" if probe else "unknown")),
         device_present=bool(p_zram.get("device_present", False)),
         devices_in_use=tuple(p_zram.get("devices_in_use") or ()),
+        kprov_devices=tuple(p_zram.get("kprov_devices") or ()),
     )
     default_v4 = facts.get("default_ipv4") or {}
     toolchain = (probe or {}).get("toolchain") or {}

@@ -439,6 +439,7 @@ def _zram_facts(probe: dict) -> ZramFacts:
         source=z["source"],
         device_present=bool(z["device_present"]),
         devices_in_use=tuple(z["devices_in_use"]),
+        kprov_devices=tuple(z.get("kprov_devices", ())),
     )
 
 

@@ -188,6 +188,7 @@ class ZramFacts(_Serialisable):
     source: str = "none"  # "sysfs", "proc-crypto", "none"
     device_present: bool = False  # /dev/zram0 exists
     devices_in_use: tuple[str, ...] = ()  # zram devices already active as swap
+    kprov_devices: tuple[str, ...] = ()  # those of them kprov set up (its to resize, not a user's)
 
 
 @dataclass(frozen=True)

@@ -511,7 +511,8 @@ def _plan_zram(
         if getattr(goals, name) is not None:
             overridden.append(name)
             notes.forced(name)
-    existing = tuple(z.devices_in_use)
+    # a device kprov itself set up is its to keep sized to the plan; only a user's is left alone
+    existing = tuple(d for d in z.devices_in_use if d not in z.kprov_devices)
     memory_limits = mem.fit() < cpus
     small = facts.memory.effective_bytes < cal.ZRAM_SMALL_HOST_BYTES
 
@@ -1126,7 +1127,7 @@ def _packages(
         notes.warn(f"no package list for distro '{facts.distro.id or facts.distro.family}': install the build dependencies yourself")
         return ()
     names: list[str] = list(pkgs.build)
-    if zram.enabled and not facts.zram.devices_in_use:
+    if zram.enabled and not set(facts.zram.devices_in_use) - set(facts.zram.kprov_devices):
         names += pkgs.zram
     if ccache.enabled:
         names += pkgs.ccache

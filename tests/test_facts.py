@@ -713,3 +713,21 @@ def test_probing_tool_versions_leaves_the_home_directory_alone(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() not in ("", "None")
     assert not (home / ".distcc").exists()
+
+
+def test_zram_devices_kprov_set_up_are_told_apart_from_a_users(tmp_path):
+    from provision.facts import sysprobe
+
+    probe = sysprobe()
+    assert probe.parse_zram_state("device=zram0 algorithm=lz4 disksize=1 priority=100\n") == ["/dev/zram0"]
+    assert probe.parse_zram_state("") == []
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/swaps").write_text(
+        "Filename\tType\tSize\tUsed\tPriority\n/dev/zram0 partition 1024 0 100\n/dev/zram1 partition 1024 0 5\n"
+    )
+    assert probe.zram_facts(str(tmp_path))["kprov_devices"] == []  # no record: both are the user's
+    (tmp_path / "etc/kprov").mkdir(parents=True)
+    (tmp_path / "etc/kprov/zram.state").write_text("device=zram0 algorithm=lz4 disksize=1048576 priority=100\n")
+    z = probe.zram_facts(str(tmp_path))
+    assert z["devices_in_use"] == ["/dev/zram0", "/dev/zram1"]
+    assert z["kprov_devices"] == ["/dev/zram0"]

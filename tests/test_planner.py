@@ -779,3 +779,13 @@ def test_facts_without_probe_are_unknown_not_absent():
     # a probed kernel that really offers nothing still gets no zram
     probed = dataclasses.replace(host("vps-1cpu-2g"), zram=ZramFacts(source="sysfs"))
     assert not p(probed).zram.enabled
+
+
+def test_zram_device_kprov_set_up_is_planned_not_left_alone():
+    base = host("vps-1cpu-2g")
+    users = dataclasses.replace(base, zram=dataclasses.replace(base.zram, devices_in_use=("/dev/zram0",)))
+    ours = dataclasses.replace(users, zram=dataclasses.replace(users.zram, kprov_devices=("/dev/zram0",)))
+    assert any("leaves the existing device alone" in w for w in p(users).warnings)
+    assert not any("leaves the existing device alone" in w for w in p(ours).warnings)
+    # the zram tool stays in the package list, so a re-run plans what the first run did
+    assert p(ours).packages == p(base).packages

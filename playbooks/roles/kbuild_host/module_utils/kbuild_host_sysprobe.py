@@ -392,15 +392,42 @@ def zram_facts(root="/"):
             compressors, source = names, "proc-crypto"
     swaps = parse_proc_swaps(read_text(root, "/proc/swaps"))
     zram_swaps = [s for s in swaps if re.match(r"^/dev/zram\d+$", s["name"])]
+    in_use = [s["name"] for s in zram_swaps]
     return {
         "compressors": compressors,
         "active": active,
         "source": source,
         "device_present": os.path.exists(host_path(root, "/dev/zram0")),
         "sysfs_devices": sorted(os.path.basename(p) for p in glob.glob(host_path(root, "/sys/block/zram*"))),
-        "devices_in_use": [s["name"] for s in zram_swaps],
+        "devices_in_use": in_use,
+        "kprov_devices": [d for d in in_use if d in kprov_zram_devices(root)],
         "swap_bytes": sum(s["size_bytes"] for s in zram_swaps),
     }
+
+
+#: Where kbuild_host records the zram device it activated without a service manager.
+KPROV_ZRAM_STATE = "/etc/kprov/zram.state"
+#: zram configurations the role writes (a service manager activates them); "Planned by kprov" marks them.
+KPROV_ZRAM_CONFIGS = ("/etc/default/zramswap", "/etc/systemd/zram-generator.conf")
+
+
+def parse_zram_state(text):
+    """``device=zram0 algorithm=lz4 ...`` -> ``["/dev/zram0"]``."""
+    devices = []
+    for line in (text or "").splitlines():
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        if fields.get("device"):
+            devices.append("/dev/" + fields["device"].replace("/dev/", ""))
+    return devices
+
+
+def kprov_zram_devices(root="/"):
+    """The zram devices kprov set up: its own swap, not a user's, so a plan may resize it."""
+    devices = parse_zram_state(read_text(root, KPROV_ZRAM_STATE))
+    for path in KPROV_ZRAM_CONFIGS:
+        if "Planned by kprov" in (read_text(root, path) or ""):
+            devices.append("/dev/zram0")  # zram-tools and zram-generator both set up zram0
+    return sorted(set(devices))
 
 
 def swap_totals(root="/"):
