@@ -593,6 +593,7 @@ class ProgressPrinter:
         self.diff = diff
         self.unreachable: dict[str, str] = {}
         self.failures: dict[str, str] = {}
+        self.notes: dict[str, list[str]] = {}  # host -> the role's set_stats kbuild_host_notes
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -629,6 +630,8 @@ class ProgressPrinter:
                 self.failures.setdefault(host, f"{data.get('task') or '?'}: {why}")
         self._print(line)
         if isinstance(res, dict):
+            for note in role_notes(res.get("ansible_stats")):
+                self.notes.setdefault(host, []).append(note)
             for warning in res.get("warnings") or ():
                 self._print(f"{self.INDENT}warning: {one_line(warning)}")
             if self.diff and label == "changed" and res.get("diff"):
@@ -640,3 +643,22 @@ class ProgressPrinter:
 
     def recap(self, stats: dict[str, dict[str, int]]) -> None:
         print_recap(self.out, stats)
+        if self.notes:
+            self._print("")
+            self._print("NOTES")
+            for host, notes in sorted(self.notes.items()):
+                for note in notes:
+                    self._print(f"{host} : {one_line(note)}")
+
+
+def role_notes(stats: Any) -> list[str]:
+    """The notes a set_stats task of the role left (kbuild_host_notes): why zram was not activated..."""
+    data = stats.get("data") if isinstance(stats, dict) else None
+    notes = data.get("kbuild_host_notes") if isinstance(data, dict) else None
+    return [str(n) for n in notes if str(n).strip()] if isinstance(notes, list) else []
+    for host, data in artifact_data.items():
+        if isinstance(data, dict) and isinstance(data.get("kbuild_host_notes"), list):
+            texts = [str(n) for n in data["kbuild_host_notes"] if str(n).strip()]
+            if texts:
+                notes["all hosts" if host == "_run" else str(host)] = texts
+    return notes

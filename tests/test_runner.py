@@ -461,3 +461,21 @@ def test_non_root_kprov_apply_console_script_exits_2_and_writes_no_run(tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip().endswith("run it as root (sudo kprov apply), or use --check")
     assert list(state.iterdir()) == []
+
+
+def test_role_notes_are_printed_after_the_recap(project):
+    pdir, _target = project
+    with (pdir / "roles/r1/tasks/files.yml").open("a") as handle:
+        handle.write(textwrap.dedent(
+            """
+            - name: Leave a note for the summary
+              ansible.builtin.set_stats:
+                data:
+                  kbuild_host_notes: ["zram activation skipped: no /dev/zram0"]
+                per_host: true
+            """
+        ))
+    outcome, lines = run(pdir)
+    assert outcome.result.rc == 0
+    recap_at = next(i for i, line in enumerate(lines) if RECAP.match(line))
+    assert lines[recap_at + 1:] == ["", "NOTES", "localhost : zram activation skipped: no /dev/zram0"]
