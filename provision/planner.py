@@ -511,8 +511,9 @@ def _plan_zram(
         if getattr(goals, name) is not None:
             overridden.append(name)
             notes.forced(name)
-    # a device kprov itself set up is its to keep sized to the plan; only a user's is left alone
-    existing = tuple(d for d in z.devices_in_use if d not in z.kprov_devices)
+    # A device kprov itself set up is its to keep sized to the plan; only a user's is left alone.
+    # In a container /proc/swaps shows the host's swap: not the container's to keep or to plan.
+    existing = () if facts.in_container else tuple(d for d in z.devices_in_use if d not in z.kprov_devices)
     memory_limits = mem.fit() < cpus
     small = facts.memory.effective_bytes < cal.ZRAM_SMALL_HOST_BYTES
 
@@ -1127,7 +1128,8 @@ def _packages(
         notes.warn(f"no package list for distro '{facts.distro.id or facts.distro.family}': install the build dependencies yourself")
         return ()
     names: list[str] = list(pkgs.build)
-    if zram.enabled and not set(facts.zram.devices_in_use) - set(facts.zram.kprov_devices):
+    users_zram = set(facts.zram.devices_in_use) - set(facts.zram.kprov_devices)
+    if zram.enabled and (facts.in_container or not users_zram):
         names += pkgs.zram
     if ccache.enabled:
         names += pkgs.ccache

@@ -789,3 +789,12 @@ def test_zram_device_kprov_set_up_is_planned_not_left_alone():
     assert not any("leaves the existing device alone" in w for w in p(ours).warnings)
     # the zram tool stays in the package list, so a re-run plans what the first run did
     assert p(ours).packages == p(base).packages
+
+
+def test_a_containers_view_of_the_hosts_zram_swap_does_not_change_its_plan():
+    """/proc/swaps in a container lists the host's swap: the plan must not depend on it."""
+    ctr = host("container-4c-4g-on-32c")
+    seen = dataclasses.replace(ctr, zram=dataclasses.replace(ctr.zram, devices_in_use=("/dev/zram0",)))
+    marked = dataclasses.replace(seen, zram=dataclasses.replace(seen.zram, kprov_devices=("/dev/zram0",)))
+    plans = [p(f, zram=True) for f in (ctr, seen, marked)]
+    assert plans[0].to_dict() == plans[1].to_dict() == plans[2].to_dict()
