@@ -78,13 +78,19 @@ REQUIRED = ("memtotal_mb", "architecture")
 DEFAULT_CCACHE_DIR = "/var/cache/ccache"
 
 
-def _plain(data: Any) -> Any:
-    """Ansible's lazy/tagged containers -> plain dicts and lists (so isinstance checks hold)."""
+def plain_data(data: Any) -> Any:
+    """Ansible's lazy/tagged containers and strings -> plain dicts, lists and str (so isinstance
+    checks and JSON hold); the role's filters hand everything they pass to kprov through this."""
     if isinstance(data, Mapping):
-        return {str(k): _plain(v) for k, v in data.items()}
+        return {str(k): plain_data(v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
-        return [_plain(v) for v in data]
+        return [plain_data(v) for v in data]
+    if isinstance(data, str):
+        return str(data)
     return data
+
+
+_plain = plain_data
 
 
 def normalise(data: Any) -> dict[str, Any]:

@@ -15,14 +15,12 @@ NOT_INSTALLED = "kprov is not installed on the Ansible controller (pip install k
 
 
 def _plain(value: Any) -> Any:
-    """Turn Ansible's lazy/tagged containers into plain dicts and lists for kprov."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
+    """Ansible's lazy/tagged containers -> plain data, with kprov's own converter."""
+    try:
+        from provision.ansible_facts import plain_data
+    except ImportError as exc:
+        raise AnsibleFilterError(NOT_INSTALLED) from exc
+    return plain_data(value)
 
 
 def _kprov_errors() -> type[Exception]:
