@@ -288,28 +288,25 @@ def cgroup_limits(root="/"):
     if "memory" in own["v1"]:
         mount = mounts["v1"].get("memory") or _default_v1_mount(root, "memory")
         if mount:
-            dirs = _cgroup_dirs(root, mount, own["v1"]["memory"])
-            limits = []
-            for d in dirs:
-                lim = parse_memory_limit(read_text(root, d + "/memory.limit_in_bytes"))
-                limits.append(lim)
-                if lim is not None and (result["memory_source"] is None or lim <= _min_opt(limits)):
-                    result["memory_source"] = d + "/memory.limit_in_bytes"
-            result["memory_limit_bytes"] = _min_opt(limits)
-            if dirs:
-                result["memory_usage_bytes"] = parse_int(read_text(root, dirs[0] + "/memory.usage_in_bytes"))
+            _memory_limit(root, _cgroup_dirs(root, mount, own["v1"]["memory"]),
+                          "memory.limit_in_bytes", "memory.usage_in_bytes", result)
     elif has_v2 and v2_mount:
-        dirs = _cgroup_dirs(root, v2_mount, own["v2"])
-        limits = []
-        for d in dirs:
-            lim = parse_memory_limit(read_text(root, d + "/memory.max"))
-            limits.append(lim)
-            if lim is not None and (result["memory_source"] is None or lim <= _min_opt(limits)):
-                result["memory_source"] = d + "/memory.max"
-        result["memory_limit_bytes"] = _min_opt(limits)
-        if dirs:
-            result["memory_usage_bytes"] = parse_int(read_text(root, dirs[0] + "/memory.current"))
+        _memory_limit(root, _cgroup_dirs(root, v2_mount, own["v2"]), "memory.max", "memory.current", result)
     return result
+
+
+def _memory_limit(root, dirs, limit_file, usage_file, result):
+    """The tightest memory limit along the cgroup path (and the file it came from) into ``result``;
+    the usage of the process's own cgroup (the first of ``dirs``)."""
+    limits = []
+    for d in dirs:
+        lim = parse_memory_limit(read_text(root, d + "/" + limit_file))
+        limits.append(lim)
+        if lim is not None and (result["memory_source"] is None or lim <= _min_opt(limits)):
+            result["memory_source"] = d + "/" + limit_file
+    result["memory_limit_bytes"] = _min_opt(limits)
+    if dirs:
+        result["memory_usage_bytes"] = parse_int(read_text(root, dirs[0] + "/" + usage_file))
 
 
 def usable_cpus(affinity, quota):
