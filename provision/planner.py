@@ -511,9 +511,7 @@ def _plan_zram(
         if getattr(goals, name) is not None:
             overridden.append(name)
             notes.forced(name)
-    # A device kprov itself set up is its to keep sized to the plan; only a user's is left alone.
-    # In a container /proc/swaps shows the host's swap: not the container's to keep or to plan.
-    existing = () if facts.in_container else tuple(d for d in z.devices_in_use if d not in z.kprov_devices)
+    existing = _users_zram(facts)
     memory_limits = mem.fit() < cpus
     small = facts.memory.effective_bytes < cal.ZRAM_SMALL_HOST_BYTES
 
@@ -1121,6 +1119,17 @@ def _env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: DistccPlan
 # --------------------------------------------------------------------------- packages
 
 
+def _users_zram(facts: HostFacts) -> tuple[str, ...]:
+    """Active zram swap devices the user made: kprov leaves them alone and installs no zram tool.
+
+    A device kprov itself set up is its to keep sized to the plan. In a container /proc/swaps shows
+    the host's swap: not the container's to keep or to plan.
+    """
+    if facts.in_container:
+        return ()
+    return tuple(d for d in facts.zram.devices_in_use if d not in facts.zram.kprov_devices)
+
+
 def _packages(
     facts: HostFacts, pkgs: PackageSet | None, cfg: _Config, zram: ZramPlan, ccache: CcachePlan, distcc: DistccPlan, notes: _Notes
 ) -> tuple[str, ...]:
@@ -1128,8 +1137,7 @@ def _packages(
         notes.warn(f"no package list for distro '{facts.distro.id or facts.distro.family}': install the build dependencies yourself")
         return ()
     names: list[str] = list(pkgs.build)
-    users_zram = set(facts.zram.devices_in_use) - set(facts.zram.kprov_devices)
-    if zram.enabled and (facts.in_container or not users_zram):
+    if zram.enabled and not _users_zram(facts):
         names += pkgs.zram
     if ccache.enabled:
         names += pkgs.ccache
