@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
@@ -260,8 +259,6 @@ class PlanCommand(KprovApp, PlanningSwitches, InventorySwitches):
 
         if self.facts_file or self.ansible_facts_file:
             raise UserError("-i plans the inventory's hosts from their own facts: drop --facts/--ansible-facts")
-        if not Path(self.inventory).exists():
-            raise UserError(f"inventory file not found: {self.inventory}")
         goals = self.goals()
         facts = gather_facts(self.inventory, self.limit)
         groups = inventory_groups(self.inventory)
@@ -336,8 +333,6 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
                 raise UserError("-i applies to the inventory's hosts, planned from their own facts: drop --facts")
             role_vars, goals = None, self.goals()
         else:
-            if self.limit:
-                raise UserError("--limit needs -i INVENTORY")
             if self.facts_file or self.ansible_facts_file:
                 raise UserError("kprov apply plans this host from its own facts: --facts is for kprov plan")
             if not self.ccache_dir:
