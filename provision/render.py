@@ -60,7 +60,7 @@ def render_template(name: str, **context: Any) -> str:
 
 
 def render_report(plan: Plan) -> str:
-    return render_template("report.txt.j2", plan=plan, p=plan.to_dict())
+    return render_template("report.txt.j2", plan=plan)
 
 
 def render_env(plan: Plan) -> str:
