@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # kprov's whole test suite on a fresh Debian 12 machine, as root:
 #   bash tests/run.sh [PYTEST ARGS...]
-# Installs what it needs (podman, runc, debootstrap, ccache, distcc; a venv with kprov and its test
-# extras), builds the Debian test images from debootstrap unless they exist, then runs pytest,
-# which includes ansible-lint, the real ansible-runner runs, and the Molecule scenarios.
+# Installs what it needs (the Debian packages in tests/system-packages.txt; a venv with kprov and
+# its test extras), builds the Debian test images from debootstrap unless they exist, checks all of
+# it (tests/preflight.py: one line per missing item), then runs pytest, which includes ansible-lint,
+# the real ansible-runner runs, and the Molecule scenarios.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -14,20 +15,19 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
+python=${PYTHON:-python3}
+images=(localhost/kprov-debian:bookworm localhost/kprov-debian:trixie)
 
-step "system packages"
-need=()
-for pkg in podman runc debootstrap uidmap slirp4netns fuse-overlayfs iproute2 ccache distcc util-linux; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
-done
+step "system packages (tests/system-packages.txt)"
+read -r -a need <<<"$("$python" tests/preflight.py packages)"
 if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "ok: podman $(podman --version | awk '{print $3}'), runc, debootstrap, ccache, distcc"
+"$python" tests/preflight.py check
 
 step "python environment (.venv)"
-python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -m pip install -q '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
@@ -37,9 +37,17 @@ python=${PYTHON:-python3}
 
 step "container images"
 export CONTAINERS_CONF=$root/tests/podman/containers.conf
-tests/images/build.sh bookworm trixie
+tests/images/build.sh "${images[@]##*:}"
+
+step "preflight"
+image_args=()
+for image in "${images[@]}"; do image_args+=(--image "$image"); done
+"$python" tests/preflight.py check --venv .venv "${image_args[@]}"
 
 step "pytest"
 export PATH=$root/.venv/bin:$PATH
+# Inside the suite a test that finds a tool or image missing fails instead of skipping:
+# the preflight above has already installed and checked everything it uses.
+export KPROV_TEST_STRICT=1
 cd "$root/tests"  # import provision from the installed wheel, not the checkout
 exec "$root/.venv/bin/python" -m pytest -c "$root/pyproject.toml" --rootdir "$root" "$root/tests" "$@"

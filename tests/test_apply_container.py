@@ -10,19 +10,17 @@ facts. ``--check`` on a fresh container (verified inside it: nothing changed); a
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from conftest import podman_env, podman_unready
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "localhost/kprov-debian:bookworm"
-CONTAINERS_CONF = ROOT / "tests" / "podman" / "containers.conf"
 KPROV = Path(sys.executable).parent / "kprov"
 #: Paths Ansible itself writes on a managed host (its remote tmp); not changes made by the role.
 ANSIBLE_SCRATCH = ("/root/.ansible", "/tmp", "/var/tmp")
@@ -30,26 +28,14 @@ ANSIBLE_SCRATCH = ("/root/.ansible", "/tmp", "/var/tmp")
 pytestmark = pytest.mark.podman
 
 
-def podman_env() -> dict[str, str]:
-    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
-
-
 def podman(*args: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run(["podman", *args], env=podman_env(), capture_output=True, text=True,
                           check=check, timeout=timeout)
 
 
-def image_missing() -> str | None:
-    if not shutil.which("podman"):
-        return "podman is not installed"
-    if podman("image", "exists", IMAGE, check=False).returncode != 0:
-        return f"{IMAGE} is missing (tests/images/build.sh builds it)"
-    return None
-
-
 @pytest.fixture
 def container(request):
-    reason = image_missing()
+    reason = podman_unready(IMAGE)
     if reason:
         pytest.skip(reason)
     name = f"kprov-apply-{uuid.uuid4().hex[:10]}"
@@ -145,8 +131,9 @@ def test_kprov_apply_converges_a_container_and_a_rerun_changes_nothing(container
 
 
 def test_kprov_apply_to_an_unreachable_container_fails_naming_it(tmp_path):
-    if image_missing():
-        pytest.skip(image_missing())
+    reason = podman_unready(IMAGE)
+    if reason:
+        pytest.skip(reason)
     if not KPROV.exists():
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     ghost = f"kprov-absent-{uuid.uuid4().hex[:10]}"

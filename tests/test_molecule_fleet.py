@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import CONTAINERS_CONF, podman_unready
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "localhost/kprov-debian:bookworm"
-CONTAINERS_CONF = ROOT / "tests" / "podman" / "containers.conf"
-
-
-def _missing() -> str | None:
-    if shutil.which("podman") is None:
-        return "podman is not installed"
-    env = dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
-    if subprocess.run(["podman", "image", "exists", IMAGE], env=env).returncode != 0:
-        return f"image {IMAGE} is missing (build it with tests/images/build.sh)"
-    return None
 
 
 @pytest.mark.podman
 def test_molecule_fleet_scenario():
-    reason = _missing()
+    reason = podman_unready(IMAGE)
     if reason:
         pytest.skip(reason)
     bindir = Path(sys.executable).parent

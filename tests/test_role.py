@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CONTAINERS_CONF, IMAGES, podman_unready
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-IMAGES = ("localhost/kprov-debian:bookworm", "localhost/kprov-debian:trixie")
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["CONTAINERS_CONF"] = str(ROOT / "tests" / "podman" / "containers.conf")
+    env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     env["NO_COLOR"] = "1"
     # As `kprov` runs playbooks/gather.yml: the role's probe module is found through these.
@@ -48,19 +48,9 @@ def test_ansible_lint_production_profile() -> None:
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
 
 
-def _podman_ready() -> str | None:
-    if shutil.which("podman") is None:
-        return "podman is not installed"
-    for image in IMAGES:
-        found = subprocess.run(["podman", "image", "exists", image], env=_env(), check=False)
-        if found.returncode != 0:
-            return f"image {image} is missing (tests/images/build.sh builds it)"
-    return None
-
-
 @pytest.mark.podman
 def test_molecule_default_scenario() -> None:
-    reason = _podman_ready()
+    reason = podman_unready(*IMAGES)
     if reason:
         pytest.skip(reason)
     proc, elapsed = _run(["molecule", "test", "-s", "default"], timeout=1800)
