@@ -302,7 +302,7 @@ def run_playbook(
         ident="artifacts",
         playbook=playbook,
         inventory=inventory_arg,
-        extravars=extravars or {},
+        extravars=inert(extravars or {}),
         envvars=envvars,
         cmdline=" ".join(_cmdline(check=check, diff=diff)) or None,
         limit=limit or None,
@@ -330,6 +330,27 @@ def run_playbook(
     else:
         _collect_failures(artifacts, outcome)
     return outcome
+
+
+#: The key Ansible's JSON decoder reads as "this string is data, never a template".
+UNSAFE_KEY = "__ansible_unsafe"
+
+
+def inert(value: Any) -> Any:
+    """``value`` with every string marked unsafe, so Ansible never templates it.
+
+    Ansible templates extra vars: a ``{{ lookup('pipe', ...) }}`` in a plan value (a path, a
+    hostname from a facts file) would run as root, even under ``--check``. ansible-runner writes
+    extra vars as JSON (``env/extravars``), where ``{"__ansible_unsafe": "..."}`` is Ansible's
+    spelling of an unsafe string. Keys stay plain strings: the validator allows only fixed names.
+    """
+    if isinstance(value, str):
+        return {UNSAFE_KEY: value}
+    if isinstance(value, dict):
+        return {str(k): inert(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [inert(v) for v in value]
+    return value
 
 
 def _cmdline(*, check: bool, diff: bool) -> list[str]:

@@ -139,6 +139,26 @@ def test_check_mode_changes_nothing_and_diff_is_printed_under_the_task(project):
     assert outcome.result.stats["localhost"]["changed"] == 2
 
 
+def test_extra_vars_are_data_never_templates(project, tmp_path):
+    """A plan value that looks like a template reaches the role as text: nothing runs."""
+    pdir, target = project
+    pwned = tmp_path / "pwned"
+    payload = "{{ lookup('ansible.builtin.pipe', 'touch " + str(pwned) + "') }}"
+    goals = {"ccache_dir": payload, "host_entries": [{"address": "10.0.0.1", "names": [payload]}]}
+    outcome, lines = run(pdir, extravars={"marker_text": payload, "kbuild_host_goals": goals}, check=False)
+    assert outcome.result.ok, lines
+    assert not pwned.exists(), "a templated extra var ran a command"
+    assert (target / "marker.txt").read_text() == payload + "\n"
+    recorded = json.loads((target / "vars.json").read_text())
+    assert recorded["goals"] == goals
+
+
+def test_inert_marks_every_string_and_keeps_numbers_and_keys():
+    marked = runner.inert({"a": "x", "n": 3, "b": True, "l": ["y", 1, {"k": "z"}], "none": None})
+    u = runner.UNSAFE_KEY
+    assert marked == {"a": {u: "x"}, "n": 3, "b": True, "l": [{u: "y"}, 1, {"k": {u: "z"}}], "none": None}
+
+
 def test_ignored_failure_is_its_own_label_and_counter(project):
     pdir, _ = project
     outcome, lines = run(pdir, extravars={"tolerate_failure": True})
