@@ -13,6 +13,7 @@ the recap is computed from the run's final stats.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -20,12 +21,13 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from provision.errors import ApplyFailed, EnvironmentProblem, UserError
+from provision.locking import ApplyLock, playbook_wrapper
 from provision.model import Goals
 from provision.resources import playbooks_dir
 
@@ -125,22 +127,34 @@ def apply(
         goal_vars = goals_extravars(goals)
         if goal_vars:
             extravars["kbuild_host_goals"] = goal_vars
-    outcome = run_playbook(
-        "site.yml",
-        inventory=inventory,
-        extravars=extravars,
-        limit=limit,
-        check=check,
-        diff=diff,
-        tags=[role_tag(t) for t in tags],
-        skip_tags=[role_tag(t) for t in skip_tags],
-        verbosity=verbosity,
-        out=out,
-    )
+    with _apply_lock(out) as lock:
+        outcome = run_playbook(
+            "site.yml",
+            inventory=inventory,
+            extravars=extravars,
+            limit=limit,
+            check=check,
+            diff=diff,
+            tags=[role_tag(t) for t in tags],
+            skip_tags=[role_tag(t) for t in skip_tags],
+            verbosity=verbosity,
+            out=out,
+            playbook_lock=lock.playbook_lock if lock else None,
+        )
     result = outcome.result
     if not result.ok:
         raise ApplyFailed(failure_message("kprov apply", outcome))
     return result
+
+
+@contextlib.contextmanager
+def _apply_lock(out: TextIO) -> Iterator[ApplyLock | None]:
+    """kprov's apply lock for a root run (see provision.locking); a non-root run only checks."""
+    if os.geteuid() != 0:
+        yield None
+        return
+    with ApplyLock(note=lambda text: print(text, file=out, flush=True)) as lock:
+        yield lock
 
 
 def role_tag(tag: str) -> str:
@@ -255,6 +269,7 @@ def run_playbook(
     on_event: Callable[[dict], None] | None = None,
     extra_env: dict[str, str] | None = None,
     project_dir: Path | None = None,
+    playbook_lock: Path | None = None,
 ) -> RunOutcome:
     """Run one of kprov's playbooks (a name in playbooks/) in a fresh private data dir.
 
@@ -270,11 +285,14 @@ def run_playbook(
     project = Path(project_dir) if project_dir is not None else playbooks_dir()
     if not (project / playbook).is_file():
         raise EnvironmentProblem(f"kprov's playbook {playbook} is missing from {project}")
-    ansible_tool("ansible-playbook")  # fail early and clearly; PATH below finds the same one
+    real_playbook = ansible_tool("ansible-playbook")  # fail early and clearly
     run_dir = new_run_dir()
     artifacts = run_dir / "artifacts"
 
     envvars = base_envvars(project)
+    # ansible-playbook dies with kprov, even when kprov is SIGKILLed, and holds the playbook lock.
+    wrapper = playbook_wrapper(run_dir / "bin", real_playbook, playbook_lock)
+    envvars["PATH"] = f"{wrapper.parent}:{envvars['PATH']}"
     if inventory is None:
         inventory_arg: str = local_inventory()
     else:
@@ -677,9 +695,3 @@ def role_notes(stats: Any) -> list[str]:
     data = stats.get("data") if isinstance(stats, dict) else None
     notes = data.get("kbuild_host_notes") if isinstance(data, dict) else None
     return [str(n) for n in notes if str(n).strip()] if isinstance(notes, list) else []
-    for host, data in artifact_data.items():
-        if isinstance(data, dict) and isinstance(data.get("kbuild_host_notes"), list):
-            texts = [str(n) for n in data["kbuild_host_notes"] if str(n).strip()]
-            if texts:
-                notes["all hosts" if host == "_run" else str(host)] = texts
-    return notes
