@@ -398,33 +398,89 @@ def zram_facts(root="/"):
         "sysfs_devices": sorted(os.path.basename(p) for p in glob.glob(host_path(root, "/sys/block/zram*"))),
         "devices_in_use": in_use,
         "kprov_devices": [d for d in in_use if d in kprov_zram_devices(root)],
+        "foreign_configs": foreign_zram_configs(root),
         "swap_bytes": sum(s["size_bytes"] for s in zram_swaps),
     }
 
 
-#: Where kbuild_host records the zram device it activated without a service manager.
+#: kprov's record of the zram swap it owns: one line per device, ``key=value`` fields. Ownership
+#: is this record, never a comment in a file: a device or config without it is the user's.
+#:   mode=sysfs boot_id=B phase=activating|active device=zram0 algorithm=A disksize=N priority=P
+#:     activated through /sys: kprov's only during boot B (nothing re-creates it after a reboot);
+#:     phase=activating is written before the first change, so a run killed half-way finds its own.
+#: KPROV_ZRAM_CONFIG_STATE records the zram tool config kprov wrote (its own file: a host may have
+#: both records):
+#:   mode=service device=zram0 config=PATH sha256=H[,H2]
+#:     a zram service creates it at boot from PATH: kprov's while PATH has one of these contents
+#:     (two while a run is between recording its intent and writing the file).
 KPROV_ZRAM_STATE = "/etc/kprov/zram.state"
-#: zram configurations the role writes (a service manager activates them); "Planned by kprov" marks them.
-KPROV_ZRAM_CONFIGS = ("/etc/default/zramswap", "/etc/systemd/zram-generator.conf")
+KPROV_ZRAM_CONFIG_STATE = "/etc/kprov/zram-config.state"
+#: The zram configuration each zram tool reads.
+ZRAM_TOOL_CONFIGS = {"zram-tools": "/etc/default/zramswap", "zram-generator": "/etc/systemd/zram-generator.conf"}
 
 
 def parse_zram_state(text):
-    """``device=zram0 algorithm=lz4 ...`` -> ``["/dev/zram0"]``."""
-    devices = []
+    """The records of a zram state file, each a dict of its fields (lines without a device skipped)."""
+    records = []
     for line in (text or "").splitlines():
         fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
         if fields.get("device"):
-            devices.append("/dev/" + fields["device"].replace("/dev/", ""))
-    return devices
+            records.append(fields)
+    return records
+
+
+def boot_id(root="/"):
+    return _read_stripped(root, "/proc/sys/kernel/random/boot_id") or ""
+
+
+def file_sha256(root, path):
+    import hashlib
+
+    try:
+        with open(host_path(root, path), "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except (OSError, IOError):
+        return None
+
+
+def record_is_current(record, root="/"):
+    """Whether a state record still describes a device kprov owns on this boot."""
+    if record.get("mode") == "sysfs":
+        return bool(record.get("boot_id")) and record.get("boot_id") == boot_id(root)
+    if record.get("mode") == "service":
+        path = record.get("config", "")
+        digests = [d for d in record.get("sha256", "").split(",") if d]
+        return path in ZRAM_TOOL_CONFIGS.values() and file_sha256(root, path) in digests
+    return False
 
 
 def kprov_zram_devices(root="/"):
     """The zram devices kprov set up: its own swap, not a user's, so a plan may resize it."""
-    devices = parse_zram_state(read_text(root, KPROV_ZRAM_STATE))
-    for path in KPROV_ZRAM_CONFIGS:
-        if "Planned by kprov" in (read_text(root, path) or ""):
-            devices.append("/dev/zram0")  # zram-tools and zram-generator both set up zram0
-    return sorted(set(devices))
+    records = _zram_records(root)
+    return sorted({"/dev/" + r["device"].replace("/dev/", "") for r in records if record_is_current(r, root)})
+
+
+def _zram_records(root):
+    return parse_zram_state(read_text(root, KPROV_ZRAM_STATE)) + parse_zram_state(read_text(root, KPROV_ZRAM_CONFIG_STATE))
+
+
+def has_settings(text):
+    """Whether a shell-style or INI config sets anything (not only comments and blank lines)."""
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")):
+            return True
+    return False
+
+
+def foreign_zram_configs(root="/"):
+    """zram tool configs that set something and that kprov's record does not vouch for: the user's."""
+    records = _zram_records(root)
+    vouched = {r.get("config") for r in records if r.get("mode") == "service" and record_is_current(r, root)}
+    return sorted(
+        path for path in ZRAM_TOOL_CONFIGS.values()
+        if path not in vouched and has_settings(read_text(root, path))
+    )
 
 
 def swap_totals(root="/"):
