@@ -127,6 +127,8 @@ def apply(
         goal_vars = goals_extravars(goals)
         if goal_vars:
             extravars["kbuild_host_goals"] = goal_vars
+    if inventory is None and not check:
+        check_free_space(apply_write_paths(role_vars or {}))
     with _apply_lock(out) as lock:
         outcome = run_playbook(
             "site.yml",
@@ -145,6 +147,56 @@ def apply(
     if not result.ok:
         raise ApplyFailed(failure_message("kprov apply", outcome))
     return result
+
+
+#: Free space a local apply needs on each filesystem it writes to: apt's downloads and unpacked
+#: packages land on / and /var, Ansible's module files in ~/.ansible/tmp, the run's events in the
+#: state dir. Below this a run fails half-way with a message about some file; kprov names the
+#: filesystem before anything changes instead.
+MIN_FREE_BYTES = 256 << 20
+
+
+def apply_write_paths(role_vars: dict[str, Any]) -> list[Path]:
+    """Where a local apply writes: /, /var, Ansible's tmp, kprov's runs, the ccache directory."""
+    paths = [Path("/"), Path("/var"), Path.home() / ".ansible" / "tmp", state_dir()]
+    if role_vars.get("kbuild_host_ccache_enabled") and role_vars.get("kbuild_host_ccache_dir"):
+        paths.append(Path(str(role_vars["kbuild_host_ccache_dir"])))
+    return paths
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    dev = path.stat().st_dev
+    while path != path.parent and path.parent.stat().st_dev == dev:
+        path = path.parent
+    return path
+
+
+def check_free_space(paths: Iterable[Path], minimum: int = MIN_FREE_BYTES) -> None:
+    """EnvironmentProblem naming the first filesystem with less than ``minimum`` bytes free."""
+    seen: set[int] = set()
+    for wanted in paths:
+        path = _existing(Path(wanted))
+        try:
+            st = os.statvfs(path)
+            dev = path.stat().st_dev
+        except OSError:
+            continue
+        if dev in seen:
+            continue
+        seen.add(dev)
+        free = st.f_bavail * st.f_frsize
+        if free < minimum:
+            raise EnvironmentProblem(
+                f"not enough space to apply: {free >> 20} MiB free on {_mount_point(path)} "
+                f"(which holds {wanted}); kprov apply needs at least {minimum >> 20} MiB there"
+            )
 
 
 @contextlib.contextmanager

@@ -499,3 +499,32 @@ def test_role_notes_are_printed_after_the_recap(project):
     assert outcome.result.rc == 0
     recap_at = next(i for i, line in enumerate(lines) if RECAP.match(line))
     assert lines[recap_at + 1:] == ["", "NOTES", "localhost : zram activation skipped: no /dev/zram0"]
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path):
+    """A 4 MiB tmpfs, nearly full: what a full /var or home looks like to apply."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a tmpfs")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "kprov-test-full", str(mnt)], check=True)
+    try:
+        (mnt / "filler").write_bytes(b"\0" * (3 << 20))
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_filesystem_stops_apply_before_anything_runs_naming_it(full_tmpfs, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_STATE_HOME", str(full_tmpfs / "state"))
+    with pytest.raises(EnvironmentProblem) as info:
+        runner.apply(role_vars={"kbuild_host_ccache_enabled": False}, goals=None, inventory=None, out=io.StringIO())
+    message = str(info.value)
+    assert message.startswith("not enough space to apply: ") and f"free on {full_tmpfs} " in message
+    assert "needs at least 256 MiB there" in message
+    assert not (full_tmpfs / "state").exists(), "a run directory was created"
+    # The ccache directory counts too: a cache on a full filesystem is named as such.
+    with pytest.raises(EnvironmentProblem, match=f"free on {full_tmpfs} \\(which holds {full_tmpfs}/cache\\)"):
+        runner.check_free_space([tmp_path, full_tmpfs / "cache"])
+    runner.check_free_space([tmp_path], minimum=1)  # a roomy filesystem passes
