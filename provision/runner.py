@@ -14,7 +14,6 @@ the recap is computed from the run's final stats.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 import re
@@ -26,37 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from provision.errors import ApplyFailed, EnvironmentProblem, UserError
+from provision.errors import ApplyFailed, EnvironmentProblem, KprovError, UserError
 from provision.locking import ApplyLock, playbook_wrapper
 from provision.model import Goals
+from provision.progress import RECAP_KEYS, ProgressPrinter, failure_text, one_line
 from provision.resources import playbooks_dir
 
 #: Run directories kept under the state dir; older ones are removed when a new run starts.
 RUNS_KEPT = 20
-#: Longest failure message printed on a task line (Ansible's messages can be whole tracebacks).
-MESSAGE_MAX_CHARS = 400
-#: Lines of one task's --diff printed under it; the rest stays in the run's artifacts (job_events).
-DIFF_MAX_LINES = 40
-#: Context lines around each change in a --diff hunk: enough to place it, compact enough to read.
-DIFF_CONTEXT_LINES = 1
-#: The counters of Ansible's recap line, in its order; keys of ApplyResult.stats[host].
-RECAP_KEYS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 #: ansible-runner's stats names for the recap counters that Ansible names differently.
 _RUNNER_STATS_KEYS = {"unreachable": "dark", "failed": "failures"}
-#: Task actions that only load other tasks: Ansible prints them as "included:", not as results.
-_INCLUDE_ACTIONS = frozenset(
-    {
-        "include_tasks",
-        "include_role",
-        "import_tasks",
-        "import_role",
-        "ansible.builtin.include_tasks",
-        "ansible.builtin.include_role",
-        "ansible.builtin.import_tasks",
-        "ansible.builtin.import_role",
-        "ansible.builtin.include_vars",
-    }
-)
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
@@ -352,17 +330,25 @@ def run_playbook(
         envvars.update(inventory_envvars())
     envvars.update(extra_env or {})
 
-    printer = ProgressPrinter(out, diff=diff) if out is not None and verbosity == 0 else None
+    # --verbose once: every task's line; twice or more: Ansible's own output at -v(N-1).
+    own_output = verbosity >= 2
+    printer = ProgressPrinter(out, diff=diff, show_all=verbosity == 1) if out is not None and not own_output else None
+
+    #: The terminal went away (closed pipe, full disk): the run goes on unseen, kprov says so after.
+    lost_output: list[KprovError] = []
 
     def handle(event: dict) -> bool:
         try:
-            if printer is not None:
+            if printer is not None and not lost_output:
                 printer.event(event)
             if on_event is not None:
                 on_event(event)
+        except KprovError as exc:
+            lost_output.append(exc)
         except Exception as exc:  # noqa: BLE001 - a display problem must not abort a half-done run
-            if out is not None:
-                print(f"kprov: could not show an Ansible event ({type(exc).__name__}: {exc})", file=out)
+            if out is not None and not lost_output:
+                with contextlib.suppress(Exception):
+                    print(f"kprov: could not show an Ansible event ({type(exc).__name__}: {exc})", file=out)
         return True  # keep the event in artifacts/job_events
 
     runner = ansible_runner.run(
@@ -378,11 +364,13 @@ def run_playbook(
         limit=limit or None,
         tags=",".join(tags) or None,
         skip_tags=",".join(skip_tags) or None,
-        verbosity=verbosity or None,
-        quiet=verbosity == 0 or out is None,
+        verbosity=(verbosity - 1) if own_output else None,
+        quiet=not own_output or out is None,
         event_handler=handle,
     )
     stats = host_stats(getattr(runner, "stats", None) or {})
+    if lost_output:
+        raise lost_output[0]
     if printer is not None:  # with --verbose, Ansible's own output ends with its own recap
         printer.recap(stats)
     result = ApplyResult(
@@ -553,20 +541,6 @@ def host_stats(stats: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     }
 
 
-def recap_line(host: str, counters: dict[str, int], width: int = 0) -> str:
-    """``localhost : ok=N changed=N unreachable=N failed=N skipped=N rescued=N ignored=N``."""
-    return f"{host:<{width}} : " + " ".join(f"{k}={counters.get(k, 0)}" for k in RECAP_KEYS)
-
-
-def print_recap(out: TextIO, stats: dict[str, dict[str, int]]) -> None:
-    width = max((len(h) for h in stats), default=0)
-    print("", file=out)
-    print("PLAY RECAP", file=out)
-    for host, counters in stats.items():
-        print(recap_line(host, counters, width), file=out)
-    out.flush()
-
-
 def _error_lines(stdout_file: Path) -> list[str]:
     """Ansible's ERROR lines (a syntax error, a missing role) from the run's saved stdout."""
     try:
@@ -605,145 +579,3 @@ def _collect_failures(artifacts: Path, outcome: RunOutcome) -> None:
 # --------------------------------------------------------------------------- progress lines
 
 
-def one_line(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-def failure_text(res: dict[str, Any]) -> str:
-    """The one line that says why a task failed: its msg, and stderr's last line when there is one."""
-    if not isinstance(res, dict):
-        return one_line(str(res))
-    results = res.get("results")
-    if isinstance(results, list):
-        for item in results:
-            if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
-                label = item.get("_ansible_item_label", item.get("item"))
-                return one_line(f"item {label}: {failure_text(item)}")
-    # ansible-core 2.19 prefixes every message with "Task failed: "; the task line says so already
-    msg = str(res.get("msg") or res.get("reason") or "").strip().removeprefix("Task failed: ")
-    stderr = str(res.get("stderr") or res.get("module_stderr") or "").strip()
-    last = stderr.splitlines()[-1].strip() if stderr else ""
-    if last and last not in msg:
-        msg = f"{msg}: {last}" if msg else last
-    return one_line(msg or "failed (no message)")
-
-
-def area_of(data: dict[str, Any]) -> str:
-    """Which part of the role a task belongs to: its task file (zram.yml -> zram), else the role."""
-    task_path = str(data.get("task_path") or "")
-    role = str(data.get("role") or "")
-    if task_path:
-        path = Path(task_path.rsplit(":", 1)[0])
-        if path.parent.name == "tasks" and path.stem != "main":
-            return path.stem
-        if path.parent.name == "handlers":
-            return "handlers"
-        if not role:
-            return path.stem
-    return role or "play"
-
-
-def format_diff(diff: Any) -> list[str]:
-    """Compact unified diff lines for a task's ``res.diff`` (a dict or a list of them)."""
-    items = diff if isinstance(diff, list) else [diff]
-    lines: list[str] = []
-    for d in items:
-        if not isinstance(d, dict):
-            continue
-        if d.get("prepared"):
-            lines += [ln for ln in str(d["prepared"]).splitlines() if ln.strip()]
-            continue
-        if "before" not in d and "after" not in d:
-            continue
-        before, after = _diff_text(d.get("before", "")), _diff_text(d.get("after", ""))
-        lines += difflib.unified_diff(
-            before,
-            after,
-            fromfile=str(d.get("before_header") or "before"),
-            tofile=str(d.get("after_header") or "after"),
-            lineterm="",
-            n=DIFF_CONTEXT_LINES,
-        )
-    return lines
-
-
-def _diff_text(value: Any) -> list[str]:
-    if isinstance(value, dict):  # file/state diffs: {"path": ..., "state": "absent"}
-        return [f"{k}: {v}" for k, v in sorted(value.items())]
-    return str(value if value is not None else "").splitlines()
-
-
-class ProgressPrinter:
-    """Turns ansible-runner events into one line per task and host, then Ansible's recap."""
-
-    INDENT = "    "
-
-    def __init__(self, out: TextIO, *, diff: bool = False):
-        self.out = out
-        self.diff = diff
-        self.unreachable: dict[str, str] = {}
-        self.failures: dict[str, str] = {}
-        self.notes: dict[str, list[str]] = {}  # host -> the role's set_stats kbuild_host_notes
-
-    def _print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
-
-    def event(self, event: dict) -> None:
-        kind = event.get("event", "")
-        data = event.get("event_data") or {}
-        if kind == "playbook_on_play_start":
-            name = data.get("play") or data.get("name") or ""
-            if name:
-                self._print(f"PLAY {name}")
-            return
-        if kind not in ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable"):
-            return
-        if data.get("task_action") in _INCLUDE_ACTIONS or data.get("resolved_action") in _INCLUDE_ACTIONS:
-            return
-        res = data.get("res") or {}
-        host = str(data.get("host") or "?")
-        if kind == "runner_on_ok":
-            label = "changed" if (res.get("changed") if isinstance(res, dict) else False) else "ok"
-        elif kind == "runner_on_skipped":
-            label = "skipped"
-        elif kind == "runner_on_unreachable":
-            label = "unreachable"
-        else:
-            label = "ignored" if data.get("ignore_errors") else "failed"
-        line = f"[{label}] {host} | {area_of(data)} | {data.get('task') or data.get('task_action') or '?'}"
-        if label in ("failed", "ignored", "unreachable"):
-            why = failure_text(res)
-            line += f": {why}"
-            if label == "unreachable":
-                self.unreachable.setdefault(host, why)
-            elif label == "failed":
-                self.failures.setdefault(host, f"{data.get('task') or '?'}: {why}")
-        self._print(line)
-        if isinstance(res, dict):
-            for note in role_notes(res.get("ansible_stats")):
-                self.notes.setdefault(host, []).append(note)
-            for warning in res.get("warnings") or ():
-                self._print(f"{self.INDENT}warning: {one_line(warning)}")
-            if self.diff and label == "changed" and res.get("diff"):
-                diff_lines = format_diff(res["diff"])
-                for diff_line in diff_lines[:DIFF_MAX_LINES]:
-                    self._print(f"{self.INDENT}{diff_line}")
-                if len(diff_lines) > DIFF_MAX_LINES:
-                    self._print(f"{self.INDENT}... {len(diff_lines) - DIFF_MAX_LINES} more lines in the run's artifacts")
-
-    def recap(self, stats: dict[str, dict[str, int]]) -> None:
-        print_recap(self.out, stats)
-        if self.notes:
-            self._print("")
-            self._print("NOTES")
-            for host, notes in sorted(self.notes.items()):
-                for note in notes:
-                    self._print(f"{host} : {one_line(note)}")
-
-
-def role_notes(stats: Any) -> list[str]:
-    """The notes a set_stats task of the role left (kbuild_host_notes): why zram was not activated..."""
-    data = stats.get("data") if isinstance(stats, dict) else None
-    notes = data.get("kbuild_host_notes") if isinstance(data, dict) else None
-    return [str(n) for n in notes if str(n).strip()] if isinstance(notes, list) else []

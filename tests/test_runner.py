@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from provision import runner
+from provision import progress, runner
 from provision.errors import ApplyFailed, EnvironmentProblem, UserError
 from provision.model import Goals
 from provision.resources import playbooks_dir
@@ -95,11 +95,17 @@ def project(tmp_path):
     return pdir, target
 
 
-def run(pdir: Path, **kwargs) -> tuple[runner.RunOutcome, list[str]]:
+COUNTER = re.compile(r"^\[\d+\] ")
+
+
+def run(pdir: Path, *, raw: bool = False, **kwargs) -> tuple[runner.RunOutcome, list[str]]:
+    """Run the throwaway playbook with every task's line shown (--verbose); counters stripped."""
     out = io.StringIO()
     kwargs.setdefault("inventory", None)
+    kwargs.setdefault("verbosity", 1)
     outcome = runner.run_playbook("site.yml", out=out, project_dir=pdir, **kwargs)
-    return outcome, out.getvalue().splitlines()
+    lines = out.getvalue().splitlines()
+    return outcome, lines if raw else [COUNTER.sub("", line) for line in lines]
 
 
 RECAP = re.compile(r"^localhost : ok=(\d+) changed=(\d+) unreachable=0 failed=(\d+) skipped=(\d+) rescued=0 ignored=(\d+)$")
@@ -126,6 +132,43 @@ def test_one_line_per_task_and_recap_then_idempotent_rerun(project):
     again, lines = run(pdir, extravars={"marker_text": "first"})
     assert "[ok] localhost | files | Write the marker" in lines
     assert again.result.total("changed") == 0
+
+
+def test_by_default_only_what_changed_failed_or_speaks_is_shown_numbered_by_task(project):
+    pdir, _ = project
+    outcome, lines = run(pdir, raw=True, verbosity=0, extravars={"marker_text": "quiet"})
+    tasks = [line for line in lines if line.startswith("[")]
+    assert tasks == [
+        "[1] [changed] localhost | files | Write the marker",
+        "[2] [changed] localhost | files | Record the variables kprov passed",
+    ], lines
+    # The skipped tasks are not shown but still counted in the recap.
+    assert lines[-1] == "localhost : ok=3 changed=2 unreachable=0 failed=0 skipped=3 rescued=0 ignored=0"
+    _, again = run(pdir, raw=True, verbosity=0, extravars={"marker_text": "quiet"})
+    assert not [line for line in again if line.startswith("[")], "a converged re-run prints no task line"
+    _, failed = run(pdir, raw=True, verbosity=0, extravars={"marker_text": "quiet", "must_fail": True})
+    assert any(re.match(r"^\[\d+\] \[failed\] localhost \| files \| Stop here when asked: asked to fail$", line)
+               for line in failed), failed
+
+
+def test_a_role_note_is_shown_on_an_ok_task(tmp_path):
+    pdir = tmp_path / "project"
+    write(pdir / "site.yml", """
+        - name: Notes
+          hosts: all
+          gather_facts: false
+          tasks:
+            - name: Say something
+              ansible.builtin.debug:
+                msg: "kbuild_host: zram0 is the user's; left as it is"
+            - name: Say nothing useful
+              ansible.builtin.debug:
+                msg: "plain debug"
+    """)
+    _, lines = run(pdir, raw=True, verbosity=0)
+    assert [line for line in lines if line.startswith("[")] == [
+        "[1] [ok] localhost | site | Say something: zram0 is the user's; left as it is",
+    ]
 
 
 def test_check_mode_changes_nothing_and_diff_is_printed_under_the_task(project):
@@ -188,7 +231,7 @@ def test_private_data_dir_per_run_under_xdg_state(project, state_home):
         assert (art / "stdout").is_file() and (art / "job_events").is_dir()
         assert oct(run_dir.stat().st_mode & 0o777) == "0o700"
         # extravars, inventory and envvars went in as arguments; ansible-runner recorded them
-        assert json.loads((run_dir / "env" / "extravars").read_text()) == {"marker_text": "x"}
+        assert json.loads((run_dir / "env" / "extravars").read_text()) == {"marker_text": {"__ansible_unsafe": "x"}}
         assert "ansible_connection=local" in (run_dir / "inventory" / "hosts").read_text()
 
 
@@ -327,7 +370,7 @@ def test_missing_ansible_tool_is_environment_problem():
 
 NON_ROOT_APPLY = """
 import sys
-from provision import runner
+from provision import progress, runner
 from provision.errors import KprovError
 try:
     runner.apply(role_vars={"kbuild_host_zram_enabled": True}, goals=None, inventory=None, check=CHECK)
@@ -375,32 +418,32 @@ def test_host_stats_maps_runner_names_to_recap_names():
     got = runner.host_stats(stats)
     assert got["a"] == {"ok": 3, "changed": 1, "unreachable": 0, "failed": 1, "skipped": 0, "rescued": 0, "ignored": 0}
     assert got["b"]["unreachable"] == 1
-    assert runner.recap_line("a", got["a"]) == "a : ok=3 changed=1 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0"
+    assert progress.recap_line("a", got["a"]) == "a : ok=3 changed=1 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0"
 
 
 def test_failure_text_is_one_line_with_stderr_and_loop_items():
-    assert runner.failure_text({"msg": "Task failed: non-zero return code", "stderr": "x\nE: no such package\n"}) == (
+    assert progress.failure_text({"msg": "Task failed: non-zero return code", "stderr": "x\nE: no such package\n"}) == (
         "non-zero return code: E: no such package")
     looped = {"msg": "One or more items failed", "results": [{"item": "a", "changed": False},
                                                             {"item": "b", "failed": True, "msg": "bad\nthing"}]}
-    assert runner.failure_text(looped) == "item b: bad thing"
-    assert len(runner.failure_text({"msg": "x" * 5000})) == runner.MESSAGE_MAX_CHARS
+    assert progress.failure_text(looped) == "item b: bad thing"
+    assert len(progress.failure_text({"msg": "x" * 5000})) == progress.MESSAGE_MAX_CHARS
 
 
 def test_format_diff_handles_text_state_and_prepared_diffs():
-    text = runner.format_diff([{"before": "a\nb\n", "after": "a\nc\n", "before_header": "/etc/f", "after_header": "/etc/f"}])
+    text = progress.format_diff([{"before": "a\nb\n", "after": "a\nc\n", "before_header": "/etc/f", "after_header": "/etc/f"}])
     assert text[:2] == ["--- /etc/f", "+++ /etc/f"] and "-b" in text and "+c" in text
-    state = runner.format_diff({"before": {"path": "/d", "state": "absent"}, "after": {"path": "/d", "state": "directory"}})
+    state = progress.format_diff({"before": {"path": "/d", "state": "absent"}, "after": {"path": "/d", "state": "directory"}})
     assert "-state: absent" in state and "+state: directory" in state
-    assert runner.format_diff({"prepared": "The following NEW packages will be installed:\n  ccache\n"}) == [
+    assert progress.format_diff({"prepared": "The following NEW packages will be installed:\n  ccache\n"}) == [
         "The following NEW packages will be installed:", "  ccache"]
 
 
 def test_area_of_names_the_task_file():
-    assert runner.area_of({"task_path": "/r/roles/kbuild_host/tasks/zram.yml:12", "role": "kbuild_host"}) == "zram"
-    assert runner.area_of({"task_path": "/r/roles/kbuild_host/tasks/main.yml:3", "role": "kbuild_host"}) == "kbuild_host"
-    assert runner.area_of({"task_path": "/r/roles/kbuild_host/handlers/main.yml:3", "role": "kbuild_host"}) == "handlers"
-    assert runner.area_of({"task_path": "/r/site.yml:5"}) == "site"
+    assert progress.area_of({"task_path": "/r/roles/kbuild_host/tasks/zram.yml:12", "role": "kbuild_host"}) == "zram"
+    assert progress.area_of({"task_path": "/r/roles/kbuild_host/tasks/main.yml:3", "role": "kbuild_host"}) == "kbuild_host"
+    assert progress.area_of({"task_path": "/r/roles/kbuild_host/handlers/main.yml:3", "role": "kbuild_host"}) == "handlers"
+    assert progress.area_of({"task_path": "/r/site.yml:5"}) == "site"
 
 
 def test_local_inventory_prefers_the_system_python():
@@ -441,7 +484,7 @@ def test_real_role_check_mode_on_localhost_changes_nothing():
     text = out.getvalue()
     assert result.ok, text
     assert re.search(r"^localhost : ok=\d+ changed=\d+ unreachable=0 failed=0", text, re.M)
-    assert any(re.match(r"^\[(ok|changed|skipped)\] localhost \| \w+ \| ", ln) for ln in text.splitlines())
+    assert any(re.match(r"^\[\d+\] \[(ok|changed|skipped)\] localhost \| \w+ \| ", ln) for ln in text.splitlines())
     assert {p: Path(p).exists() for p in before} == before, "check mode wrote files"
 
 
@@ -454,14 +497,14 @@ def test_area_names_map_to_the_role_tags():
 
 def test_long_diffs_are_cut_with_a_pointer_to_the_artifacts():
     out = io.StringIO()
-    printer = runner.ProgressPrinter(out, diff=True)
-    after = "".join(f"line {i}\n" for i in range(runner.DIFF_MAX_LINES * 2))
+    printer = progress.ProgressPrinter(out, diff=True)
+    after = "".join(f"line {i}\n" for i in range(progress.DIFF_MAX_LINES * 2))
     printer.event({"event": "runner_on_ok", "event_data": {
         "host": "h", "task": "Write", "role": "r", "task_path": "/x/roles/r/tasks/buildenv.yml:1",
         "res": {"changed": True, "diff": {"before": "", "after": after, "after_header": "/etc/x"}}}})
     lines = out.getvalue().splitlines()
     assert lines[0] == "[changed] h | buildenv | Write"
-    assert len(lines) == 1 + runner.DIFF_MAX_LINES + 1
+    assert len(lines) == 1 + progress.DIFF_MAX_LINES + 1
     assert lines[-1].endswith("more lines in the run's artifacts")
 
 
