@@ -101,7 +101,7 @@ def test_kprov_apply_check_on_a_fresh_container_changes_nothing(container, targe
     check = kprov_apply(inv, state, "--check", *SWITCHES)
     assert check.returncode == 0, check.stdout + check.stderr
     assert recap(check.stdout, "ctr")["failed"] == 0
-    assert re.search(r"^\[changed\] ctr \| \w+ \| ", check.stdout, re.M), check.stdout
+    assert re.search(r"^\[\d+\] \[changed\] ctr \| \w+ \| ", check.stdout, re.M), check.stdout
     assert changes(container) == baseline
     for path in ("/etc/ccache.conf", "/etc/default/zramswap", "/etc/kprov/plan.json"):
         assert in_ctr(container, f"test -e {path}").returncode != 0, f"--check created {path}"
