@@ -1,47 +1,51 @@
-"""Filters that let the kbuild_host role plan a host with kprov's own planner.
+"""Filters that let the kbuild_host role plan and check a host with kprov's own code.
 
-The role never carries a second copy of the planning rules: these filters call the ``provision``
-package on the Ansible controller. It is imported lazily, so a controller without kprov gets one
-clear error from the filter rather than a failure to load the role.
+The role never carries a second copy of kprov's rules: these filters call the ``provision``
+package on the Ansible controller, the planner for the plan and ``provision.validate`` for every
+check of a variable and for the canonical form templates write. It is imported lazily, so a
+controller without kprov gets one clear error from the filter rather than a failure to load the role.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-NOT_INSTALLED = "kprov is not installed on the Ansible controller (pip install kprov)"
+NOT_INSTALLED = "kprov is not installed on the Ansible controller: run `pip install kprov` there"
+
+
+def _module(name: str) -> Any:
+    """``provision.<name>``, or the one-line "install kprov" error."""
+    try:
+        return importlib.import_module(f"provision.{name}")
+    except ImportError as exc:
+        if getattr(exc, "name", None) == "provision":
+            raise AnsibleFilterError(NOT_INSTALLED) from None
+        # kprov is there but this part of it does not load: say which, on one line.
+        detail = " ".join(str(exc).split())
+        raise AnsibleFilterError(f"kprov on the Ansible controller cannot load provision.{name}: {detail}") from None
 
 
 def _plain(value: Any) -> Any:
     """Ansible's lazy/tagged containers -> plain data, with kprov's own converter."""
-    try:
-        from provision.ansible_facts import plain_data
-    except ImportError as exc:
-        raise AnsibleFilterError(NOT_INSTALLED) from exc
-    return plain_data(value)
+    return _module("ansible_facts").plain_data(value)
 
 
-def _kprov_errors() -> type[Exception]:
+def _checked(check: Any, *args: Any) -> Any:
+    """``check(*args)`` with kprov's one-line errors as filter errors."""
+    kprov_error = _module("errors").KprovError
     try:
-        from provision.errors import KprovError
-    except ImportError as exc:
-        raise AnsibleFilterError(NOT_INSTALLED) from exc
-    return KprovError
+        return check(*args)
+    except kprov_error as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def kprov_plan_vars(setup_facts: Any, probe: Any = None, goals: Any = None) -> dict[str, Any]:
     """kbuild_host_* variables planned from a host's setup facts and the role's probe result."""
-    kprov_error = _kprov_errors()
-    try:
-        from provision.ansible_facts import plan_from_ansible
-    except ImportError as exc:
-        raise AnsibleFilterError(f"{NOT_INSTALLED}: {exc}") from exc
-    try:
-        plan = plan_from_ansible(_plain(setup_facts), _plain(probe or {}), _plain(goals or {}))
-    except kprov_error as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+    plan_from_ansible = _module("ansible_facts").plan_from_ansible
+    plan = _checked(plan_from_ansible, _plain(setup_facts), _plain(probe or {}), _plain(goals or {}))
     return plan.to_role_vars()
 
 
@@ -54,20 +58,14 @@ def kprov_farm_goals(
     client_group: str = "distcc_clients",
 ) -> dict[str, Any]:
     """``goals`` extended with this host's part in the distcc farm its inventory groups describe."""
-    kprov_error = _kprov_errors()
-    try:
-        from provision.fleet import farm_goals_from_hostvars
-    except ImportError as exc:
-        raise AnsibleFilterError(f"{NOT_INSTALLED}: {exc}") from exc
+    farm_goals_from_hostvars = _module("fleet").farm_goals_from_hostvars
     members = set(_plain(groups).get(server_group, [])) | set(_plain(groups).get(client_group, []))
     # hostvars is lazy and huge; hand kprov only the farm members' variables it reads.
     member_vars = {h: _member_vars(hostvars[h]) for h in sorted(members) if h in hostvars}
-    try:
-        return farm_goals_from_hostvars(
-            str(host), member_vars, _plain(groups), _plain(goals or {}), str(server_group), str(client_group)
-        )
-    except kprov_error as exc:
-        raise AnsibleFilterError(str(exc)) from exc
+    return _checked(
+        farm_goals_from_hostvars,
+        str(host), member_vars, _plain(groups), _plain(goals or {}), str(server_group), str(client_group),
+    )
 
 
 def _member_vars(hvars: Any) -> dict[str, Any]:
@@ -82,8 +80,104 @@ def _member_vars(hvars: Any) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- checks (provision.validate)
+
+
+def kprov_role_vars_problem(role_vars: Any, host_addresses: Any = None) -> str:
+    """The one-line problem with the role's variables, or '' when kprov's validator accepts them.
+
+    ``host_addresses``: the host's own addresses (all_ipv4_addresses + all_ipv6_addresses), or
+    none when the facts do not list them.
+    """
+    validate = _module("validate")
+    kprov_error = _module("errors").KprovError
+    addresses = None if host_addresses is None else list(_plain(host_addresses))
+    try:
+        validate.check_role_vars(_plain(role_vars), addresses)
+    except kprov_error as exc:
+        return str(exc)
+    return ""
+
+
+def kprov_allow(allow: Any, allow_public: Any = False) -> list[str]:
+    """distccd's allow list in canonical form (``10.0.0.0/8``), checked."""
+    v = _module("validate")
+    public = _checked(v.check_flag, _plain(allow_public), "kbuild_host_distcc_allow_public")
+    return list(
+        _checked(v.parse_allow, _plain(allow), public, "kbuild_host_distcc_allow", "kbuild_host_distcc_allow_public")
+    )
+
+
+def kprov_listen(listen: Any, allow: Any) -> str:
+    """distccd's listen address in canonical form, in the allow list's address family."""
+    v = _module("validate")
+    return _checked(v.check_listen, _plain(listen), list(_plain(allow)), None, "kbuild_host_distcc_listen")
+
+
+def kprov_distcc_hosts(hosts: Any) -> list[str]:
+    """distcc client host specs in canonical form (``build2/8``, ``10.0.0.7:3633/4,lzo``)."""
+    v = _module("validate")
+    calibration = _module("calibration")
+    parsed = _checked(v.check_distcc_hosts, _plain(hosts), calibration.DISTCC_MAX_LIMIT, "kbuild_host_distcc_hosts")
+    return [h.spec(calibration.DISTCC_DEFAULT_LIMIT) for h in parsed]
+
+
+def kprov_path(path: Any, name: str) -> str:
+    """An absolute path in kprov's safe character set, normalised; ``name`` is the variable's."""
+    return _checked(_module("validate").check_path, _plain(path), str(name))
+
+
+def kprov_owned_dir(path: Any, name: str) -> str:
+    """A directory the role creates and hands to a group (never a system directory)."""
+    return _checked(_module("validate").check_owned_dir, _plain(path), str(name))
+
+
+def kprov_account_name(name: Any, variable: str) -> str:
+    return _checked(_module("validate").check_account_name, _plain(name), str(variable))
+
+
+def kprov_ccache_size(size: Any) -> str:
+    """A ccache max_size in ccache's binary-unit syntax (``8Gi``, ``2048Mi``)."""
+    return _checked(_module("validate").ccache_size, _plain(size), "kbuild_host_ccache_max_size")
+
+
+def kprov_ccache_sloppiness(values: Any) -> list[str]:
+    return list(_checked(_module("validate").check_sloppiness, _plain(values), "kbuild_host_ccache_sloppiness"))
+
+
+def kprov_host_entries(entries: Any) -> list[dict[str, Any]]:
+    """/etc/hosts entries with canonical addresses and checked names."""
+    checked = _checked(_module("validate").check_host_entries, _plain(entries), "kbuild_host_hosts_entries")
+    return [{"address": e.address, "names": list(e.names)} for e in checked]
+
+
+def kprov_sysctls(values: Any) -> dict[str, str]:
+    """The swap-on-zram sysctls: only the keys kprov plans, values in their ranges."""
+    return _checked(_module("validate").check_sysctls, _plain(values), "kbuild_host_zram_sysctls")
+
+
+def kprov_buildenv(env: Any) -> dict[str, str]:
+    """The exported build environment: kprov's fixed variable names, each value in its charset."""
+    return _checked(_module("validate").check_buildenv, _plain(env), "kbuild_host_buildenv")
+
+
 class FilterModule:
-    """kprov planning filters."""
+    """kprov planning and checking filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"kprov_plan_vars": kprov_plan_vars, "kprov_farm_goals": kprov_farm_goals}
+        return {
+            "kprov_plan_vars": kprov_plan_vars,
+            "kprov_farm_goals": kprov_farm_goals,
+            "kprov_role_vars_problem": kprov_role_vars_problem,
+            "kprov_allow": kprov_allow,
+            "kprov_listen": kprov_listen,
+            "kprov_distcc_hosts": kprov_distcc_hosts,
+            "kprov_path": kprov_path,
+            "kprov_owned_dir": kprov_owned_dir,
+            "kprov_account_name": kprov_account_name,
+            "kprov_ccache_size": kprov_ccache_size,
+            "kprov_ccache_sloppiness": kprov_ccache_sloppiness,
+            "kprov_host_entries": kprov_host_entries,
+            "kprov_sysctls": kprov_sysctls,
+            "kprov_buildenv": kprov_buildenv,
+        }
