@@ -1,22 +1,17 @@
-"""A fleet of build hosts: per-host plans over an inventory, and the rules of a distcc farm.
+"""A fleet of build hosts: per-host plans over an inventory, the farm as Ansible shows it, and output.
 
-Two callers share one set of farm rules (:class:`Farm`):
+The farm rules themselves live in :mod:`provision.farm`. This module feeds them the same data
+from both sides, so ``kprov plan -i`` shows what the role will write:
 
-* the role, during a play: its filter ``kprov_farm_goals`` calls :func:`farm_goals_from_hostvars`
+* during a play, the role's ``kprov_farm_goals`` filter calls :func:`farm_goals_from_hostvars`
   once per farm member, after every host planned itself once, and re-plans with the goals it gets;
-* ``kprov plan -i``: :func:`plan_fleet` does the same two passes in plain Python over the facts
-  the runner gathered.
+* ``kprov plan -i``: :func:`plan_inventory` (and :func:`plan_fleet` under it) builds the farm from
+  hostvars-shaped data (the inventory variables ``ansible-inventory`` lists and the setup facts
+  the gather run returned) with the very same :func:`farm_from_hostvars`, then plans each host.
 
-The rules, for the hosts of the server group and the client group:
-
-* a server runs distccd, allows exactly its clients' addresses (``/32``/``/128``, or their subnets
-  when the goals ask for ``farm_allow_subnets``) plus any explicit ``allow``, and listens on its
-  own farm address; a server with no client to allow is an error, never an open daemon;
-* a client lists every server in ``DISTCC_HOSTS`` with ``/LIMIT`` = that server's planned jobs
-  (the planner adds ``localhost/N`` and the total ``-j`` and explains both);
-* every member gets ``/etc/hosts`` entries naming every member.
-
-A host outside both groups is planned exactly as a single host would be.
+A member's farm address is its ``kbuild_host_farm_address``, else the address of its default
+IPv4 (then IPv6) route; its subnet, for ``farm_allow_subnets``, is the one its facts give for that
+address. A host outside both groups is planned exactly as a single host would be.
 
 This module does no I/O of its own and never imports ansible_runner: the planner is imported where
 a plan is made, and the templates are read only to render the fleet table.
@@ -25,234 +20,49 @@ a plan is made, and the templates are read only to render the fleet table.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 
 from provision.errors import KprovError, UserError
-from provision.model import GIB, Goals, HostEntry, HostFacts, PackageCatalog, Plan, ccache_size_string
-
-SERVER_GROUP = "distcc_servers"
-CLIENT_GROUP = "distcc_clients"
-FLEET_SCHEMA = 1
-
-#: A name /etc/hosts and DISTCC_HOSTS accept: RFC 1123 labels, dot-separated.
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+from provision.farm import CLIENT_GROUP, SERVER_GROUP, Farm, FarmGoals, FarmMember
+from provision.model import (
+    GIB,
+    Goals,
+    HostEntry,
+    HostFacts,
+    PackageCatalog,
+    Plan,
+    ccache_size_string,
 )
+from provision.validate import parse_ip
+
+__all__ = [
+    "CLIENT_GROUP",
+    "SERVER_GROUP",
+    "Farm",
+    "FarmGoals",
+    "FarmMember",
+    "FleetPlans",
+    "farm_from_hostvars",
+    "farm_goals_from_hostvars",
+    "fleet_json",
+    "fleet_rows",
+    "plan_fleet",
+    "plan_inventory",
+    "render_fleet",
+]
+
+#: 2: the farm's /etc/hosts entries are listed once, under ``farm``, not in every member's plan.
+FLEET_SCHEMA = 2
+#: The role variables that name the farm's groups (defaults/main.yml).
+SERVER_GROUP_VAR = "kbuild_host_distcc_server_group"
+CLIENT_GROUP_VAR = "kbuild_host_distcc_client_group"
 
 
-# --------------------------------------------------------------------------- the farm rules
-
-
-@dataclass(frozen=True)
-class FarmMember:
-    """What the farm needs to know about one host, whichever way it was learned."""
-
-    name: str  # inventory name
-    address: str | None  # the address the other members reach it on
-    jobs: int | None = None  # planned make -j (servers: the distcc slots clients may use)
-    network: str | None = None  # the subnet of ``address`` (CIDR), when known
-    hostname: str | None = None  # its own short hostname, when it differs from the inventory name
-
-
-@dataclass(frozen=True)
-class FarmGoals:
-    """The goal changes the farm makes for one member (None / empty: leave the goal as it is)."""
-
-    distcc_server: bool = False
-    allow: tuple[str, ...] = ()
-    listen: str | None = None
-    distcc_hosts: tuple[str, ...] = ()
-    host_entries: tuple[HostEntry, ...] = ()
-
-    def merged_dict(self, goals: Mapping[str, Any]) -> dict[str, Any]:
-        """``goals`` (a partial Goals.to_dict()) with the farm's values merged in, as plain data."""
-        out = dict(goals)
-        if self.distcc_server:
-            out["distcc_server"] = True
-            out["allow"] = list(self.allow)
-            out["listen"] = self.listen
-        if self.distcc_hosts:
-            out["distcc_hosts"] = list(self.distcc_hosts)
-        if self.host_entries:
-            out["host_entries"] = [{"address": e.address, "names": list(e.names)} for e in self.host_entries]
-        return out
-
-    def merged_goals(self, goals: Goals) -> Goals:
-        """The same merge on a Goals object (no round trip through dicts: fleets can be large)."""
-        changes: dict[str, Any] = {}
-        if self.distcc_server:
-            changes.update(distcc_server=True, allow=self.allow, listen=self.listen)
-        if self.distcc_hosts:
-            changes["distcc_hosts"] = self.distcc_hosts
-        if self.host_entries:
-            changes["host_entries"] = self.host_entries
-        return dataclasses.replace(goals, **changes) if changes else goals
-
-
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
-def _host_cidr(address: str) -> str:
-    ip = ipaddress.ip_address(address)
-    return f"{ip}/{ip.max_prefixlen}"
-
-
-def _is_hostname(name: str | None) -> bool:
-    if not name or not _HOSTNAME.match(name):
-        return False
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return True
-    return False  # an address is not a name
-
-
-class Farm:
-    """The servers and clients of one distcc farm; :meth:`goals_for` applies the farm rules."""
-
-    def __init__(
-        self,
-        servers: Iterable[FarmMember],
-        clients: Iterable[FarmMember],
-        server_group: str = SERVER_GROUP,
-        client_group: str = CLIENT_GROUP,
-    ):
-        self.servers = tuple(servers)
-        self.clients = tuple(clients)
-        self.server_group = server_group
-        self.client_group = client_group
-        self._server_names = {m.name for m in self.servers}
-        self._client_names = {m.name for m in self.clients}
-        self._addresses: dict[str, str] = {}
-        self._allow: dict[bool, tuple[str, ...]] = {}
-
-    def is_member(self, host: str) -> bool:
-        return host in self._server_names or host in self._client_names
-
-    @functools.cached_property
-    def members(self) -> tuple[FarmMember, ...]:
-        """Servers then clients, each host once (a host may be in both groups)."""
-        seen: dict[str, FarmMember] = {}
-        for m in self.servers + self.clients:
-            seen.setdefault(m.name, m)
-        return tuple(seen.values())
-
-    @functools.cached_property
-    def _by_name(self) -> dict[str, FarmMember]:
-        return {m.name: m for m in self.members}
-
-    def _address(self, member: FarmMember) -> str:
-        """The member's address in canonical form (checked once per member: fleets can be large)."""
-        cached = self._addresses.get(member.name)
-        if cached is not None:
-            return cached
-        self._addresses[member.name] = address = self._check_address(member)
-        return address
-
-    def _check_address(self, member: FarmMember) -> str:
-        if not member.address:
-            role = "server" if member.name in self._server_names else "client"
-            raise UserError(
-                f"distcc {role} {member.name}: no farm address "
-                "(set kbuild_host_farm_address or gather its facts)"
-            )
-        try:
-            return str(ipaddress.ip_address(member.address))
-        except ValueError:
-            raise UserError(f"distcc farm member {member.name}: {member.address!r} is not an IP address") from None
-
-    @functools.cached_property
-    def host_entries(self) -> tuple[HostEntry, ...]:
-        """One /etc/hosts entry per member address: its inventory name and short hostname."""
-        names_by_address: dict[str, list[str]] = {}
-        taken: set[str] = set()
-        for m in self.members:
-            address = self._address(m)
-            names = names_by_address.setdefault(address, [])
-            for name in (m.name, m.hostname):
-                if _is_hostname(name) and name not in taken:
-                    taken.add(name)
-                    names.append(name)
-        return tuple(HostEntry(address=a, names=tuple(n)) for a, n in names_by_address.items() if n)
-
-    def _client_allow(self, subnets: bool) -> tuple[str, ...]:
-        if subnets not in self._allow:
-            self._allow[subnets] = self._compute_client_allow(subnets)
-        return self._allow[subnets]
-
-    def _compute_client_allow(self, subnets: bool) -> tuple[str, ...]:
-        allow = []
-        for m in self.clients:
-            address = self._address(m)
-            if subnets and m.network:
-                net = ipaddress.ip_network(m.network, strict=False)
-                if net.prefixlen == 0:
-                    raise UserError(
-                        f"distcc client {m.name}: its subnet {net} would open distccd to every address"
-                    )
-                if ipaddress.ip_address(address) not in net:
-                    raise UserError(f"distcc client {m.name}: address {address} is not in its subnet {net}")
-                allow.append(str(net))
-            else:
-                allow.append(_host_cidr(address))
-        return _unique(allow)
-
-    def _server_spec(self, m: FarmMember) -> str:
-        if m.jobs is None or m.jobs < 1:
-            raise UserError(f"distcc server {m.name}: no planned jobs (it was not planned in this run)")
-        where = m.name if _is_hostname(m.name) else self._address(m)
-        return f"{where}/{m.jobs}"
-
-    def goals_for(self, host: str, goals: Mapping[str, Any]) -> FarmGoals:
-        """The farm's goals for ``host``; ``goals`` is the host's own (partial) goals dict.
-
-        Explicit ``allow``, ``distcc_hosts`` and ``host_entries`` in ``goals`` are kept after the
-        farm's own; an explicit ``listen`` wins over the farm address.
-        """
-        if not self.is_member(host):
-            return FarmGoals()
-        me = self._by_name[host]
-        entries = self.host_entries
-        extra_entries = tuple(
-            e if isinstance(e, HostEntry) else HostEntry.from_dict(dict(e), "goals.host_entries")
-            for e in goals.get("host_entries") or ()
-        )
-        result: dict[str, Any] = {"host_entries": entries + extra_entries}
-        if host in self._server_names:
-            if not self.clients:
-                raise UserError(
-                    f"distcc server {host}: no client addresses to allow "
-                    f"(group {self.client_group} is empty)"
-                )
-            allow = self._client_allow(bool(goals.get("farm_allow_subnets")))
-            extra = tuple(str(a) for a in goals.get("allow") or ())
-            result.update(
-                distcc_server=True,
-                allow=_unique(allow + extra),
-                listen=goals.get("listen") or self._address(me),
-            )
-        if host in self._client_names:
-            servers = [m for m in self.servers if m.name != host]
-            if not servers:
-                raise UserError(
-                    f"distcc client {host}: no distcc server to send jobs to "
-                    f"(group {self.server_group} is empty)"
-                )
-            specs = tuple(self._server_spec(m) for m in servers)
-            extra = tuple(str(h) for h in goals.get("distcc_hosts") or ())
-            result["distcc_hosts"] = _unique(specs + extra)
-        return FarmGoals(**result)
-
-
-# --------------------------------------------------------------------------- during a play (the role's filter)
+# --------------------------------------------------------------------------- hostvars -> farm
 
 
 def _get(mapping: Any, key: str) -> Any:
@@ -288,43 +98,91 @@ def _default_route(facts: Any, hostvars_of: Any, family: str) -> Any:
     return _get(facts, f"default_{family}") or _get(hostvars_of, f"ansible_default_{family}")
 
 
+def _same_address(a: Any, b: str) -> bool:
+    """Whether two spellings name one address (as the validator reads them)."""
+    if str(a) == b:
+        return True
+    try:
+        return parse_ip(str(a), "address") == parse_ip(b, "address")
+    except UserError:
+        return False
+
+
 def _network_of(address: str, facts: Any, hostvars_of: Any) -> str | None:
-    """The subnet ``address`` sits in, from the interface facts that carry it."""
+    """The subnet ``address`` sits in, as the interface facts that carry it say (CIDR text).
+
+    Only arithmetic here: whether the subnet may be allowed is the farm's question, answered by
+    the validator's allow-list rule.
+    """
     candidates = [_default_route(facts, hostvars_of, "ipv4"), _default_route(facts, hostvars_of, "ipv6")]
     for iface in _get(facts, "interfaces") or ():
         info = _get(facts, str(iface).replace("-", "_")) or _get(facts, str(iface))
         candidates.append(_get(info, "ipv4"))
         candidates.extend(_get(info, "ipv6") or ())
     for c in candidates:
-        if not c or str(_get(c, "address") or "") != address:
+        if not c or not _same_address(_get(c, "address") or "", address):
             continue
-        if _get(c, "network") and _get(c, "netmask"):
-            return str(ipaddress.ip_network(f"{c['network']}/{c['netmask']}", strict=False))
-        if _get(c, "prefix") is not None:
-            return str(ipaddress.ip_network(f"{address}/{c['prefix']}", strict=False))
+        network, netmask, prefix = _get(c, "network"), _get(c, "netmask"), _get(c, "prefix")
+        text = f"{network}/{netmask}" if network and netmask else f"{address}/{prefix}" if prefix is not None else None
+        if text is None:
+            continue
+        try:
+            return str(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            return text  # the allow-list rule refuses it, naming the member
     return None
 
 
-def member_from_hostvars(name: str, hostvars: Any, *, with_jobs: bool) -> FarmMember:
+def member_from_hostvars(name: str, hostvars: Any) -> FarmMember:
     """A FarmMember from Ansible's hostvars for ``name`` (see the module docstring for the rules)."""
     hv = _get(hostvars, name)
     facts = _get(hv, "ansible_facts") or {}
-    address = _get(hv, "kbuild_host_farm_address")
-    if not address:
-        address = _get(_default_route(facts, hv, "ipv4"), "address") or _get(
-            _default_route(facts, hv, "ipv6"), "address"
-        )
+    declared = _get(hv, "kbuild_host_farm_address")
+    address = declared or _get(_default_route(facts, hv, "ipv4"), "address") or _get(
+        _default_route(facts, hv, "ipv6"), "address"
+    )
     address = str(address) if address else None
     hostname = _get(facts, "hostname") or _get(hv, "ansible_hostname")
     hostname = str(hostname) if hostname and str(hostname) != name else None
-    network = _network_of(address, facts, hv) if address else None
-    jobs = None
-    if with_jobs:
-        jobs = _dig(hv, "__kbuild_host_base_vars", "kbuild_host_plan", "jobs", "value")
-        if jobs is None:
-            jobs = _jobs_from_cached_facts(name, hv, facts)
-        jobs = int(jobs)
-    return FarmMember(name=name, address=address, jobs=jobs, network=network, hostname=hostname)
+    inventory_addresses = tuple(str(a) for a in (declared, _get(hv, "ansible_host")) if a)
+    return FarmMember(
+        name=name,
+        address=address,
+        network=_network_of(address, facts, hv) if address else None,
+        hostname=hostname,
+        inventory_addresses=inventory_addresses,
+    )
+
+
+def _group(groups: Any, name: str) -> list[str]:
+    return [str(h) for h in (_get(groups, name) or ())]
+
+
+def farm_from_hostvars(
+    hostvars: Any, groups: Any, server_group: str = SERVER_GROUP, client_group: str = CLIENT_GROUP
+) -> Farm:
+    """The farm the inventory groups describe, its members read from hostvars."""
+    servers = _group(groups, server_group)
+    clients = _group(groups, client_group)
+    members = {h: member_from_hostvars(h, hostvars) for h in dict.fromkeys(servers + clients)}
+    return Farm(
+        [members[h] for h in servers],
+        [members[h] for h in clients],
+        server_group,
+        client_group,
+        inventory_names=_group(groups, "all"),
+    )
+
+
+def _server_jobs(name: str, hostvars: Any) -> int:
+    """A server's planned -j: its first plan in this play, else a plan from its cached facts."""
+    hv = _get(hostvars, name)
+    jobs = _dig(hv, "__kbuild_host_base_vars", "kbuild_host_plan", "jobs", "value")
+    if jobs is None:
+        return _jobs_from_cached_facts(name, hv, _get(hv, "ansible_facts") or {})
+    if isinstance(jobs, bool) or not isinstance(jobs, int):
+        raise UserError(f"distcc server {name}: its planned jobs are {jobs!r}, not a number")
+    return jobs
 
 
 def _jobs_from_cached_facts(name: str, hv: Any, facts: Any) -> int:
@@ -340,10 +198,6 @@ def _jobs_from_cached_facts(name: str, hv: Any, facts: Any) -> int:
     return plan_from_ansible(dict(facts), None, dict(goals)).jobs.value
 
 
-def _group(groups: Any, name: str) -> list[str]:
-    return [str(h) for h in (_get(groups, name) or ())]
-
-
 def farm_goals_from_hostvars(
     host: str,
     hostvars: Any,
@@ -356,24 +210,60 @@ def farm_goals_from_hostvars(
 
     Called by the role's ``kprov_farm_goals`` filter after every host of the play set
     ``__kbuild_host_base_vars`` (its first, farm-less plan): a server's DISTCC_HOSTS limit is that
-    first plan's ``jobs.value``.
+    first plan's ``jobs.value``. ``hostvars`` needs, per member: ``ansible_facts``,
+    ``kbuild_host_farm_address``, ``ansible_host`` and ``__kbuild_host_base_vars`` (and
+    ``kbuild_host_goals`` for a server outside the play).
     """
     goals = dict(goals or {})
     servers = _group(groups, server_group)
     clients = _group(groups, client_group)
     if host not in servers and host not in clients:
         return goals
-    farm = Farm(
-        # Only a client needs the servers' planned jobs (its DISTCC_HOSTS limits).
-        (member_from_hostvars(h, hostvars, with_jobs=host in clients and h != host) for h in servers),
-        (member_from_hostvars(h, hostvars, with_jobs=False) for h in clients),
-        server_group,
-        client_group,
-    )
-    return farm.goals_for(host, goals).merged_dict(goals)
+    farm = farm_from_hostvars(hostvars, groups, server_group, client_group)
+    jobs: dict[str, int] = {}
+    if host in clients:  # only a client needs the servers' planned jobs (its DISTCC_HOSTS limits)
+        refused = farm.refused
+        jobs = {s: _server_jobs(s, hostvars) for s in servers if s != host and s not in refused}
+    return farm.goals_for(host, goals, jobs).merged_dict(goals)
 
 
 # --------------------------------------------------------------------------- kprov plan -i
+
+
+class FleetPlans(dict):
+    """Plans keyed by inventory name, and the farm's /etc/hosts entries: every member's
+    ``distcc.host_entries`` starts with them (then come its own), and members with the same own
+    entries share one tuple, so a 1,000-member farm holds 1,000 entries, not a million."""
+
+    def __init__(self, plans: Mapping[str, Plan] | None = None, host_entries: tuple[HostEntry, ...] = ()):
+        super().__init__(plans or {})
+        self.host_entries = host_entries
+
+
+def _goals_view(goals: Goals) -> dict[str, Any]:
+    """The goals the farm rules read, as the role's goals dict would carry them."""
+    return {
+        "allow": goals.allow,
+        "allow_public": goals.allow_public,
+        "listen": goals.listen,
+        "distcc_hosts": goals.distcc_hosts,
+        "host_entries": goals.host_entries,
+        "farm_allow_subnets": goals.farm_allow_subnets,
+    }
+
+
+def _hostvars_from_facts(name: str, facts: HostFacts, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """hostvars-shaped data for ``name``: ``given`` (inventory variables, maybe ``ansible_facts``),
+    with the farm's part of ``ansible_facts`` made from HostFacts when it has none."""
+    hv = dict(given or {})
+    if not hv.get("ansible_facts"):
+        short = facts.hostname.split(".")[0]
+        af: dict[str, Any] = {"hostname": short}
+        if facts.default_ipv4:
+            af["default_ipv4"] = {"address": facts.default_ipv4}
+        hv["ansible_facts"] = af
+    hv.setdefault("inventory_hostname", name)
+    return hv
 
 
 def plan_fleet(
@@ -384,56 +274,119 @@ def plan_fleet(
     server_group: str = SERVER_GROUP,
     client_group: str = CLIENT_GROUP,
     *,
-    addresses: Mapping[str, str] | None = None,
-    networks: Mapping[str, str] | None = None,
-) -> dict[str, Plan]:
-    """Plan every host from its own facts, then the farm members again with the farm's goals.
+    host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+    goals_by_host: Mapping[str, Goals] | None = None,
+) -> FleetPlans:
+    """Plan every host from its own facts; farm members with the farm's goals.
 
-    ``addresses`` (inventory name -> farm address, e.g. from ``kbuild_host_farm_address``) wins over
-    a host's default IPv4; ``networks`` (name -> CIDR) is what ``farm_allow_subnets`` allows.
+    ``host_vars`` (inventory name -> hostvars-shaped data: ``kbuild_host_farm_address``,
+    ``ansible_host``, ``ansible_facts``) is what the farm reads, as the role does; a host without
+    ``ansible_facts`` there is known to the farm by its HostFacts (default IPv4, hostname).
+    ``goals_by_host`` replaces ``goals`` for the hosts it names.
+
+    Each host is planned once, except a host in both groups: its own plan gives the -j that the
+    other clients' DISTCC_HOSTS limit is, as in the role (-j is decided before distcc, so a server's
+    farm plan has the same -j). Members get the farm's shared tuples (see FarmGoals), so what the
+    planner checks once per tuple is checked once per farm.
     """
     from provision.planner import plan
 
-    addresses = addresses or {}
-    networks = networks or {}
-    base = {name: plan(facts, goals, catalog) for name, facts in facts_by_host.items()}
-    in_groups = {str(h): role for role, group in (("client", client_group), ("server", server_group))
-                 for h in groups.get(group) or ()}
-    present = [h for h in in_groups if h in facts_by_host]
-    if not present:
-        return base
-    missing = [h for h in in_groups if h not in facts_by_host]
+    goals_by_host = goals_by_host or {}
+    host_vars = host_vars or {}
+
+    def goals_of(name: str) -> Goals:
+        return goals_by_host.get(name, goals)
+
+    def planned(name: str, host_goals: Goals) -> Plan:
+        try:
+            return plan(facts_by_host[name], host_goals, catalog)
+        except UserError as exc:
+            raise UserError(f"host {name}: {exc}") from None
+
+    servers = list(dict.fromkeys(str(h) for h in groups.get(server_group) or ()))
+    clients = list(dict.fromkeys(str(h) for h in groups.get(client_group) or ()))
+    members = list(dict.fromkeys(servers + clients))
+    if not any(h in facts_by_host for h in members):
+        return FleetPlans({name: planned(name, goals_of(name)) for name in facts_by_host})
+    missing = [h for h in members if h not in facts_by_host]
     if missing:
         # Every member needs every other member's address (allow lists, /etc/hosts, DISTCC_HOSTS).
+        role = "server" if missing[0] in servers else "client"
         raise UserError(
-            f"distcc {in_groups[missing[0]]} {missing[0]}: no facts (unreachable or excluded by --limit); "
+            f"distcc {role} {missing[0]}: no facts (unreachable or excluded by --limit); "
             "the farm needs every member"
         )
-    servers = [str(h) for h in groups.get(server_group) or ()]
-    clients = [str(h) for h in groups.get(client_group) or ()]
+    all_vars = {h: _hostvars_from_facts(h, facts_by_host[h], host_vars.get(h)) for h in members}
+    farm = farm_from_hostvars(all_vars, groups, server_group, client_group)
+    refused = farm.refused
+    if refused:
+        first = next(h for h in members if h in refused)
+        more = f" (and {len(refused) - 1} more farm members refused)" if len(refused) > 1 else ""
+        raise UserError(refused[first] + more)
+    entries = farm.host_entries
 
-    def member(name: str) -> FarmMember:
-        facts = facts_by_host[name]
-        return FarmMember(
-            name=name,
-            address=addresses.get(name) or facts.default_ipv4,
-            jobs=base[name].jobs.value,
-            network=networks.get(name),
-            hostname=facts.hostname.split(".")[0] if facts.hostname.split(".")[0] != name else None,
-        )
+    def farm_plan(name: str, jobs: Mapping[str, int] | None = None) -> Plan:
+        own = goals_of(name)
+        return planned(name, farm.goals_for(name, _goals_view(own), jobs).merged_goals(own))
 
-    farm = Farm([member(h) for h in servers], [member(h) for h in clients], server_group, client_group)
-    goals_dict = {
-        "allow": goals.allow,
-        "distcc_hosts": goals.distcc_hosts,
-        "host_entries": goals.host_entries,
-        "listen": goals.listen,
-        "farm_allow_subnets": goals.farm_allow_subnets,
-    }
-    plans = dict(base)
-    for m in farm.members:
-        plans[m.name] = plan(facts_by_host[m.name], farm.goals_for(m.name, goals_dict).merged_goals(goals), catalog)
-    return plans
+    plans: dict[str, Plan] = {}
+    jobs: dict[str, int] = {}
+    client_set = set(clients)
+    for s in servers:
+        if s in client_set:
+            jobs[s] = planned(s, goals_of(s)).jobs.value  # its own plan first, as in the role
+        else:
+            plans[s] = farm_plan(s)
+            jobs[s] = plans[s].jobs.value
+    for c in clients:
+        plans[c] = farm_plan(c, jobs)
+    for name in facts_by_host:
+        if name not in plans:
+            plans[name] = planned(name, goals_of(name))
+    return FleetPlans({name: plans[name] for name in facts_by_host}, host_entries=entries)
+
+
+def plan_inventory(hosts: Mapping[str, Any], groups: Mapping[str, Iterable[str]], goals: Goals,
+                   catalog: PackageCatalog) -> FleetPlans:
+    """``kprov plan -i``: plan what :func:`provision.inventory.gather_fleet` found, as the role would.
+
+    ``hosts`` maps inventory names to :class:`provision.inventory.InventoryHost` (setup facts,
+    probe, inventory variables). As in ``kprov apply -i``: the goals the user set on the command
+    line are every host's ``kbuild_host_goals``; without any, each host's own ``kbuild_host_goals``
+    from the inventory is. Facts are read with each host's goals (its build and ccache dirs).
+    """
+    from provision.ansible_facts import goals_from
+    from provision.runner import goals_extravars
+
+    cli_goals = goals_extravars(goals)
+    server_group = _one_value(hosts, SERVER_GROUP_VAR, SERVER_GROUP)
+    client_group = _one_value(hosts, CLIENT_GROUP_VAR, CLIENT_GROUP)
+    goals_by_host: dict[str, Goals] = {}
+    facts_by_host: dict[str, HostFacts] = {}
+    host_vars: dict[str, dict[str, Any]] = {}
+    for name, host in hosts.items():
+        try:
+            host_goals = goals if cli_goals else goals_from(host.vars.get("kbuild_host_goals") or {})
+        except UserError as exc:
+            raise UserError(f"host {name}: {exc}") from None
+        facts_by_host[name] = host.facts(build_dir=host_goals.build_dir, ccache_dir=host_goals.ccache_dir)
+        goals_by_host[name] = host_goals
+        host_vars[name] = host.hostvars()
+    return plan_fleet(
+        facts_by_host, groups, goals, catalog, server_group, client_group,
+        host_vars=host_vars, goals_by_host=goals_by_host,
+    )
+
+
+def _one_value(hosts: Mapping[str, Any], var: str, default: str) -> str:
+    """A role variable that must be the same on every host (the farm's group names)."""
+    values: dict[str, str] = {}
+    for name, host in hosts.items():
+        values.setdefault(str(host.vars.get(var) or default), name)
+    if len(values) > 1:
+        (a, ha), (b, hb) = list(values.items())[:2]
+        raise UserError(f"{var} is '{a}' on {ha} but '{b}' on {hb}: one inventory, one distcc farm")
+    return next(iter(values), default)
 
 
 # --------------------------------------------------------------------------- output
@@ -518,5 +471,29 @@ def _host_list(hosts: list[str], shown: int = 4) -> str:
 
 
 def fleet_json(plans: Mapping[str, Plan]) -> dict[str, Any]:
-    """``kprov plan -i --json``: every host's plan, keyed by inventory name."""
-    return {"schema": FLEET_SCHEMA, "hosts": {name: p.to_dict() for name, p in plans.items()}}
+    """``kprov plan -i --json``: every host's plan keyed by inventory name, the farm's entries once.
+
+    With a farm, ``farm.host_entries`` lists the /etc/hosts entries every member gets; a member's
+    plan says ``distcc.farm_host_entries: true`` and its ``distcc.host_entries`` holds only its
+    own entries, written after the farm's. Everything else is ``Plan.to_dict()``.
+    """
+    shared = plans.host_entries if isinstance(plans, FleetPlans) else ()
+    k = len(shared)
+    starts_shared: dict[int, bool] = {}  # members share entry tuples: compare each tuple once
+    hosts: dict[str, Any] = {}
+    for name, p in plans.items():
+        entries = p.distcc.host_entries
+        if shared and id(entries) not in starts_shared:
+            starts_shared[id(entries)] = entries[:k] == shared
+        if shared and starts_shared[id(entries)]:
+            own = dataclasses.replace(p.distcc, host_entries=entries[k:])
+            data = dataclasses.replace(p, distcc=own).to_dict()
+            data["distcc"]["farm_host_entries"] = True
+        else:
+            data = p.to_dict()
+        hosts[name] = data
+    out: dict[str, Any] = {"schema": FLEET_SCHEMA}
+    if shared:
+        out["farm"] = {"host_entries": [{"address": e.address, "names": list(e.names)} for e in shared]}
+    out["hosts"] = hosts
+    return out

@@ -1,14 +1,21 @@
-"""Facts and groups of an Ansible inventory's hosts, for ``kprov plan -i INVENTORY``.
+"""An Ansible inventory's hosts as ``kprov plan -i INVENTORY`` plans them: facts, variables, groups.
 
 The facts come from one run of playbooks/gather.yml through :mod:`provision.runner` (the same
 private-data-dir and event plumbing as ``kprov apply``): Ansible's setup facts plus the role's
 ``kbuild_host_probe`` module, converted by :func:`provision.ansible_facts.facts_from_ansible`, so
 a host is planned from the same HostFacts whether kprov runs on it or reaches it through Ansible.
+
+The variables the role reads for the farm and the goals (:data:`HOST_VARS`) come from
+``ansible-inventory --list``, which shows them as the inventory writes them: a value that is a
+Jinja template would only be rendered inside a play, so it is refused here (one line naming the
+host and the variable) rather than planned from its template text.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from provision import runner
@@ -19,15 +26,67 @@ from provision.resources import role_dir
 GATHER_PLAYBOOK = "gather.yml"
 #: The gather playbook's probe task runs this module from the role's library/.
 PROBE_MODULE = "kbuild_host_probe"
+#: Inventory variables of a host that its plan depends on, as the role reads them.
+HOST_VARS = (
+    "kbuild_host_farm_address",
+    "kbuild_host_goals",
+    "ansible_host",
+    "kbuild_host_distcc_server_group",
+    "kbuild_host_distcc_client_group",
+)
+#: Variables that only help tell farm members apart: one that is a template is left out, not refused.
+OPTIONAL_VARS = frozenset({"ansible_host"})
+#: How ``ansible-inventory --list`` writes a value marked ``!unsafe`` (never templated).
+UNSAFE_KEY = "__ansible_unsafe"
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
 
 
-def gather_facts(inventory: str, limit: str | None = None) -> dict[str, HostFacts]:
-    """HostFacts of every inventory host (matching ``limit``), keyed by inventory hostname.
+@dataclass(frozen=True)
+class InventoryHost:
+    """One inventory host: what its setup facts and the probe found, and its inventory variables."""
 
-    A missing or unparsable inventory, a --limit that matches nothing and an unreachable host are
-    UserErrors (exit 2); a host where the probe fails is an EnvironmentProblem naming it.
+    name: str
+    setup: dict[str, Any]  # the setup module's ansible_facts (``ansible_``-prefixed keys)
+    probe: dict[str, Any]  # the kbuild_host_probe result
+    vars: dict[str, Any] = field(default_factory=dict)  # HOST_VARS the inventory sets for it
+
+    def facts(self, build_dir: str | None = None, ccache_dir: str | None = None) -> HostFacts:
+        from provision.ansible_facts import facts_from_ansible
+
+        try:
+            return facts_from_ansible({"ansible_facts": self.setup}, self.probe, build_dir, ccache_dir)
+        except UserError as exc:
+            raise UserError(f"host {self.name}: {exc}") from None
+
+    def hostvars(self) -> dict[str, Any]:
+        """The host as a play's ``hostvars[name]`` shows it to the role's filters."""
+        facts = {k.removeprefix("ansible_"): v for k, v in self.setup.items()}
+        return {**self.vars, "inventory_hostname": self.name, "ansible_facts": facts}
+
+
+@dataclass(frozen=True)
+class InventoryFleet:
+    """Every gathered host (in inventory order) and the inventory's groups (as Ansible's ``groups``)."""
+
+    hosts: dict[str, InventoryHost]
+    groups: dict[str, list[str]]
+
+
+def gather_fleet(inventory: str, limit: str | None = None) -> InventoryFleet:
+    """Facts and variables of every inventory host (matching ``limit``), and all the groups.
+
+    The groups are the whole inventory's, as in a play: a farm member outside ``limit`` stays a
+    member. A missing or unparsable inventory and a ``limit`` that matches nothing are UserErrors
+    (exit 2); an unreachable host, or one where the facts or the probe fail, is an
+    EnvironmentProblem (exit 1) naming it and the run's artifacts.
     """
-    runner.list_inventory(inventory, limit)
+    listing = runner.list_inventory(inventory)
+    # a --limit that matches nothing is bad input; the limited listing names the hosts to gather
+    targets = runner.list_inventory(inventory, limit) if limit else listing
+    groups = groups_from_list(listing)
+    listed_vars = (listing.get("_meta") or {}).get("hostvars") or {}
+    # checked before anything runs: a templated variable is bad input, whatever the hosts say
+    variables = {h: host_vars(h, listed_vars.get(h) or {}) for h in groups_from_list(targets)["all"]}
     collector = _Collector()
     outcome = runner.run_playbook(
         GATHER_PLAYBOOK,
@@ -38,23 +97,75 @@ def gather_facts(inventory: str, limit: str | None = None) -> dict[str, HostFact
         extra_env=probe_envvars(),
     )
     artifacts = outcome.result.artifacts_dir
+    # A host that cannot be reached or answered wrong is the host's failure, not the command's:
+    # the same exit 1 as an apply that meets an unreachable host.
     if collector.unreachable:
-        raise UserError("; ".join(f"host {h} unreachable: {m}" for h, m in sorted(collector.unreachable.items())))
+        detail = "; ".join(f"host {h} unreachable: {m}" for h, m in sorted(collector.unreachable.items()))
+        raise EnvironmentProblem(f"{detail}; run artifacts: {artifacts}")
     if collector.failures:
         detail = "; ".join(f"{h}: {m}" for h, m in sorted(collector.failures.items()))
         raise EnvironmentProblem(f"fact gathering failed on {detail}; run artifacts: {artifacts}")
     if not outcome.result.ok:
         raise EnvironmentProblem(runner.failure_message("fact gathering", outcome))
-    from provision.ansible_facts import facts_from_ansible
-
-    facts: dict[str, HostFacts] = {}
-    for host in sorted(collector.setup):
+    order = list(groups.get("all") or ()) + sorted(collector.setup)
+    hosts: dict[str, InventoryHost] = {}
+    for host in dict.fromkeys(order):
+        if host not in collector.setup:
+            continue
         if host not in collector.probe:
             raise EnvironmentProblem(f"fact gathering: no probe result from {host}; run artifacts: {artifacts}")
-        facts[host] = facts_from_ansible({"ansible_facts": collector.setup[host]}, collector.probe[host])
-    if not facts:
+        hosts[host] = InventoryHost(
+            name=host,
+            setup=collector.setup[host],
+            probe=collector.probe[host],
+            vars=variables[host] if host in variables else host_vars(host, listed_vars.get(host) or {}),
+        )
+    if not hosts:
         raise EnvironmentProblem(f"fact gathering returned no host; run artifacts: {artifacts}")
-    return facts
+    return InventoryFleet(hosts=hosts, groups=groups)
+
+
+def gather_facts(inventory: str, limit: str | None = None) -> dict[str, HostFacts]:
+    """HostFacts of every inventory host (matching ``limit``), keyed by inventory hostname.
+
+    Errors as :func:`gather_fleet`; the facts are read as for goals without a build or ccache dir.
+    """
+    return {name: host.facts() for name, host in gather_fleet(inventory, limit).hosts.items()}
+
+
+def host_vars(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`HOST_VARS` that ``ansible-inventory --list`` shows for ``host``, as plain values."""
+    out: dict[str, Any] = {}
+    for name in HOST_VARS:
+        if name not in variables:
+            continue
+        try:
+            out[name] = _as_written(variables[name])
+        except _Template:
+            if name in OPTIONAL_VARS:
+                continue
+            raise UserError(
+                f"host {host}: {name} is a Jinja template in the inventory; kprov plan -i reads "
+                "inventory values as written: give the value itself"
+            ) from None
+    return out
+
+
+class _Template(Exception):
+    """A value Ansible would render inside a play: kprov cannot know what it becomes."""
+
+
+def _as_written(value: Any) -> Any:
+    """An inventory value as plain data; ``{"__ansible_unsafe": text}`` (``!unsafe``) is its text."""
+    if isinstance(value, dict):
+        if set(value) == {UNSAFE_KEY}:
+            return str(value[UNSAFE_KEY])  # marked never to be templated: literal text
+        return {str(k): _as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    if isinstance(value, str) and any(mark in value for mark in _TEMPLATE_MARKS):
+        raise _Template(value)
+    return value
 
 
 def probe_envvars() -> dict[str, str]:
