@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from provision import failures
 from provision.errors import ApplyFailed, EnvironmentProblem, KprovError, UserError
 from provision.locking import ApplyLock, playbook_wrapper
 from provision.model import Goals
-from provision.progress import RECAP_KEYS, ProgressPrinter, failure_text, one_line
+from provision.progress import RECAP_KEYS, ProgressPrinter, area_of, failure_text, one_line
 from provision.resources import playbooks_dir
 
 #: Run directories kept under the state dir; older ones are removed when a new run starts.
@@ -66,6 +67,8 @@ class RunOutcome:
     error_lines: list[str] = field(default_factory=list)  # ERROR lines of Ansible's own output
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> Ansible's message
     failures: dict[str, str] = field(default_factory=dict)  # host -> first failure message
+    #: host -> (task name, role area, result) of its first failure, for provision.failures
+    failed_tasks: dict[str, tuple[str, str, Any]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- public API
@@ -123,7 +126,7 @@ def apply(
         )
     result = outcome.result
     if not result.ok:
-        raise ApplyFailed(failure_message("kprov apply", outcome))
+        raise ApplyFailed(apply_failure(outcome, out if out is not sys.stdout else sys.stderr))
     return result
 
 
@@ -224,6 +227,32 @@ def failure_message(what: str, outcome: RunOutcome) -> str:
         else:
             parts.append(f"ansible-playbook exited with {r.rc}")
     return f"{what} failed: {'; '.join(parts)}; run artifacts: {r.artifacts_dir}"
+
+
+def apply_failure(outcome: RunOutcome, err: TextIO) -> str:
+    """The last line of a failed apply: the step and its cause (provision.failures), then where
+    the full log is. With several failed hosts each gets its own line on ``err`` first, so one
+    host's failure never hides another's."""
+    r = outcome.result
+    artifacts = f"run artifacts: {r.artifacts_dir}"
+    causes: list[tuple[str, str]] = [
+        (host, failures.cause_line(*outcome.failed_tasks[host])) for host in r.failed_hosts if host in outcome.failed_tasks
+    ]
+    causes += [
+        (host, f"apply failed: {host} is unreachable: {one_line(outcome.unreachable.get(host, 'no answer'), 160)}")
+        for host in r.unreachable_hosts
+    ]
+    if not causes:
+        return failure_message("kprov apply", outcome)
+    if len(causes) == 1:
+        (host, line), = causes
+        if host != "localhost" and host in r.failed_hosts:
+            line = line.replace("apply failed", f"apply failed on {host}", 1)
+        return f"{line} ({artifacts})"
+    for host, line in causes:
+        print(f"kprov: {line if host in r.unreachable_hosts else f'{host}: {line}'}", file=err, flush=True)
+    hosts = [host for host, _ in causes]
+    return f"apply failed on {len(hosts)} hosts ({', '.join(hosts)}), each named above; {artifacts}"
 
 
 def _with_reason(host: str, reasons: dict[str, str]) -> str:
@@ -382,11 +411,7 @@ def run_playbook(
         unreachable_hosts=tuple(h for h, s in stats.items() if s["unreachable"]),
     )
     outcome = RunOutcome(result=result, error_lines=_error_lines(artifacts / "stdout"))
-    if printer is not None:
-        outcome.unreachable.update(printer.unreachable)
-        outcome.failures.update(printer.failures)
-    else:
-        _collect_failures(artifacts, outcome)
+    _collect_failures(artifacts, outcome)
     return outcome
 
 
@@ -557,7 +582,7 @@ def _error_lines(stdout_file: Path) -> list[str]:
 
 
 def _collect_failures(artifacts: Path, outcome: RunOutcome) -> None:
-    """Failure messages from the saved events, when no printer collected them during the run."""
+    """Failure messages and the failed tasks' results, from the events the run saved."""
     events_dir = artifacts / "job_events"
     try:
         files = sorted(events_dir.glob("*.json"), key=lambda p: int(p.name.split("-", 1)[0]))
@@ -573,7 +598,9 @@ def _collect_failures(artifacts: Path, outcome: RunOutcome) -> None:
         if event.get("event") == "runner_on_unreachable" and host:
             outcome.unreachable.setdefault(host, failure_text(data.get("res") or {}))
         elif event.get("event") == "runner_on_failed" and host and not data.get("ignore_errors"):
-            outcome.failures.setdefault(host, f"{data.get('task') or '?'}: {failure_text(data.get('res') or {})}")
+            res = data.get("res") or {}
+            outcome.failures.setdefault(host, f"{data.get('task') or '?'}: {failure_text(res)}")
+            outcome.failed_tasks.setdefault(host, (str(data.get("task") or ""), area_of(data), res))
 
 
 # --------------------------------------------------------------------------- progress lines

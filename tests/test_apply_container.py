@@ -143,6 +143,6 @@ def test_kprov_apply_to_an_unreachable_container_fails_naming_it(tmp_path):
     proc = kprov_apply(inv, tmp_path / "state", "--check")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     err = proc.stderr.strip()
-    assert err.startswith("kprov: kprov apply failed: unreachable: ghost ("), err
+    assert err.startswith("kprov: apply failed: ghost is unreachable: "), err
     assert "run artifacts: " + str(tmp_path / "state" / "kprov" / "runs") in err
     assert len(err.splitlines()) == 1

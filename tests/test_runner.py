@@ -267,8 +267,8 @@ def test_apply_failure_raises_apply_failed_with_host_reason_and_artifacts(kprov_
         runner.apply(role_vars={"must_fail": True}, goals=None, inventory=None, check=True, out=out)
     msg = str(info.value)
     assert info.value.exit_code == 1
-    assert "failed on localhost (Stop here when asked: asked to fail)" in msg
-    artifacts = Path(msg.rsplit("run artifacts: ", 1)[1])
+    assert msg.startswith("apply failed at 'Stop here when asked': asked to fail (run artifacts: "), msg
+    artifacts = Path(msg.rsplit("run artifacts: ", 1)[1].rstrip(")"))
     assert (artifacts / "stdout").is_file() and (artifacts / "rc").read_text().strip() != "0"
     assert "[failed] localhost | files | Stop here when asked: asked to fail" in out.getvalue()
     assert "localhost : ok=3 changed=2 unreachable=0 failed=1" in out.getvalue()
@@ -319,7 +319,7 @@ def test_unreachable_host_is_apply_failed_naming_it(kprov_playbooks, tmp_path):
     out = io.StringIO()
     with pytest.raises(ApplyFailed) as info:
         runner.apply(role_vars=None, goals=None, inventory=str(inv), out=out)
-    assert "unreachable: ghost (" in str(info.value)
+    assert "apply failed: ghost is unreachable: " in str(info.value)
     assert "run artifacts: " in str(info.value)
     assert "[unreachable] ghost |" in out.getvalue()
     assert re.search(r"^ghost : ok=\d+ changed=0 unreachable=1 failed=0 ", out.getvalue(), re.M)
@@ -571,3 +571,21 @@ def test_a_full_filesystem_stops_apply_before_anything_runs_naming_it(full_tmpfs
     with pytest.raises(EnvironmentProblem, match=f"free on {full_tmpfs} \\(which holds {full_tmpfs}/cache\\)"):
         runner.check_free_space([tmp_path, full_tmpfs / "cache"])
     runner.check_free_space([tmp_path], minimum=1)  # a roomy filesystem passes
+
+
+def test_each_failed_host_gets_its_own_cause_line_and_the_last_line_sums_up():
+    result = runner.ApplyResult(rc=2, status="failed", stats={}, artifacts_dir="/runs/x/artifacts",
+                                failed_hosts=("b1", "b2"), unreachable_hosts=("b3",))
+    outcome = runner.RunOutcome(result=result, unreachable={"b3": "ssh: connect to host b3 port 22: No route to host"})
+    outcome.failed_tasks["b1"] = ("Install the packages", "packages",
+                                  {"msg": "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem."})
+    outcome.failed_tasks["b2"] = ("Start distccd", "distcc", {"msg": "bind: Address already in use"})
+    err = io.StringIO()
+    last = runner.apply_failure(outcome, err)
+    lines = err.getvalue().splitlines()
+    assert [ln.split(" ")[1] for ln in lines] == ["b1:", "b2:", "apply"]
+    assert lines[0].startswith("kprov: b1: apply failed at 'Install the packages': dpkg was interrupted")
+    assert "3632" in lines[1] or "in use" in lines[1]
+    assert lines[2] == "kprov: apply failed: b3 is unreachable: ssh: connect to host b3 port 22: No route to host"
+    assert last == "apply failed on 3 hosts (b1, b2, b3), each named above; run artifacts: /runs/x/artifacts"
+    assert all(len(ln) <= 220 for ln in lines)
