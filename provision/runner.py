@@ -86,12 +86,13 @@ def apply(
     skip_tags: Iterable[str] = (),
     verbosity: int = 0,
     out: TextIO | None = None,
+    repair: bool = True,
 ) -> ApplyResult:
     """Converge this host (``inventory`` None) or an inventory's hosts with playbooks/site.yml.
 
     Local mode passes the plan's role variables (``Plan.to_role_vars()``) as extra vars; inventory
     mode passes only the user's goals (``kbuild_host_goals``) and lets the role plan each host from
-    its own facts. Returns the result when every host converged; raises ApplyFailed (exit 1) naming
+    its own facts. ``repair`` False passes ``kbuild_host_packages_repair: false`` (--no-repair). Returns the result when every host converged; raises ApplyFailed (exit 1) naming
     the failed and unreachable hosts and the run's artifacts dir otherwise, UserError (exit 2) for
     bad input found before anything ran.
     """
@@ -102,12 +103,16 @@ def apply(
         if not check and os.geteuid() != 0:
             raise UserError("kprov apply changes the system: run it as root (sudo kprov apply), or use --check")
         extravars = dict(role_vars or {})
+        if not repair:
+            extravars["kbuild_host_packages_repair"] = False
     else:
         list_inventory(inventory, limit)  # bad inventory or a --limit that matches nothing: exit 2
         extravars = {}
         goal_vars = goals_extravars(goals)
         if goal_vars:
             extravars["kbuild_host_goals"] = goal_vars
+        if not repair:
+            extravars["kbuild_host_packages_repair"] = False
     if inventory is None and not check:
         check_free_space(apply_write_paths(role_vars or {}))
     with _apply_lock(out) as lock:

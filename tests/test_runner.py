@@ -589,3 +589,12 @@ def test_each_failed_host_gets_its_own_cause_line_and_the_last_line_sums_up():
     assert lines[2] == "kprov: apply failed: b3 is unreachable: ssh: connect to host b3 port 22: No route to host"
     assert last == "apply failed on 3 hosts (b1, b2, b3), each named above; run artifacts: /runs/x/artifacts"
     assert all(len(ln) <= 220 for ln in lines)
+
+
+def test_no_repair_reaches_the_role_in_both_modes(kprov_playbooks, tmp_path, state_home):
+    inv = write(tmp_path / "inv.ini", f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    for kwargs in ({"role_vars": {"marker_text": "x"}, "goals": None, "inventory": None},
+                   {"role_vars": None, "goals": Goals(jobs=3), "inventory": str(inv)}):
+        result = runner.apply(check=True, repair=False, out=io.StringIO(), **kwargs)
+        extravars = json.loads((Path(result.artifacts_dir).parent / "env" / "extravars").read_text())
+        assert extravars["kbuild_host_packages_repair"] is False
