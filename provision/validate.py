@@ -303,6 +303,19 @@ def _parse_allow(cidrs: tuple[Any, ...], allow_public: bool, where: str, public_
 
 def allow_family(allow: Iterable[str]) -> int | None:
     """4 or 6: the address family of an allow list (entries normalised); None when it is empty."""
+    allow = tuple(allow)
+    if all(isinstance(a, str) for a in allow):
+        return _allow_family_texts(allow)
+    return _allow_family(allow)
+
+
+# A farm's servers share one allow list: its family is worked out once.
+@functools.lru_cache(maxsize=256)
+def _allow_family_texts(allow: tuple[str, ...]) -> int | None:
+    return _allow_family(allow)
+
+
+def _allow_family(allow: tuple[Any, ...]) -> int | None:
     versions = {parse_network(a, "allow entry").version for a in allow}
     if len(versions) > 1:
         raise UserError("the allow list mixes IPv4 and IPv6: it must be one address family")
@@ -512,6 +525,19 @@ def check_distcc_hosts(specs: Any, max_limit: int, where: str = "--distcc-hosts"
     """A whole host list: each spec parsed, no host (with its port) listed twice."""
     if isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
         raise UserError(f"{_where_value(where, specs)}: expected a list of host specs")
+    specs = tuple(specs)
+    if all(isinstance(s, str) for s in specs):
+        return _check_distcc_host_texts(specs, max_limit, where)
+    return _check_distcc_hosts(specs, max_limit, where)
+
+
+# A farm's clients share one server list: it is checked once.
+@functools.lru_cache(maxsize=256)
+def _check_distcc_host_texts(specs: tuple[str, ...], max_limit: int, where: str) -> tuple[DistccHost, ...]:
+    return _check_distcc_hosts(specs, max_limit, where)
+
+
+def _check_distcc_hosts(specs: tuple[Any, ...], max_limit: int, where: str) -> tuple[DistccHost, ...]:
     hosts: list[DistccHost] = []
     seen: set[tuple[str, int | None]] = set()
     for spec in specs:
