@@ -113,6 +113,8 @@ def apply(
             extravars["kbuild_host_goals"] = goal_vars
         if not repair:
             extravars["kbuild_host_packages_repair"] = False
+    if inventory is None:
+        check_writable_as_root(role_vars or {})
     if inventory is None and not check:
         check_free_space(apply_write_paths(role_vars or {}))
     with _apply_lock(out) as lock:
@@ -140,6 +142,21 @@ def apply(
 #: state dir. Below this a run fails half-way with a message about some file; kprov names the
 #: filesystem before anything changes instead.
 MIN_FREE_BYTES = 256 << 20
+
+
+def check_writable_as_root(role_vars: dict[str, Any]) -> None:
+    """UserError when the ccache directory the user named could be turned against the host.
+
+    The role checks every path it writes on the host itself (tasks/validate.yml); the one a user
+    names on a local command line is refused here first, as bad input, before anything runs.
+    """
+    if not role_vars.get("kbuild_host_ccache_enabled") or not role_vars.get("kbuild_host_ccache_dir"):
+        return
+    from provision.facts import sysprobe
+
+    reason = sysprobe().unsafe_path(str(role_vars["kbuild_host_ccache_dir"]))
+    if reason:
+        raise UserError(f"--ccache-dir: refusing to write as root: {reason}")
 
 
 def apply_write_paths(role_vars: dict[str, Any]) -> list[Path]:

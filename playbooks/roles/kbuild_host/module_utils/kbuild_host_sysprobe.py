@@ -21,6 +21,7 @@ import glob
 import math
 import os
 import re
+import stat
 
 __metaclass__ = type
 
@@ -712,3 +713,58 @@ def probe(root="/"):
         "virtualization": virtualization,
         "virtualization_evidence": evidence,
     }
+
+
+# --------------------------------------------------------------------------- paths written as root
+
+
+def unsafe_path(path, root="/"):
+    """Why writing ``path`` as root could be turned against the host, or None when it is safe.
+
+    Refused: ``path`` itself a symlink (a file task would change the link's target: a planted
+    ``/var/tmp/x -> /etc`` would become group-writable), a component that is a symlink not owned by
+    root (its owner can point it anywhere between the check and the write), and a parent directory
+    that others may write without the sticky bit (they can swap what is in it). Root's own
+    symlinks on the way (``/var/run -> /run``) are followed and their targets checked the same way.
+    Parts of ``path`` that do not exist yet are created by root below the last checked directory.
+    """
+    if not path or not path.startswith("/"):
+        return "%s: not an absolute path" % path
+    current = "/"
+    parts = [p for p in path.split("/") if p]
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        candidate = os.path.join(current, name)
+        try:
+            st = os.lstat(host_path(root, candidate))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return "%s: cannot be checked (%s)" % (candidate, exc.strerror)
+        if stat.S_ISLNK(st.st_mode):
+            if not parts:
+                return "%s is a symlink: kprov writes the path itself, never through a link" % candidate
+            if st.st_uid != 0:
+                return "%s is a symlink owned by uid %d, not root: it could be pointed anywhere" % (candidate, st.st_uid)
+            hops += 1
+            if hops > 40:
+                return "%s: too many levels of symlinks" % path
+            target = os.readlink(host_path(root, candidate))
+            resolved = target if target.startswith("/") else os.path.join(current, target)
+            parts = [p for p in os.path.normpath(resolved).split("/") if p] + parts
+            current = "/"
+            continue
+        if parts and stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
+            return "%s is writable by everyone without the sticky bit: anyone could swap what kprov writes there" % candidate
+        current = candidate
+    return None
+
+
+def unsafe_paths(paths, root="/"):
+    """The first unsafe path's reason (see unsafe_path), or None when all of them are safe."""
+    for path in paths:
+        reason = unsafe_path(path, root)
+        if reason:
+            return reason
+    return None

@@ -1,0 +1,57 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Refuse to run the role where a path it writes as root could be turned against the host."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: kbuild_host_paths
+short_description: Check that the paths the kbuild_host role writes are safe to write as root
+description:
+  - Fails, changing nothing, when a path is a symlink, when one of its components is a symlink not
+    owned by root, or when a parent directory is writable by everyone without the sticky bit.
+  - Root's own symlinks on the way are followed and their targets checked the same way.
+options:
+  paths:
+    description: Absolute paths the role is about to create or write.
+    type: list
+    elements: path
+    required: true
+author: kprov developers
+"""
+
+EXAMPLES = r"""
+- name: Check the paths the role writes
+  kbuild_host_paths:
+    paths: [/etc/ccache.conf, /var/cache/ccache]
+"""
+
+RETURN = r"""
+checked:
+  description: The paths that were checked.
+  type: list
+  elements: str
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.kbuild_host_sysprobe import unsafe_paths
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(paths=dict(type="list", elements="path", required=True)),
+        supports_check_mode=True,
+    )
+    paths = module.params["paths"]
+    reason = unsafe_paths(paths)
+    if reason:
+        module.fail_json(msg="kbuild_host: refusing to write as root: %s" % reason, checked=paths)
+    module.exit_json(changed=False, checked=paths)
+
+
+if __name__ == "__main__":
+    main()
