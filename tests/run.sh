@@ -16,7 +16,7 @@ fi
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 python=${PYTHON:-python3}
-images=(localhost/kprov-debian:bookworm localhost/kprov-debian:trixie)
+images=(localhost/kprov-debian:bookworm localhost/kprov-debian:trixie localhost/kprov-debian:bookworm-systemd)
 
 step "system packages (tests/system-packages.txt)"
 read -r -a need <<<"$("$python" tests/preflight.py packages)"
