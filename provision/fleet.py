@@ -177,7 +177,7 @@ def farm_from_hostvars(
 def _server_jobs(name: str, hostvars: Any) -> int:
     """A server's planned -j: its first plan in this play, else a plan from its cached facts."""
     hv = _get(hostvars, name)
-    jobs = _dig(hv, "__kbuild_host_base_vars", "kbuild_host_plan", "jobs", "value")
+    jobs = _get(hv, "kbuild_host_farm_jobs")
     if jobs is None:
         return _jobs_from_cached_facts(name, hv, _get(hv, "ansible_facts") or {})
     if isinstance(jobs, bool) or not isinstance(jobs, int):
@@ -209,9 +209,9 @@ def farm_goals_from_hostvars(
     """``goals`` with the farm's values for ``host`` merged in (a partial Goals.to_dict()).
 
     Called by the role's ``kprov_farm_goals`` filter after every host of the play set
-    ``__kbuild_host_base_vars`` (its first, farm-less plan): a server's DISTCC_HOSTS limit is that
+    ``kbuild_host_farm_jobs`` (the -j of its first, farm-less plan): a server's DISTCC_HOSTS limit is that
     first plan's ``jobs.value``. ``hostvars`` needs, per member: ``ansible_facts``,
-    ``kbuild_host_farm_address``, ``ansible_host`` and ``__kbuild_host_base_vars`` (and
+    ``kbuild_host_farm_address``, ``ansible_host`` and ``kbuild_host_farm_jobs`` (and
     ``kbuild_host_goals`` for a server outside the play).
     """
     goals = dict(goals or {})

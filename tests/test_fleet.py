@@ -67,7 +67,7 @@ def _hostvars(addresses=ADDRESSES, jobs=JOBS, extra=None):
                 },
                 "processor_vcpus": jobs[name],
             },
-            "__kbuild_host_base_vars": {"kbuild_host_plan": {"jobs": {"value": jobs[name]}}},
+            "kbuild_host_farm_jobs": jobs[name],
         }
         hv[name].update((extra or {}).get(name, {}))
     return hv
@@ -167,7 +167,7 @@ def test_inventory_name_that_is_an_address_is_used_as_address_not_name():
 
 def test_server_outside_the_play_without_cached_facts_is_an_error():
     hv = _hostvars()
-    del hv["server2"]["__kbuild_host_base_vars"]
+    del hv["server2"]["kbuild_host_farm_jobs"]
     hv["server2"]["ansible_facts"] = {"default_ipv4": {"address": "10.89.7.12"}}
     with pytest.raises(KprovError, match="distcc server server2: not planned in this play"):
         farm_goals("client1", hv=hv)
@@ -175,7 +175,7 @@ def test_server_outside_the_play_without_cached_facts_is_an_error():
 
 def test_a_server_does_not_need_other_servers_jobs():
     hv = _hostvars()
-    del hv["server2"]["__kbuild_host_base_vars"]
+    del hv["server2"]["kbuild_host_farm_jobs"]
     assert farm_goals("server1", hv=hv)["distcc_server"] is True
 
 
@@ -476,6 +476,7 @@ def role_path(hosts: dict[str, InventoryHost], groups: dict, extra_goals: dict) 
         hostvars[name] = hv
     for name, hv in hostvars.items():  # "Plan this host from its own facts", on every host first
         hv["__kbuild_host_base_vars"] = plugin.kprov_plan_vars(hv["ansible_facts"], hosts[name].probe, hv["kbuild_host_goals"])
+        hv["kbuild_host_farm_jobs"] = hv["__kbuild_host_base_vars"]["kbuild_host_plan"]["jobs"]["value"]
     members = set(groups["distcc_servers"]) | set(groups["distcc_clients"])
     result = {}
     for name, hv in hostvars.items():

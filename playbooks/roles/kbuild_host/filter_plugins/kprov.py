@@ -69,7 +69,7 @@ def kprov_farm_goals(
 
 
 def _member_vars(hvars: Any) -> dict[str, Any]:
-    wanted = ("kbuild_host_farm_address", "ansible_facts", "__kbuild_host_base_vars", "inventory_hostname",
+    wanted = ("kbuild_host_farm_address", "ansible_facts", "kbuild_host_farm_jobs", "inventory_hostname",
               "ansible_host", "kbuild_host_goals")
     out: dict[str, Any] = {}
     for key in wanted:
