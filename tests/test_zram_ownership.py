@@ -85,6 +85,19 @@ def test_a_comment_saying_kprov_proves_nothing(tmp_path):
     assert z["kprov_devices"] == [] and z["foreign_configs"] == ["/etc/default/zramswap"]
 
 
+def test_a_config_exactly_as_its_package_shipped_it_is_nobodys(tmp_path):
+    """trixie's zram-tools ships an /etc/default/zramswap that sets ALGO and PERCENT."""
+    shipped = "# Compression algorithm\nALGO=lz4\nPERCENT=50\n"
+    md5 = hashlib.md5(shipped.encode()).hexdigest()
+    status = ("Package: zram-tools\nStatus: install ok installed\nConffiles:\n"
+              f" /etc/default/zramswap {md5}\nVersion: 0.3.7-1\n\n")
+    root = fake_root(tmp_path / "pristine", "", "", {"/etc/default/zramswap": shipped, "/var/lib/dpkg/status": status})
+    assert sysprobe().zram_facts(root)["foreign_configs"] == []
+    edited = fake_root(tmp_path / "edited", "", "", {"/etc/default/zramswap": shipped + "SIZE=2048\n",
+                                                     "/var/lib/dpkg/status": status})
+    assert sysprobe().zram_facts(edited)["foreign_configs"] == ["/etc/default/zramswap"]
+
+
 def test_a_package_default_config_with_only_comments_is_nobodys(tmp_path):
     root = fake_root(tmp_path, "", "", {"/etc/default/zramswap": "# ALGO=lz4\n\n#PERCENT=50\n"})
     assert sysprobe().zram_facts(root)["foreign_configs"] == []

@@ -474,13 +474,33 @@ def has_settings(text):
     return False
 
 
+def package_default(root, path):
+    """Whether ``path`` is exactly the conffile its Debian package shipped (dpkg's recorded md5).
+
+    Such a file is nobody's choice (trixie's zram-tools ships an /etc/default/zramswap that sets
+    ALGO and PERCENT): kprov may write it. Once edited, its md5 differs and it is the user's.
+    """
+    import hashlib
+
+    status = read_text(root, "/var/lib/dpkg/status") or ""
+    shipped = set(re.findall(r"^ %s ([0-9a-f]{32})(?: obsolete)?$" % re.escape(path), status, re.M))
+    if not shipped:
+        return False
+    try:
+        with open(host_path(root, path), "rb") as handle:
+            return hashlib.md5(handle.read()).hexdigest() in shipped
+    except (OSError, IOError):
+        return False
+
+
 def foreign_zram_configs(root="/"):
-    """zram tool configs that set something and that kprov's record does not vouch for: the user's."""
+    """zram tool configs that set something and that neither kprov's record nor the package that
+    shipped them vouches for: the user's."""
     records = _zram_records(root)
     vouched = {r.get("config") for r in records if r.get("mode") == "service" and record_is_current(r, root)}
     return sorted(
         path for path in ZRAM_TOOL_CONFIGS.values()
-        if path not in vouched and has_settings(read_text(root, path))
+        if path not in vouched and has_settings(read_text(root, path)) and not package_default(root, path)
     )
 
 
