@@ -46,6 +46,9 @@ PRIVATE_NETWORKS: tuple[IPNetwork, ...] = (
     _net("::1/128"),  # loopback
 )
 LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (_net("127.0.0.0/8"), _net("::1/128"))
+#: Names that mean this very host: /etc/hosts may give them only a loopback address.
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "localhost6",
+                            "localhost6.localdomain6"})
 #: No host sends from or listens on these: "this network", multicast, reserved and broadcast; the
 #: IPv6 unspecified address, IPv4-mapped space (an IPv4 client seen through an IPv6 socket, which
 #: distccd 3.4 compares byte-swapped) and multicast.
@@ -758,6 +761,11 @@ def check_host_entry(address: Any, names: Any, where: str = "host entry") -> Hos
     for name in names:
         if not is_hostname(name):
             raise UserError(f"{where} {ip}: {shown(name)} is not a valid host name (RFC 1123, not an address)")
+        if name.lower() in LOOPBACK_NAMES and not _inside_one(ipaddress.ip_network(ip), _LOOPBACK_SPANS):
+            raise UserError(
+                f"{where} {ip}: {shown(name)} names this host's loopback; giving it another address would "
+                "send whatever trusts it (distcc's localhost, local services) elsewhere"
+            )
     return HostEntry(address=str(ip), names=names)
 
 

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from provision import calibration as cal
+from provision import validate
 from provision.catalog import load_catalog
 from provision.errors import UserError
 from provision.model import Goals, HostEntry, HostFacts
@@ -919,3 +920,11 @@ def test_the_family_rule_is_needed_distccd_3_4_swaps_ipv4_entries_on_ipv6_socket
     assert _compiles_through(tmp_path, "::", ["1.0.0.127"], "127.0.0.1")
     refused(check_listen, "::", ("127.0.0.1/32",), None, match="binds every address")
     refused(check_listen, "::1", ("127.0.0.1/32",), None, match="byte-swapped")
+
+
+@pytest.mark.parametrize("address, name", [("10.0.0.1", "localhost"), ("192.168.1.5", "LOCALHOST"),
+                                           ("fd00::1", "ip6-localhost"), ("10.0.0.2", "localhost.localdomain")])
+def test_loopback_names_keep_loopback_addresses(address, name):
+    with pytest.raises(UserError, match="names this host's loopback"):
+        validate.check_host_entry(address, [name])
+    assert validate.check_host_entry("127.0.0.1", [name]).names == (name,)
