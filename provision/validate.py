@@ -894,6 +894,22 @@ def check_sloppiness(values: Any, where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+#: A distro package name (Debian, Fedora, Arch, openSUSE, Alpine), optionally pinned to a version
+#: with '='; nothing that starts like an option (``-o ...``) or carries a separator.
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]{0,127}(=[A-Za-z0-9.+~:_-]{1,128})?", re.ASCII)
+
+
+def check_packages(names: Any, where: str) -> tuple[str, ...]:
+    """A list of package names the package manager is handed as they are."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise UserError(f"{_where_value(where, names)}: expected a list of package names")
+    out = tuple(names)
+    for name in out:
+        if not isinstance(name, str) or not _PACKAGE.fullmatch(name):
+            raise UserError(f"{where}: {shown(name)} is not a package name (letters, digits and + . _ -, optionally =VERSION)")
+    return out
+
+
 def check_role_vars(role_vars: Mapping[str, Any], host_addresses: Iterable[Any] | None = None) -> None:
     """The kbuild_host role's variables, every area that is enabled; UserError names the variable.
 
@@ -904,6 +920,9 @@ def check_role_vars(role_vars: Mapping[str, Any], host_addresses: Iterable[Any] 
 
     def on(name: str) -> bool:
         return check_flag(v.get(name, False), name)
+
+    if on("kbuild_host_packages_enabled"):
+        check_packages(v.get("kbuild_host_packages") or (), "kbuild_host_packages")
 
     if on("kbuild_host_zram_enabled"):
         check_zram_algorithm(v.get("kbuild_host_zram_algorithm"), "kbuild_host_zram_algorithm")

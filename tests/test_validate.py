@@ -928,3 +928,14 @@ def test_loopback_names_keep_loopback_addresses(address, name):
     with pytest.raises(UserError, match="names this host's loopback"):
         validate.check_host_entry(address, [name])
     assert validate.check_host_entry("127.0.0.1", [name]).names == (name,)
+
+
+@pytest.mark.parametrize("name", ["ccache; rm -rf /", "-oAPT::Get::AllowUnauthenticated=1", "", "git\n", "dwarves=1.24 -4", 7])
+def test_package_names_are_names(name):
+    with pytest.raises(UserError, match="kbuild_host_packages"):
+        validate.check_packages([name], "kbuild_host_packages")
+
+
+def test_real_package_lists_pass():
+    assert validate.check_packages(["libssl-dev", "perl-base", "elfutils-libelf-devel", "dwarves=1.24-4.1", "g++"],
+                                   "kbuild_host_packages")
