@@ -18,7 +18,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provision import failures
-from provision.errors import ApplyFailed, EnvironmentProblem, KprovError, UserError
+from provision.errors import ApplyFailed, EnvironmentProblem, Interrupted, KprovError, UserError
 from provision.locking import ApplyLock, playbook_wrapper
 from provision.model import Goals
 from provision.progress import RECAP_KEYS, ProgressPrinter, area_of, failure_text, one_line
@@ -402,24 +404,29 @@ def run_playbook(
                     print(f"kprov: could not show an Ansible event ({type(exc).__name__}: {exc})", file=out)
         return True  # keep the event in artifacts/job_events
 
-    runner = ansible_runner.run(
-        private_data_dir=str(run_dir),
-        project_dir=str(project),
-        artifact_dir=str(run_dir),
-        ident="artifacts",
-        playbook=playbook,
-        inventory=inventory_arg,
-        extravars=inert(extravars or {}),
-        envvars=envvars,
-        cmdline=" ".join(_cmdline(check=check, diff=diff)) or None,
-        limit=limit or None,
-        tags=",".join(tags) or None,
-        skip_tags=",".join(skip_tags) or None,
-        verbosity=(verbosity - 1) if own_output else None,
-        quiet=not own_output or out is None,
-        event_handler=handle,
-    )
+    with _forwarded_signals() as interrupted:
+        runner = _run(
+            ansible_runner,
+            private_data_dir=str(run_dir),
+            project_dir=str(project),
+            artifact_dir=str(run_dir),
+            ident="artifacts",
+            playbook=playbook,
+            inventory=inventory_arg,
+            extravars=inert(extravars or {}),
+            envvars=envvars,
+            cmdline=" ".join(_cmdline(check=check, diff=diff)) or None,
+            limit=limit or None,
+            tags=",".join(tags) or None,
+            skip_tags=",".join(skip_tags) or None,
+            verbosity=(verbosity - 1) if own_output else None,
+            quiet=not own_output or out is None,
+            event_handler=handle,
+        )
     stats = host_stats(getattr(runner, "stats", None) or {})
+    if interrupted:
+        name = signal.Signals(interrupted[0]).name
+        raise Interrupted(f"interrupted by {name}: ansible-playbook was stopped; run artifacts: {artifacts}")
     if lost_output:
         raise lost_output[0]
     if printer is not None:  # with --verbose, Ansible's own output ends with its own recap
@@ -435,6 +442,51 @@ def run_playbook(
     outcome = RunOutcome(result=result, error_lines=_error_lines(artifacts / "stdout"))
     _collect_failures(artifacts, outcome)
     return outcome
+
+
+def _run(ansible_runner: Any, **kwargs: Any) -> Any:
+    # kprov handles SIGINT/SIGTERM/SIGHUP itself (_forwarded_signals): ansible-runner's own
+    # cancel SIGKILLs ansible-playbook's process group, which leaves its workers - each in a
+    # session of its own - and their modules running.
+    return ansible_runner.run(cancel_callback=lambda: False, **kwargs)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields and int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@contextlib.contextmanager
+def _forwarded_signals() -> Iterator[list[int]]:
+    """While a playbook runs, SIGINT, SIGTERM and SIGHUP to kprov become SIGTERM to its
+    ansible-playbook, which stops its workers and their modules; the run then ends and kprov
+    reports it (exit 130). The signals received are yielded."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        for pid in _children(os.getpid()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, forward) for s in wanted}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 #: The key Ansible's JSON decoder reads as "this string is data, never a template".

@@ -190,3 +190,56 @@ def test_the_wrapper_execs_the_real_ansible_playbook_with_its_arguments(tmp_path
     out = subprocess.run([str(wrapper), "a b", "--check", "$HOME"], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["a b", "--check", "$HOME"]
     assert "--pdeathsig TERM" in wrapper.read_text() and "--no-fork" in wrapper.read_text()
+
+
+@needs_root
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGTERM])
+def test_an_interrupted_apply_stops_its_playbook_and_frees_the_lock(tmp_path, sig):
+    """Ctrl-C, a lost SSH session or a plain kill in the middle of a run: nothing goes on alone."""
+    marker = f"kprov-{sig.name}-{os.getpid()}-{time.monotonic_ns()}"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "site.yml").write_text(textwrap.dedent(f"""
+        - name: A long task
+          hosts: all
+          gather_facts: false
+          tasks:
+            - name: Sleep
+              ansible.builtin.command: python3 -c "import time; time.sleep(300)" {marker}
+              changed_when: false
+    """))
+    lockdir = tmp_path / "run"
+    # Drive runner.apply directly under the CLI's error handling, as kprov apply does.
+    code = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from provision import locking, runner
+        from provision.cli import KprovApp
+        locking.LOCK_DIR = Path({str(lockdir)!r})
+        runner.playbooks_dir = lambda: Path({str(project)!r})
+
+        class Apply(KprovApp):
+            def main(self):
+                runner.apply(role_vars={{}}, goals=None, inventory=None)
+                return 0
+
+        Apply.run(["apply"])
+    """)
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    kprov = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_until(lambda: _pids_with(marker), 120), "the task never started"
+        kprov.send_signal(sig)
+        out, err = kprov.communicate(timeout=60)
+        assert kprov.returncode == 130, out + err
+        assert "Traceback" not in err, err
+        assert err.strip().splitlines()[-1].startswith(f"kprov: interrupted by {sig.name}: ansible-playbook was stopped; "), err
+        assert _wait_until(lambda: not _pids_with(marker), 30), f"the module outlived a {sig.name}"
+        assert _wait_until(lambda: not _pids_with(str(tmp_path / "state")), 30), "ansible-playbook outlived it"
+        with locking.ApplyLock(lockdir, wait_seconds=5):
+            pass
+    finally:
+        kprov.kill()
+        for pid in _pids_with(marker):
+            os.kill(pid, signal.SIGKILL)
