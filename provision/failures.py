@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from provision import calibration as cal
+
 #: Longest line :func:`cause_line` returns (the step's name included).
 CAUSE_LINE_MAX = 200
 #: Longest task name quoted in a cause line; the role's names are far shorter.
 TASK_NAME_MAX = 60
 #: The port distccd listens on unless told otherwise.
-DISTCC_PORT = 3632
+DISTCC_PORT = cal.DISTCC_PORT
 
 DPKG_INTERRUPTED = "dpkg-interrupted"
 LOCK_HELD = "lock-held"

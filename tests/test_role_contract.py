@@ -83,3 +83,12 @@ def test_python_reads_no_role_private_variable():
         if names and path.name != "catalog.py":
             found[path.name] = names
     assert found == {}
+
+
+def test_the_roles_distcc_port_is_kprovs():
+    from provision import calibration as cal
+
+    internal = yaml.safe_load((role_dir() / "vars" / "main.yml").read_text())
+    assert internal["__kbuild_host_distcc_port"] == cal.DISTCC_PORT
+    handlers = (role_dir() / "handlers" / "main.yml").read_text()
+    assert "3632" not in handlers and "__kbuild_host_distcc_port" in handlers
