@@ -116,7 +116,7 @@ def remove_container(name: str) -> None:
 
 #: The packages area installs these instead of the whole kernel toolchain: a real apt install that
 #: can be killed half-way, without minutes of downloads per run (the fault, not apt, is under test).
-TEST_PACKAGES = '["ccache","distcc","zram-tools"]'
+TEST_PACKAGES = '["ccache","distcc","gcc","zram-tools"]'
 
 
 def inventory(path: Path, container: str) -> Path:
