@@ -15,14 +15,13 @@ effective memory and compressors as :func:`provision.facts.gather`.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from provision.errors import UserError
+from provision.errors import UserError, shown
 from provision.model import (
     MIB,
     CpuFacts,
@@ -116,13 +115,92 @@ def normalise(data: Any) -> dict[str, Any]:
     return facts
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
+
+
+def _bad(where: str, value: Any, expected: str) -> UserError:
+    return UserError(f"Ansible facts: {where} is not {expected} ({shown(value)})")
+
+
 def _int(value: Any, where: str) -> int:
+    """An integer fact. Ansible gives ints; a string of ASCII digits is accepted (fact caches
+    round-trip through text), a whole float too. ``int()`` itself is not used on text: it takes
+    "٣" and other non-ASCII digits, and on floats it raises OverflowError for Infinity."""
     if isinstance(value, bool):
-        raise UserError(f"Ansible facts: {where} is not a number ({value!r})")
-    try:
+        raise _bad(where, value, "a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    except (TypeError, ValueError):
-        raise UserError(f"Ansible facts: {where} is not a number ({value!r})") from None
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    raise _bad(where, value, "a number")
+
+
+def _opt_int(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where)
+
+
+def _opt_float(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(where, value, "a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise _bad(where, value, "a number in range") from None
+    if not math.isfinite(number):
+        raise _bad(where, value, "a finite number")
+    return number
+
+
+def _text(value: Any, where: str, default: str = "") -> str:
+    """A text fact; numbers are taken as their text (a version of 12), containers are refused."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**20:
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(value)
+    raise _bad(where, value, "text")
+
+
+def _opt_text(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where)
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """A list of names. A string is refused, not split: "lz4" is not the compressors l, z and 4."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise _bad(where, value, "a list")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _bad(f"{where}[{i}]", item, "text")
+    return tuple(value)
+
+
+def _flag(value: Any, where: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _bad(where, value, "true or false")
+    return value
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(where, value, "an object")
+    return value
 
 
 def _cpu_model(processor: Any) -> str:
@@ -130,17 +208,18 @@ def _cpu_model(processor: Any) -> str:
     if not isinstance(processor, list):
         return ""
     for item in processor:
-        text = str(item)
-        if not text.isdigit() and text not in ("GenuineIntel", "AuthenticAMD"):
-            return text
+        if not isinstance(item, str):
+            continue
+        if not (item.isascii() and item.isdigit()) and item not in ("GenuineIntel", "AuthenticAMD"):
+            return item
     return ""
 
 
 def _virtualization(facts: dict, probe: dict | None) -> str:
     if probe and probe.get("virtualization"):
-        return str(probe["virtualization"])
-    vtype = str(facts.get("virtualization_type") or "").lower()
-    role = str(facts.get("virtualization_role") or "").lower()
+        return _text(probe["virtualization"], "probe.virtualization")
+    vtype = _text(facts.get("virtualization_type"), "virtualization_type").lower()
+    role = _text(facts.get("virtualization_role"), "virtualization_role").lower()
     if role != "guest" or vtype in ("", "na"):
         return "none"
     if vtype in CONTAINER_TYPES:
@@ -151,15 +230,15 @@ def _virtualization(facts: dict, probe: dict | None) -> str:
 def _distro(facts: dict) -> DistroFacts:
     from provision.facts import distro_family
 
-    name = str(facts.get("distribution") or "")
+    name = _text(facts.get("distribution"), "distribution")
     did = DISTRIBUTION_IDS.get(name.lower(), name.lower().replace(" ", "-")) or "linux"
-    os_family = str(facts.get("os_family") or "")
+    os_family = _text(facts.get("os_family"), "os_family")
     family = OS_FAMILY.get(os_family.lower()) or distro_family(did, (os_family.lower(),))
     return DistroFacts(
         id=did,
         family=family,
-        version=str(facts.get("distribution_version") or ""),
-        codename=str(facts.get("distribution_release") or ""),
+        version=_text(facts.get("distribution_version"), "distribution_version"),
+        codename=_text(facts.get("distribution_release"), "distribution_release"),
         like=(os_family.lower(),) if os_family and os_family.lower() != did else (),
         name=name,
     )
@@ -167,24 +246,31 @@ def _distro(facts: dict) -> DistroFacts:
 
 def _disk(role: str, path: str, mounts: list) -> DiskFacts | None:
     """The mount holding ``path`` (longest prefix), from ``ansible_mounts``; None if unknown."""
-    best = None
-    for m in mounts:
-        if not isinstance(m, dict) or not m.get("size_total"):
+    best, best_mount = None, ""
+    for i, m in enumerate(mounts):
+        m = _mapping(m, f"mounts[{i}]")
+        if not m.get("size_total"):
             continue
-        mp = str(m.get("mount") or "")
-        if path == mp or path.startswith(mp.rstrip("/") + "/") or mp == "/":
-            if best is None or len(mp) > len(str(best["mount"])):
-                best = m
+        mp = _text(m.get("mount"), f"mounts[{i}].mount")
+        holds = path == mp or path.startswith(mp.rstrip("/") + "/") or mp == "/"
+        if holds and (best is None or len(mp) > len(best_mount)):
+            best, best_mount = m, mp
     if best is None:
         return None
     return DiskFacts(
         role=role,
         path=path,
-        mount=str(best["mount"]),
-        free_bytes=_int(best.get("size_available", 0), f"mounts[{best['mount']}].size_available"),
-        total_bytes=_int(best["size_total"], f"mounts[{best['mount']}].size_total"),
-        fstype=str(best.get("fstype") or ""),
+        mount=best_mount,
+        free_bytes=_int(best.get("size_available", 0), f"mounts[{best_mount}].size_available"),
+        total_bytes=_int(best["size_total"], f"mounts[{best_mount}].size_total"),
+        fstype=_text(best.get("fstype"), f"mounts[{best_mount}].fstype"),
     )
+
+
+def _default_ipv4(value: Any) -> str | None:
+    """``default_ipv4`` is ``{"address": ..., "interface": ...}``, or ``{}`` without a default route."""
+    address = _mapping(value, "default_ipv4").get("address")
+    return _opt_text(address, "default_ipv4.address") or None
 
 
 def facts_from_ansible(
@@ -193,60 +279,85 @@ def facts_from_ansible(
     build_dir: str | None = None,
     ccache_dir: str | None = None,
 ) -> HostFacts:
-    """HostFacts from Ansible setup facts, with the role probe's findings merged when given."""
-    from provision.facts import sysprobe
+    """HostFacts from Ansible setup facts, with the role probe's findings merged when given.
 
-    facts = normalise(data)
-    probe = _plain(probe) if probe else None
+    Every value is type-checked here and the result goes through the model's range checks, so a
+    bad fact (Infinity, a list where a number belongs, memory 0) is one UserError naming it.
+    """
+    try:
+        facts = normalise(data)
+        probe = _plain(probe) if probe else None
+    except RecursionError:
+        raise UserError("Ansible facts: nested too deeply to be facts") from None
     if probe is not None and not isinstance(probe, dict):
         raise UserError(f"kbuild_host_probe result: expected an object, got {type(probe).__name__}")
-    p_cpu = (probe or {}).get("cpu") or {}
-    p_mem = (probe or {}).get("memory") or {}
-    p_swap = (probe or {}).get("swap") or {}
-    p_zram = (probe or {}).get("zram") or {}
+    facts_ = _from_ansible(facts, probe, build_dir, ccache_dir)
+    try:
+        return facts_.checked(where="")
+    except UserError as exc:
+        raise UserError(f"Ansible facts: {exc}") from None
+
+
+def _from_ansible(facts: dict, probe: dict | None, build_dir: str | None, ccache_dir: str | None) -> HostFacts:
+    from provision.facts import sysprobe
+
+    p_cpu = _mapping((probe or {}).get("cpu"), "probe.cpu")
+    p_mem = _mapping((probe or {}).get("memory"), "probe.memory")
+    p_swap = _mapping((probe or {}).get("swap"), "probe.swap")
+    p_zram = _mapping((probe or {}).get("zram"), "probe.zram")
 
     logical = _int(facts.get("processor_vcpus") or facts.get("processor_nproc"), "processor_vcpus")
-    affinity = p_cpu.get("affinity") or facts.get("processor_nproc") or logical
-    affinity = _int(affinity, "processor_nproc")
-    quota = p_cpu.get("cgroup_quota")
-    physical = p_cpu.get("physical_cores")
+    if p_cpu.get("affinity"):
+        affinity = _int(p_cpu["affinity"], "probe.cpu.affinity")
+    else:
+        affinity = _int(facts.get("processor_nproc") or logical, "processor_nproc")
+    quota = _opt_float(p_cpu.get("cgroup_quota"), "probe.cpu.cgroup_quota")
+    physical = _opt_int(p_cpu.get("physical_cores"), "probe.cpu.physical_cores")
     if physical is None and facts.get("processor_cores") and facts.get("processor_count"):
         physical = _int(facts["processor_cores"], "processor_cores") * _int(
             facts["processor_count"], "processor_count"
         )
     cpu = CpuFacts(
-        logical=int(p_cpu.get("logical") or logical),
+        logical=_int(p_cpu["logical"], "probe.cpu.logical") if p_cpu.get("logical") else logical,
         usable=sysprobe().usable_cpus(affinity, quota),
         affinity=affinity,
         physical_cores=physical,
-        cgroup_quota=float(quota) if quota is not None else None,
-        model=str(p_cpu.get("model") or _cpu_model(facts.get("processor"))),
+        cgroup_quota=quota,
+        model=_text(p_cpu.get("model"), "probe.cpu.model") or _cpu_model(facts.get("processor")),
     )
 
-    total = p_mem.get("total_bytes") or _int(facts["memtotal_mb"], "memtotal_mb") * MIB
-    nocache = ((facts.get("memory_mb") or {}).get("nocache") or {}).get("free")
-    available = p_mem.get("available_bytes") or _int(
-        nocache if nocache is not None else facts.get("memfree_mb", 0), "memfree_mb"
-    ) * MIB
-    swap_total = p_swap.get("total_bytes")
-    swap_free = p_swap.get("free_bytes")
-    if swap_total is None:
+    if p_mem.get("total_bytes"):
+        total = _int(p_mem["total_bytes"], "probe.memory.total_bytes")
+    else:
+        total = _int(facts["memtotal_mb"], "memtotal_mb") * MIB
+    if p_mem.get("available_bytes"):
+        available = _int(p_mem["available_bytes"], "probe.memory.available_bytes")
+    else:
+        nocache = _mapping(_mapping(facts.get("memory_mb"), "memory_mb").get("nocache"), "memory_mb.nocache")
+        if nocache.get("free") is not None:
+            available = _int(nocache["free"], "memory_mb.nocache.free") * MIB
+        else:
+            available = _int(facts.get("memfree_mb", 0), "memfree_mb") * MIB
+    if p_swap.get("total_bytes") is not None:
+        swap_total = _int(p_swap["total_bytes"], "probe.swap.total_bytes")
+        swap_free = _int(p_swap.get("free_bytes") or 0, "probe.swap.free_bytes")
+    else:
         swap_total = _int(facts.get("swaptotal_mb", 0), "swaptotal_mb") * MIB
         swap_free = _int(facts.get("swapfree_mb", 0), "swapfree_mb") * MIB
     memory = MemoryFacts(
-        total_bytes=int(total),
-        available_bytes=int(available),
-        cgroup_limit_bytes=p_mem.get("cgroup_limit_bytes"),
-        cgroup_usage_bytes=p_mem.get("cgroup_usage_bytes"),
-        swap_total_bytes=int(swap_total),
-        swap_free_bytes=int(swap_free or 0),
-        zram_swap_bytes=int(p_zram.get("swap_bytes") or 0),
+        total_bytes=total,
+        available_bytes=available,
+        cgroup_limit_bytes=_opt_int(p_mem.get("cgroup_limit_bytes"), "probe.memory.cgroup_limit_bytes"),
+        cgroup_usage_bytes=_opt_int(p_mem.get("cgroup_usage_bytes"), "probe.memory.cgroup_usage_bytes"),
+        swap_total_bytes=swap_total,
+        swap_free_bytes=swap_free,
+        zram_swap_bytes=_int(p_zram.get("swap_bytes") or 0, "probe.zram.swap_bytes"),
     )
 
     mounts = facts.get("mounts") or []
     if not isinstance(mounts, list):
         raise UserError("Ansible facts: mounts is not a list")
-    home = str(facts.get("user_dir") or "/root")
+    home = _text(facts.get("user_dir"), "user_dir", "/root")
     wanted = (
         ("build", str(build_dir or home)),
         ("ccache", str(ccache_dir or DEFAULT_CCACHE_DIR)),
@@ -255,42 +366,42 @@ def facts_from_ansible(
     disks = tuple(d for d in (_disk(role, path, mounts) for role, path in wanted) if d is not None)
 
     zram = ZramFacts(
-        compressors=tuple(p_zram.get("compressors") or ()),
-        active=p_zram.get("active"),
+        compressors=_names(p_zram.get("compressors"), "probe.zram.compressors"),
+        active=_opt_text(p_zram.get("active"), "probe.zram.active"),
         # without a probe nothing is known about zram: "unknown", not "none" (= the kernel has none)
-        source=str(p_zram.get("source") or ("none" if probe else "unknown")),
-        device_present=bool(p_zram.get("device_present", False)),
-        devices_in_use=tuple(p_zram.get("devices_in_use") or ()),
-        kprov_devices=tuple(p_zram.get("kprov_devices") or ()),
+        source=_text(p_zram.get("source"), "probe.zram.source", "none" if probe else "unknown"),
+        device_present=_flag(p_zram.get("device_present"), "probe.zram.device_present"),
+        devices_in_use=_names(p_zram.get("devices_in_use"), "probe.zram.devices_in_use"),
+        kprov_devices=_names(p_zram.get("kprov_devices"), "probe.zram.kprov_devices"),
     )
-    default_v4 = facts.get("default_ipv4") or {}
-    toolchain = (probe or {}).get("toolchain") or {}
+    toolchain = _mapping((probe or {}).get("toolchain"), "probe.toolchain")
+    hostname = facts.get("hostname") or facts.get("nodename") or facts.get("fqdn")
     return HostFacts(
-        hostname=str(facts.get("hostname") or facts.get("nodename") or facts.get("fqdn") or "unknown"),
-        arch=str(facts["architecture"]),
+        hostname=_text(hostname, "hostname", "unknown"),
+        arch=_text(facts["architecture"], "architecture"),
         cpu=cpu,
         memory=memory,
         distro=_distro(facts),
         disks=disks,
         zram=zram,
-        toolchain={str(k): (str(v) if v is not None else None) for k, v in toolchain.items()},
+        toolchain={str(k): _opt_text(v, f"probe.toolchain.{k}") for k, v in toolchain.items()},
         tree=None,
-        kernel_release=str(facts.get("kernel") or ""),
+        kernel_release=_text(facts.get("kernel"), "kernel"),
         virtualization=_virtualization(facts, probe),
-        default_ipv4=str(default_v4["address"]) if isinstance(default_v4, dict) and default_v4.get("address") else None,
+        default_ipv4=_default_ipv4(facts.get("default_ipv4")),
         source="ansible",
     )
 
 
-def _json_of(text: str) -> Any:
-    """JSON text, also as ``ansible HOST -m setup`` prints it (``host | SUCCESS => {...}``)."""
+def _strip_prefix(text: str) -> str:
+    """The JSON part of ``ansible HOST -m setup``'s output (``host | SUCCESS => {...}``)."""
     stripped = text.lstrip()
     if not stripped.startswith("{"):
         # warnings may come first; the result starts at "host | SUCCESS => {"
         m = re.search(r"^\S+ \| [A-Z!]+ => ?(?=\{)", stripped, re.MULTILINE)
         if m:
             stripped = stripped[m.end():]
-    return json.loads(stripped)
+    return stripped
 
 
 def load_ansible_facts_file(
@@ -300,15 +411,11 @@ def load_ansible_facts_file(
     ccache_dir: str | None = None,
 ) -> HostFacts:
     """``--ansible-facts FILE`` -> HostFacts. A probe result may sit beside the facts as ``probe``."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UserError(f"--ansible-facts {path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        data = _json_of(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--ansible-facts {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if probe is None and isinstance(data, dict) and isinstance(data.get("probe"), dict):
+    from provision.facts import parse_json, read_text
+
+    what = f"--ansible-facts {path}"
+    data = parse_json(_strip_prefix(read_text(path, what)), what)
+    if probe is None and isinstance(data, dict) and data.get("probe") is not None:
         probe = data["probe"]
     try:
         return facts_from_ansible(data, probe, build_dir=build_dir, ccache_dir=ccache_dir)

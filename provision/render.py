@@ -3,15 +3,23 @@
 Templates live in the top-level ``templates/`` directory (shipped in the wheel) and are rendered
 with ``StrictUndefined``: a template that names a field the plan does not have fails loudly in the
 tests instead of printing an empty line to a user.
+
+Much of what a plan says comes from foreign text: host names, distro names, the CPU model and
+paths from a facts file or an inventory. Every ``{{ ... }}`` of every template passes through
+:func:`inert` (the environment's ``finalize``), so a newline or a terminal escape sequence in a
+host name is printed as ``\n`` or ``\x1b``, never acted on. Shell output is quoted with
+:func:`shquote` and refuses control characters outright: an escaped value would be a wrong value.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from provision.errors import UserError, inert, shown
 from provision.model import GIB, MIB, Plan
 from provision.resources import templates_dir
 
@@ -32,6 +40,10 @@ def shquote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+#: What a shell accepts after ``export``: anything else would be parsed as more shell.
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -49,9 +61,11 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,  # plain text and shell, never HTML
+        finalize=inert,  # every printed value: control characters shown as escapes, never acted on
     )
     env.filters["human_bytes"] = human_bytes
     env.filters["shquote"] = shquote
+    env.filters["inert"] = inert
     return env
 
 
@@ -64,7 +78,17 @@ def render_report(plan: Plan) -> str:
 
 
 def render_env(plan: Plan) -> str:
-    return render_template("env.sh.j2", plan=plan, env=plan.env)
+    """``kprov env``: one ``export NAME=VALUE`` per line, for ``eval``. A name that is not a shell
+    identifier or a value with a control character is refused: quoting keeps a newline inside the
+    value, but a build environment has no business holding one."""
+    from provision.validate import check_buildenv
+
+    for name, value in plan.env.items():
+        if not isinstance(name, str) or not _SHELL_NAME.fullmatch(name):
+            raise UserError(f"kprov env: {shown(name)} is not a shell variable name")
+        if inert(value) != str(value):
+            raise UserError(f"kprov env: the value of {name} has control characters ({shown(value)})")
+    return render_template("env.sh.j2", env=check_buildenv(plan.env, "kprov env"))
 
 
 def render_json(data: Any) -> str:

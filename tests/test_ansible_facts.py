@@ -155,6 +155,75 @@ def test_wrong_types_are_user_errors():
         af.facts_from_ansible(load("debian12-localhost-flat.json"), probe=["not", "a", "dict"])
 
 
+FLAT = unprefixed(load("debian12-localhost-flat.json"))
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("memtotal_mb", float("inf"), "memtotal_mb is not a number (inf)"),
+        ("memtotal_mb", float("nan"), "memtotal_mb is not a number (nan)"),
+        ("memtotal_mb", "\u0663\u0663\u0663\u0663", "memtotal_mb is not a number"),
+        ("memtotal_mb", [24105], "memtotal_mb is not a number (a list)"),
+        ("memtotal_mb", 10**5000, "memory.total_bytes: an integer of"),
+        ("memtotal_mb", 0, "memory.total_bytes: 0 is out of range"),
+        ("processor_vcpus", -4, "cpu.logical: -4 is out of range"),
+        ("processor_vcpus", True, "processor_vcpus is not a number (true)"),
+        ("processor_nproc", 1.5, "processor_nproc is not a number (1.5)"),
+        ("default_ipv4", "192.0.2.2", "default_ipv4 is not an object"),
+        ("default_ipv4", {"address": ["192.0.2.2"]}, "default_ipv4.address is not text"),
+        ("default_ipv4", {"address": "192.0.2.2\n"}, "default_ipv4"),
+        ("mounts", ["/"], "mounts[0] is not an object"),
+        ("hostname", {"name": "x"}, "hostname is not text"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "",  # pytest cannot print 10**5000
+)
+def test_setup_facts_of_the_wrong_type_or_range_are_refused_by_name(key, value, message):
+    with pytest.raises(UserError) as err:
+        af.facts_from_ansible({**FLAT, key: value}, None)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("zram", "compressors", "lz4", "probe.zram.compressors is not a list ('lz4')"),
+        ("zram", "compressors", ["lz4", 4], "probe.zram.compressors[1] is not text"),
+        ("zram", "devices_in_use", "/dev/zram0", "probe.zram.devices_in_use is not a list"),
+        ("zram", "device_present", "false", "probe.zram.device_present is not true or false"),
+        ("cpu", "cgroup_quota", float("inf"), "probe.cpu.cgroup_quota is not a finite number"),
+        ("cpu", "cgroup_quota", 10**400, "probe.cpu.cgroup_quota is not a number in range"),
+        ("cpu", "affinity", "\u0664", "probe.cpu.affinity is not a number"),
+        ("memory", "cgroup_limit_bytes", -1, "memory.cgroup_limit_bytes: -1 is out of range"),
+        ("memory", "total_bytes", "lots", "probe.memory.total_bytes is not a number"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "",
+)
+def test_probe_values_of_the_wrong_type_or_range_are_refused_by_name(section, key, value, message):
+    probe = json.loads(json.dumps(PROBE))
+    probe[section][key] = value
+    with pytest.raises(UserError) as err:
+        af.facts_from_ansible(FLAT, probe)
+    assert message in str(err.value)
+
+
+def test_text_numbers_of_ascii_digits_are_still_taken():
+    f = af.facts_from_ansible({**FLAT, "memtotal_mb": "24105", "processor_vcpus": "2", "processor_nproc": 2.0}, None)
+    assert f.memory.total_bytes == 24105 * MIB and f.cpu.logical == 2
+
+
+def test_load_file_refuses_what_is_not_a_small_regular_file(tmp_path: Path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(UserError, match=r"^--ansible-facts .*: not a regular file$"):
+            af.load_ansible_facts_file(path)
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UserError, match="nested too deeply"):
+        af.load_ansible_facts_file(nested)
+
+
 def test_load_file_as_ansible_prints_it(tmp_path: Path):
     text = (FIXTURES / "debian12-localhost-setup.json").read_text()
     printed = tmp_path / "web1.txt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -11,7 +12,8 @@ import yaml
 
 from provision import render
 from provision.catalog import load_catalog
-from provision.model import HostFacts, Goals
+from provision.errors import UserError
+from provision.model import Goals, HostFacts
 from provision.planner import plan
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.json"))
@@ -57,3 +59,49 @@ def test_disabled_areas_say_off_and_why():
     report = render.render_report(p)
     zram_section = report.split("zram swap")[1].split("ccache")[0]
     assert "off" in zram_section and "why:" in zram_section
+
+
+def test_inert_escapes_what_acts_on_a_terminal_and_keeps_the_rest():
+    assert render.inert("plain host-1.lab") == "plain host-1.lab"
+    assert render.inert("h\u00f6st \u0663") == "h\u00f6st \u0663"  # printable non-ASCII stays
+    assert render.inert("a\nb\tc\rd") == "a\\nb\\tc\\rd"
+    assert render.inert("\x1b[2J\x07\x7f\x9b") == "\\x1b[2J\\x07\\x7f\\x9b"
+    assert render.inert("left\u202eright\u200b\u2028") == "left\\u202eright\\u200b\\u2028"
+    assert render.inert("bad\udcffbyte") == "bad\\udcffbyte"  # what os.fsdecode makes of a non-UTF-8 byte
+
+
+def test_every_template_value_passes_through_inert():
+    p = plan_for(FIXTURES[0])
+    hostile = dataclasses.replace(
+        p,
+        host=dataclasses.replace(p.host, hostname="a\x1b]0;t\x07", distro="deb\nian", arch="x86\r64"),
+        warnings=("w\x1b[31m",),
+    )
+    report = render.render_report(hostile)
+    assert "\x1b" not in report and "\x07" not in report and "\r" not in report
+    assert "kprov plan for a\\x1b]0;t\\x07: deb\\nian" in report
+    assert all(line.isprintable() for line in report.splitlines())
+
+
+def test_env_prints_nothing_foreign_outside_quotes():
+    p = plan_for(FIXTURES[0])
+    hostile = dataclasses.replace(p, host=dataclasses.replace(p.host, hostname="x\nrm -rf ~\n"))
+    text = render.render_env(hostile)
+    assert "rm -rf" not in text
+    assert all(line.startswith(("#", "export ")) for line in text.splitlines())
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"LD_PRELOAD": "/tmp/x.so"}, "LD_PRELOAD"),
+        ({"A B": "1"}, "not a shell variable name"),
+        ({"MAKEFLAGS": "-j8\nid"}, "control characters"),
+        ({"CCACHE_DIR": "/tmp/$(id)"}, "CCACHE_DIR"),
+    ],
+)
+def test_env_refuses_names_and_values_a_shell_would_misread(env, message):
+    p = plan_for(FIXTURES[0])
+    with pytest.raises(UserError) as err:
+        render.render_env(dataclasses.replace(p, env={**p.env, **env}))
+    assert message in str(err.value)
