@@ -1,8 +1,11 @@
-"""The ``kprov`` command line: plan, facts, env, apply.
+"""The ``kprov`` command line: plan, facts, env, apply, calibrate.
 
 Every error kprov knows about is a :class:`KprovError`; the application catches only that, prints
 ``kprov: <one line>`` on stderr and exits 2 (bad input) or 1 (the host or Ansible said no). Bad
-switches from plumbum itself become the same one-line error instead of a help dump.
+switches from plumbum itself become the same one-line error instead of a help dump. Input is
+checked before anything is measured or planned: switch values by their types here (ASCII whole
+numbers in range, no empty text), goals by the validators, then facts, then the plan. Output goes
+through :func:`emit`: a closed pipe or a full disk on stdout is one line on stderr and exit 1.
 
 ``kprov plan`` must stay fast and never import ansible_runner: the runner and the inventory code
 are imported inside the subcommands that need them.
@@ -10,7 +13,10 @@ are imported inside the subcommands that need them.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import stat
 import sys
 
 from plumbum import cli
@@ -18,21 +24,118 @@ from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowV
 from plumbum.cli.switches import SwitchError
 
 import provision
-from provision.errors import KprovError, UserError
+from provision.errors import EnvironmentProblem, KprovError, UserError
 from provision.model import COMPILERS, DEBUG_INFO, LTO, TARGETS, Goals, HostEntry, HostFacts, Plan
 
 
-_BAD_ARGUMENT = re.compile(r"Argument of (\w+) expected to be (.+?), not '(.*?)'")
+_BAD_ARGUMENT = re.compile(r"Argument of ([\w-]+) expected to be (.+?), not ('.*?'|\".*?\")")
 
 
 def _switch_message(exc: SwitchError) -> str:
-    """plumbum names the attribute ("Argument of zram_percent ..."): name the switch instead."""
+    """plumbum names the switch without its dashes ("Argument of zram-percent ..."): put them back."""
     text = " ".join(str(exc).split())
     match = _BAD_ARGUMENT.search(text)
     if match:
         name, expected, value = match.groups()
-        return f"--{name.replace('_', '-')}: '{value}' is not valid (expected {expected})"
+        dashes = "-" if len(name) == 1 else "--"
+        return f"{dashes}{name.replace('_', '-')}: {value} is not valid (expected {expected})"
     return text
+
+
+class Whole:
+    """A switch's whole number: ASCII digits only, at most ``digits`` of them, in ``low..high``.
+
+    plumbum's ``int`` and ``cli.Range`` take what Python's ``int()`` takes, which includes "٣"
+    and other non-ASCII digits and numbers of any length.
+    """
+
+    def __init__(self, low: int | None = None, high: int | None = None, digits: int = 9):
+        self.low, self.high, self.digits = low, high, digits
+
+    def __call__(self, text: str) -> int:
+        if not re.fullmatch(rf"[0-9]{{1,{self.digits}}}", text.strip()):
+            raise ValueError(text)
+        value = int(text.strip())
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ValueError(text)
+        return value
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"a whole number in {self.low}..{self.high}"
+        return "a whole number"
+
+
+class Text:
+    """A switch's text that must say something: an empty ``--facts ''`` would silently mean
+    "not given" (plan this host instead of the file)."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __call__(self, text: str) -> str:
+        if not text.strip():
+            raise ValueError(text)
+        return text
+
+    def __str__(self) -> str:
+        return self.what
+
+
+def emit(text: str) -> None:
+    """Write ``text`` to stdout now. Characters the locale cannot encode are escaped (a host name
+    "höst" under LC_ALL=C), and a write that fails (the reader went away, /dev/full) becomes an
+    EnvironmentProblem."""
+    out = sys.stdout
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
+    try:
+        out.write(text)
+        out.flush()
+    except OSError as exc:
+        raise _output_failed(out, exc) from None
+
+
+def _output_failed(stream: object, exc: OSError) -> EnvironmentProblem:
+    """The error for a failed write to ``stream``, which is pointed at /dev/null so that the
+    interpreter's last flush of what it still buffers is quiet."""
+    # io.UnsupportedOperation (a captured stdout without a file descriptor) is an OSError too
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+        os.close(devnull)
+    return EnvironmentProblem(f"cannot write the output: {exc.strerror or exc}")
+
+
+class GuardedOutput:
+    """stdout for a whole kprov run: what writes to it without :func:`emit` (plumbum's --help,
+    Ansible's progress lines) fails the same way, as one line and exit 1, instead of plumbum's
+    silent exit 1 on a closed pipe or a traceback on a full disk."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _output_failed(self._stream, exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _output_failed(self._stream, exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _say(line: str) -> None:
+    """One line on stderr, if there is a stderr to write to."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(line, file=sys.stderr, flush=True)
 
 
 class KprovApp(cli.Application):
@@ -40,18 +143,27 @@ class KprovApp(cli.Application):
 
     @classmethod
     def run(cls, argv=None, *, exit=True):  # noqa: A002 - plumbum's signature
+        if exit and sys.stdout is None:  # started with stdout closed (kprov plan >&-)
+            _say("kprov: standard output is closed: give kprov somewhere to write (e.g. >/dev/null)")
+            sys.exit(1)
+        if exit and not isinstance(sys.stdout, GuardedOutput):
+            with contextlib.suppress(AttributeError, ValueError):
+                # what bypasses emit (Ansible's progress lines) must not die on a non-ASCII name either
+                sys.stdout.reconfigure(errors="backslashreplace")
+            sys.stdout = GuardedOutput(sys.stdout)
         try:
-            return super().run(argv, exit=exit)
+            inst, rc = super().run(argv, exit=False)
+            if exit:
+                emit("")  # flush what is buffered while a failure can still be reported
         except KprovError as exc:
-            print(f"kprov: {exc.message}", file=sys.stderr)
-            if exit:
-                sys.exit(exc.exit_code)
-            return None, exc.exit_code
+            _say(f"kprov: {exc.message}")
+            inst, rc = None, exc.exit_code
         except KeyboardInterrupt:
-            print("kprov: interrupted", file=sys.stderr)
-            if exit:
-                sys.exit(130)
-            return None, 130
+            _say("kprov: interrupted")
+            inst, rc = None, 130
+        if exit:
+            sys.exit(rc)
+        return inst, rc
 
     # plumbum signals --help/--version with SwitchError subclasses: let those through.
     _META = (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion)
@@ -87,8 +199,7 @@ class Kprov(KprovApp):
         if args:
             raise UserError(f"unknown command '{args[0]}' (try: kprov plan, kprov --help)")
         if not self.nested_command:
-            self.help()
-            return 2
+            raise UserError("no command given: kprov plan, facts, env, apply or calibrate (kprov --help tells more)")
         return 0
 
 
@@ -99,21 +210,28 @@ class SourceSwitches:
     """Where the facts come from: this host (default), a facts file, or an inventory."""
 
     facts_file = cli.SwitchAttr(
-        "--facts", str, argname="FILE", help="Plan for the host described by FILE (kprov facts --json)"
+        "--facts", Text("a file name"), argname="FILE",
+        help="Plan for the host described by FILE (kprov facts --json)",
     )
     ansible_facts_file = cli.SwitchAttr(
-        "--ansible-facts", str, argname="FILE",
+        "--ansible-facts", Text("a file name"), argname="FILE",
         help="Plan for the host described by Ansible setup facts (ansible -m setup output)",
     )
     tree = cli.SwitchAttr(
-        "--tree", str, argname="PATH", help="The kernel source tree to build (reads its Makefile, .config, changes.rst)"
+        "--tree", Text("a directory"), argname="PATH",
+        help="The kernel source tree to build (reads its Makefile, .config, changes.rst)",
     )
-    build_dir = cli.SwitchAttr("--build-dir", str, argname="PATH", help="Out-of-tree build directory (make O=)")
-    ccache_dir = cli.SwitchAttr("--ccache-dir", str, argname="PATH", help="ccache directory")
+    build_dir = cli.SwitchAttr(
+        "--build-dir", Text("a directory"), argname="PATH", help="Out-of-tree build directory (make O=)"
+    )
+    ccache_dir = cli.SwitchAttr("--ccache-dir", Text("a directory"), argname="PATH", help="ccache directory")
 
     def load_facts(self) -> HostFacts:
         if self.facts_file and self.ansible_facts_file:
             raise UserError("--facts and --ansible-facts are exclusive: name one facts file")
+        if self.tree is not None and (self.facts_file or self.ansible_facts_file):
+            # the tree is read on this host; a facts file describes another one (and its tree)
+            raise UserError("--tree reads a tree on this host: it does not go with --facts/--ansible-facts")
         if self.facts_file:
             from provision.facts import load_facts_file
 
@@ -137,33 +255,43 @@ class PlanningSwitches(SourceSwitches):
     for_other_machine = cli.Flag(
         "--for-other-machine", help="The kernel is not for this host (no localmodconfig advice)"
     )
-    jobs = cli.SwitchAttr("--jobs", cli.Range(1, 4096), argname="N", help="Force make -jN")
+    jobs = cli.SwitchAttr("--jobs", Whole(1, 4096), argname="N", help="Force make -jN")
+    load = cli.SwitchAttr(
+        "--load", Whole(1, 4096), argname="N", help="Also pass make -l N (off by default: see the plan's reason)"
+    )
     zram_on = cli.Flag("--zram", help="Force zram swap on")
     zram_off = cli.Flag("--no-zram", help="Force zram swap off")
     zram_percent = cli.SwitchAttr(
-        "--zram-percent", int, argname="P", help="zram device size, percent of RAM (1..200)"
+        "--zram-percent", Whole(), argname="P", help="zram device size, percent of RAM (1..200)"
     )
     zram_algorithm = cli.SwitchAttr(
-        "--zram-algorithm", str, argname="ALGO", help="zram compressor (one the kernel offers)"
+        "--zram-algorithm", Text("a compressor name"), argname="ALGO",
+        help="zram compressor (one the kernel offers)",
     )
     ccache_on = cli.Flag("--ccache", help="Force ccache on")
     ccache_off = cli.Flag("--no-ccache", help="Force ccache off")
-    ccache_size = cli.SwitchAttr("--ccache-size", str, argname="SIZE", help="ccache max_size, e.g. 8G, 512M")
+    ccache_size = cli.SwitchAttr(
+        "--ccache-size", Text("a size such as 8G"), argname="SIZE", help="ccache max_size, e.g. 8G, 512M"
+    )
     ccache_shared = cli.Flag("--ccache-shared", help="Share the cache between trees or machines")
     builds_to_keep = cli.SwitchAttr(
-        "--builds-to-keep", cli.Range(1, 100), default=2, argname="N", help="Builds ccache should hold"
+        "--builds-to-keep", Whole(1, 100), default=2, argname="N", help="Builds ccache should hold"
     )
     distcc_server = cli.Flag("--distcc-server", help="Run distccd on this host")
     allow = cli.SwitchAttr(
-        "--allow", str, list=True, argname="CIDR", help="Network allowed to use distccd (repeat)"
+        "--allow", Text("a network such as 10.0.0.0/24"), list=True, argname="CIDR",
+        help="Network allowed to use distccd (repeat)",
     )
     allow_public = cli.Flag("--allow-public", help="Permit public ranges in --allow")
-    listen = cli.SwitchAttr("--listen", str, argname="ADDRESS", help="Address distccd binds to")
+    listen = cli.SwitchAttr(
+        "--listen", Text("an address of this host"), argname="ADDRESS", help="Address distccd binds to"
+    )
     distcc_hosts = cli.SwitchAttr(
-        "--distcc-hosts", str, list=True, argname="HOST[:PORT][/LIMIT]", help="distcc server to use (repeat)"
+        "--distcc-hosts", Text("HOST[:PORT][/LIMIT]"), list=True, argname="HOST[:PORT][/LIMIT]",
+        help="distcc server to use (repeat)",
     )
     host_entries = cli.SwitchAttr(
-        "--host-entry", str, list=True, argname="ADDRESS=NAME[,NAME]",
+        "--host-entry", Text("ADDRESS=NAME[,NAME]"), list=True, argname="ADDRESS=NAME[,NAME]",
         help="/etc/hosts entry for a build host, in kprov's marked block (repeat)",
     )
 
@@ -174,8 +302,17 @@ class PlanningSwitches(SourceSwitches):
         return True if on else False if off else None
 
     def goals(self) -> Goals:
-        from provision.validate import parse_size
+        """The switches as Goals, with every value the validators can judge alone checked now,
+        before any fact is read (the planner checks them again against the facts)."""
+        from provision.calibration import DISTCC_MAX_LIMIT
+        from provision.validate import parse_allow, parse_distcc_host, parse_ip, parse_size
 
+        if self.allow:
+            parse_allow(tuple(self.allow), self.allow_public)
+        if self.listen is not None:
+            parse_ip(self.listen, "--listen")
+        for spec in self.distcc_hosts:
+            parse_distcc_host(spec, DISTCC_MAX_LIMIT)
         entries = []
         for raw in self.host_entries:
             address, sep, names = raw.partition("=")
@@ -190,11 +327,12 @@ class PlanningSwitches(SourceSwitches):
             for_this_machine=not self.for_other_machine,
             build_dir=self.build_dir,
             jobs=self.jobs,
+            load=None if self.load is None else float(self.load),
             zram=self._pair(self.zram_on, self.zram_off, "zram"),
             zram_percent=self.zram_percent,
             zram_algorithm=self.zram_algorithm,
             ccache=self._pair(self.ccache_on, self.ccache_off, "ccache"),
-            ccache_size_bytes=parse_size(self.ccache_size, "--ccache-size") if self.ccache_size else None,
+            ccache_size_bytes=None if self.ccache_size is None else parse_size(self.ccache_size, "--ccache-size"),
             ccache_dir=self.ccache_dir,
             ccache_shared=self.ccache_shared,
             builds_to_keep=self.builds_to_keep,
@@ -212,14 +350,35 @@ class PlanningSwitches(SourceSwitches):
 
         goals = self.goals()
         facts = self.load_facts()
-        return plan(facts, goals, load_catalog())
+        tree_eval = None
+        if facts.tree is not None and facts.source == "local":
+            # the planned target's real .config, evaluated in a scratch O= (seconds), and a
+            # calibration profile of it when one exists
+            from provision.kconfig import tree_evaluation
+
+            tree_eval = tree_evaluation(facts, goals, say=lambda line: _say(f"kprov: {line}"))
+        return plan(facts, goals, load_catalog(), tree_eval)
 
 
 class InventorySwitches:
     inventory = cli.SwitchAttr(
-        ["-i", "--inventory"], str, argname="INVENTORY", help="Ansible inventory: plan or apply every host in it"
+        ["-i", "--inventory"], Text("an inventory file"), argname="INVENTORY",
+        help="Ansible inventory: plan or apply every host in it",
     )
-    limit = cli.SwitchAttr("--limit", str, argname="PATTERN", help="Only the inventory hosts that match")
+    limit = cli.SwitchAttr(
+        "--limit", Text("a host pattern"), argname="PATTERN", help="Only the inventory hosts that match"
+    )
+
+    def check_inventory(self) -> None:
+        """An inventory that exists must be a file or a directory: Ansible would block on a FIFO
+        and read a device forever. (A name that does not exist is left to Ansible: it may be a
+        host list such as ``web1,web2,``.)"""
+        try:
+            mode = os.stat(self.inventory).st_mode
+        except (OSError, ValueError):
+            return
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise UserError(f"-i {self.inventory}: not a regular file or a directory")
 
 
 # --------------------------------------------------------------------------- plan
@@ -245,30 +404,32 @@ class PlanCommand(KprovApp, PlanningSwitches, InventorySwitches):
             raise UserError("--limit needs -i INVENTORY")
         plan = self.make_plan()
         if self.as_json:
-            sys.stdout.write(render.render_json(plan.to_dict()))
+            emit(render.render_json(plan.to_dict()))
         elif self.as_yaml:
-            sys.stdout.write(render.render_yaml(plan.to_role_vars()))
+            emit(render.render_yaml(plan.to_role_vars()))
         else:
-            sys.stdout.write(render.render_report(plan))
+            emit(render.render_report(plan))
         return 0
 
     def _fleet(self) -> int:
         from provision import fleet, render
         from provision.catalog import load_catalog
-        from provision.inventory import gather_facts, inventory_groups
+        from provision.inventory import gather_fleet
 
         if self.facts_file or self.ansible_facts_file:
             raise UserError("-i plans the inventory's hosts from their own facts: drop --facts/--ansible-facts")
+        self.check_inventory()
         goals = self.goals()
-        facts = gather_facts(self.inventory, self.limit)
-        groups = inventory_groups(self.inventory)
-        plans = fleet.plan_fleet(facts, groups, goals, load_catalog())
+        # The same inputs the role gets: each host's facts, probe and inventory variables
+        # (kbuild_host_farm_address, kbuild_host_goals, ansible_host), planned by the same farm rules.
+        found = gather_fleet(self.inventory, self.limit)
+        plans = fleet.plan_inventory(found.hosts, found.groups, goals, load_catalog())
         if self.as_json:
-            sys.stdout.write(render.render_json(fleet.fleet_json(plans)))
+            emit(render.render_json(fleet.fleet_json(plans)))
         elif self.as_yaml:
-            sys.stdout.write(render.render_yaml({h: p.to_role_vars() for h, p in plans.items()}))
+            emit(render.render_yaml({h: p.to_role_vars() for h, p in plans.items()}))
         else:
-            sys.stdout.write(fleet.render_fleet(plans, groups))
+            emit(fleet.render_fleet(plans, found.groups))
         return 0
 
 
@@ -288,9 +449,9 @@ class FactsCommand(KprovApp, SourceSwitches):
 
         facts = self.load_facts()
         if self.as_json:
-            sys.stdout.write(render.render_json(facts.to_dict()))
+            emit(render.render_json(facts.to_dict()))
         else:
-            sys.stdout.write(render.render_yaml(facts.to_dict()))
+            emit(render.render_yaml(facts.to_dict()))
         return 0
 
 
@@ -306,7 +467,7 @@ class EnvCommand(KprovApp, PlanningSwitches):
             raise UserError(f"kprov env takes no arguments (got '{args[0]}')")
         from provision import render
 
-        sys.stdout.write(render.render_env(self.make_plan()))
+        emit(render.render_env(self.make_plan()))
         return 0
 
 
@@ -319,27 +480,41 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
 
     check = cli.Flag(["-C", "--check"], help="Show what would change; change nothing")
     diff = cli.Flag(["-D", "--diff"], help="Show the differences in the files that change")
-    tags = cli.SwitchAttr("--tags", str, list=True, argname="TAG", help="Only these areas (packages, zram, ...)")
-    skip_tags = cli.SwitchAttr("--skip-tags", str, list=True, argname="TAG", help="Skip these areas")
-    verbose = cli.CountOf("--verbose", help="More Ansible detail (repeat)")
+    tags = cli.SwitchAttr(
+        "--tags", Text("an area name"), list=True, argname="TAG", help="Only these areas (packages, zram, ...)"
+    )
+    skip_tags = cli.SwitchAttr(
+        "--skip-tags", Text("an area name"), list=True, argname="TAG", help="Skip these areas"
+    )
+    verbose = cli.CountOf("--verbose", help="Every task's line; twice: Ansible's own output (repeat for more)")
+    no_repair = cli.Flag(
+        "--no-repair",
+        help="An interrupted dpkg fails the run, naming the commands that repair it, instead of being repaired",
+    )
 
     def main(self, *args):
         if args:
             raise UserError(f"kprov apply takes no arguments (got '{args[0]}')")
+        if self.facts_file or self.ansible_facts_file:
+            if self.inventory:
+                raise UserError("-i applies to the inventory's hosts, planned from their own facts: drop --facts")
+            raise UserError("kprov apply plans this host from its own facts: --facts is for kprov plan")
+        if not self.inventory and not self.ccache_dir:
+            # apply sets up one cache for every user of the host, like the role does on a fleet
+            from provision.ansible_facts import DEFAULT_CCACHE_DIR
+
+            self.ccache_dir = DEFAULT_CCACHE_DIR
+        if self.inventory:
+            self.check_inventory()
+        goals = self.goals()  # bad switches first: exit 2 before anything is measured or run
+        if not self.check and os.geteuid() != 0:
+            sudo = "sudo kprov apply -i INVENTORY" if self.inventory else "sudo kprov apply"
+            raise UserError(f"kprov apply changes the system: run it as root ({sudo}), or use --check")
         from provision import runner
 
         if self.inventory:
-            if self.facts_file or self.ansible_facts_file:
-                raise UserError("-i applies to the inventory's hosts, planned from their own facts: drop --facts")
-            role_vars, goals = None, self.goals()
+            role_vars = None
         else:
-            if self.facts_file or self.ansible_facts_file:
-                raise UserError("kprov apply plans this host from its own facts: --facts is for kprov plan")
-            if not self.ccache_dir:
-                # apply sets up one cache for every user of the host, like the role does on a fleet
-                from provision.ansible_facts import DEFAULT_CCACHE_DIR
-
-                self.ccache_dir = DEFAULT_CCACHE_DIR
             role_vars, goals = self.make_plan().to_role_vars(), None
         result = runner.apply(
             role_vars=role_vars,
@@ -351,8 +526,54 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
             tags=tuple(self.tags),
             skip_tags=tuple(self.skip_tags),
             verbosity=self.verbose,
+            repair=not self.no_repair,
         )
         return result.rc
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+@Kprov.subcommand("calibrate")
+class CalibrateCommand(KprovApp):
+    """Measure a kernel tree on this host (per-job memory, CPU-seconds, the link) for kprov plan"""
+
+    tree = cli.SwitchAttr(
+        "--tree", Text("a directory"), argname="PATH", help="The kernel source tree to measure (required)"
+    )
+    build_dir = cli.SwitchAttr(
+        "--build-dir", Text("a directory"), argname="PATH",
+        help="A previous build of this config (make O=) whose vmlinux is relinked and measured",
+    )
+    target = cli.SwitchAttr("--target", cli.Set(*TARGETS), help="Kernel config target (default: as kprov plan)")
+    compiler = cli.SwitchAttr("--compiler", cli.Set(*COMPILERS), default="auto", help="Compiler")
+    debug_info = cli.SwitchAttr("--debug-info", cli.Set(*DEBUG_INFO), default="auto", help="Debug info")
+    lto = cli.SwitchAttr("--lto", cli.Set(*LTO), default="auto", help="Link-time optimisation")
+    minutes = cli.SwitchAttr(
+        "--minutes", Whole(1, 600), default=5, argname="M", help="Time budget for the measurement"
+    )
+    output = cli.SwitchAttr("--output", Text("a file name"), argname="FILE", help="Also write the profile to FILE")
+
+    def main(self, *args):
+        if args:
+            raise UserError(f"kprov calibrate takes no arguments (got '{args[0]}')")
+        if self.tree is None:
+            raise UserError("kprov calibrate needs --tree PATH: the kernel tree to measure")
+        goals = Goals(
+            target=self.target, compiler=self.compiler, debug_info=self.debug_info, lto=self.lto,
+            build_dir=self.build_dir,
+        )
+        from provision import calibrate
+        from provision.facts import gather
+
+        facts = gather(tree=self.tree, build_dir=self.build_dir)
+        try:
+            result = calibrate.calibrate(facts, goals, float(self.minutes), self.output)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise EnvironmentProblem(f"kprov calibrate: {exc.strerror or exc}{where}") from None
+        emit(calibrate.summary(result))
+        return 0
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ The /proc, /sys and cgroup parsers are not here: they live in the role's
 ``module_utils/kbuild_host_sysprobe.py``, which the role's probe module runs on managed hosts, and
 this module loads that same file, so a fleet host and the local host are measured by one code.
 
-:func:`load_facts_file` reads a ``kprov facts --json`` file instead (``--facts FILE``).
+:func:`load_facts_file` reads a ``kprov facts --json`` file instead (``--facts FILE``). Every file
+kprov reads on a user's word (facts files, a tree's Makefile, .config, changes.rst) goes through
+:func:`read_bounded`: a regular file only, never more than :data:`MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
@@ -15,26 +17,138 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import platform
 import re
 import shutil
 import socket
+import stat
 import sys
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
 from provision.errors import UserError
 from provision.model import (
+    MIB,
     CpuFacts,
     DiskFacts,
     DistroFacts,
     HostFacts,
     MemoryFacts,
+    RunningKernelFacts,
     TreeFacts,
     ZramFacts,
 )
+
+# --------------------------------------------------------------------------- bounded reads
+
+#: The most kprov reads from one file a user names: a facts file is a few KiB, Ansible's setup
+#: facts of a big host ~200 KiB, an allyesconfig .config ~300 KiB.
+MAX_FILE_BYTES = 16 * MIB
+
+#: Digits an integer in a facts file may have: 2^63 has 19. Python's json would otherwise build
+#: 4,000-digit integers (and refuse beyond 4,300 with a ValueError of its own).
+MAX_JSON_DIGITS = 20
+
+
+def read_bounded(path: str | os.PathLike, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``; UserError naming ``what`` for anything else.
+
+    A FIFO, a device (``/dev/zero``), a directory or a socket is refused before it is read: the
+    type is checked with stat before opening (opening some devices has effects), and the open
+    uses O_NONBLOCK so a file swapped for a FIFO in between cannot block; fstat then decides.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise UserError(f"{what}: not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL byte in the path
+        raise UserError(f"{what}: not a valid path") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{what}: not a regular file")
+        size_text = f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit} bytes"
+        too_big = UserError(f"{what}: larger than {size_text}, not a file kprov reads")
+        if info.st_size > limit:
+            raise too_big
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew while being read
+                raise too_big
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot read it ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str | os.PathLike, what: str, limit: int = MAX_FILE_BYTES) -> str:
+    """:func:`read_bounded` as UTF-8 text (a byte-order mark is allowed); anything else is refused."""
+    data = read_bounded(path, what, limit)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{what}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _json_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_JSON_DIGITS:
+        raise UserError(f"a {digits}-digit integer (at most {MAX_JSON_DIGITS} digits)")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UserError(f"{text[:20]} is out of range for a number")
+    return value
+
+
+def _json_constant(name: str) -> float:
+    raise UserError(f"{name} is not a number JSON allows")
+
+
+def parse_json(text: str, what: str) -> object:
+    """JSON text -> data, refusing what Python's json accepts but a facts file must not contain:
+    NaN and Infinity, numbers that overflow, integers of more than :data:`MAX_JSON_DIGITS` digits,
+    and nesting deeper than the interpreter's stack."""
+    try:
+        return json.loads(
+            text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{what}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except UserError as exc:
+        raise UserError(f"{what}: {exc.message}") from None
+    except RecursionError:
+        raise UserError(f"{what}: nested too deeply to be facts") from None
+    except ValueError as exc:  # what json raises past the checks above, e.g. a lone surrogate
+        raise UserError(f"{what}: not JSON ({exc})") from None
+
+
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise UserError(
+            "the current directory no longer exists: cd to a directory that does and run kprov again"
+        ) from None
+
+
+def _absolute(path: str | os.PathLike) -> Path:
+    """``path`` (``~`` expanded) made absolute without touching the file system beyond the cwd."""
+    expanded = Path(os.path.expanduser(str(path)))
+    return expanded if expanded.is_absolute() else Path(_cwd()) / expanded
+
 
 # --------------------------------------------------------------------------- the shared probe
 
@@ -195,7 +309,7 @@ def disk_facts(role: str, path: str | os.PathLike, partitions: list | None = Non
     """Free and total space of the filesystem that holds (or will hold) ``path``."""
     import psutil
 
-    asked = Path(os.path.expanduser(str(path))).absolute()
+    asked = _absolute(path)
     existing = _existing_parent(asked).resolve()
     while True:
         try:
@@ -254,6 +368,16 @@ CONFIG_KEYS = (
     "SYSTEM_REVOCATION_KEYS",
     "RUST",
     "KALLSYMS_ALL",
+    "KASAN*",
+    "UBSAN*",
+    "KCOV*",
+    "GCOV*",
+    "X86_KERNEL_IBT",
+    "NOINSTR_VALIDATION",
+    "CC_VERSION_TEXT",
+    "PAHOLE_VERSION",
+    "LD_IS_LLD",
+    "HAS_LTO_CLANG",
 )
 
 #: Program names in changes.rst's "Current Minimal Requirements" table -> kprov tool names.
@@ -355,31 +479,39 @@ def parse_min_versions(text: str) -> dict[str, str]:
     return result
 
 
+def _tree_file(path: Path, switch: str) -> str | None:
+    """A file of the tree or build dir as text, None when it does not exist; a FIFO, a device, a
+    link to ``/dev/zero`` or a file beyond :data:`MAX_FILE_BYTES` is refused, never read."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        pass  # read_bounded names the problem
+    except ValueError:
+        raise UserError(f"{switch} {path}: not a valid path") from None
+    return read_bounded(path, f"{switch} {path}").decode("utf-8", errors="replace")
+
+
 def tree_facts(tree: str | os.PathLike, build_dir: str | os.PathLike | None = None) -> TreeFacts:
     """Validate a kernel source tree and read its version, .config and minimum tool versions."""
-    root = Path(os.path.expanduser(str(tree))).absolute()
-    makefile = root / "Makefile"
-    try:
-        version = parse_makefile_version(makefile.read_text(errors="replace"))
-    except OSError:
-        version = None
+    root = _absolute(tree)
+    makefile = _tree_file(root / "Makefile", "--tree")
+    version = parse_makefile_version(makefile) if makefile is not None else None
     if version is None or not (root / "Kconfig").is_file() or not (root / "scripts").is_dir():
         raise UserError(
             f"--tree {tree}: not a Linux kernel source tree (no top-level Makefile with VERSION/PATCHLEVEL)"
         )
-    config_dir = Path(os.path.expanduser(str(build_dir))).absolute() if build_dir else root
+    config_dir = _absolute(build_dir) if build_dir else root
     config, modules, has_config = {}, 0, False
-    try:
-        config, modules = parse_kconfig((config_dir / ".config").read_text(errors="replace"))
+    dot_config = _tree_file(config_dir / ".config", "--build-dir" if build_dir else "--tree")
+    if dot_config is not None:
+        config, modules = parse_kconfig(dot_config)
         has_config = True
-    except OSError:
-        pass
-    try:
-        minimums = parse_min_versions(
-            (root / "Documentation" / "process" / "changes.rst").read_text(errors="replace")
-        )
-    except OSError:
-        minimums = {}
+    changes = _tree_file(root / "Documentation" / "process" / "changes.rst", "--tree")
+    minimums = parse_min_versions(changes) if changes is not None else {}
+    # kbuild refuses O= for a source directory that was configured or built in place
+    clean = not (os.path.lexists(root / ".config") or os.path.lexists(root / "include" / "config"))
     return TreeFacts(
         path=str(root),
         kernel_version=version,
@@ -387,6 +519,57 @@ def tree_facts(tree: str | os.PathLike, build_dir: str | os.PathLike | None = No
         config=config,
         modules=modules,
         min_versions=minimums,
+        clean=clean,
+    )
+
+
+# --------------------------------------------------------------------------- the running kernel
+
+#: The most a running kernel's config may decompress to (a distro config is ~250 KiB).
+MAX_KERNEL_CONFIG_BYTES = 4 * MIB
+
+
+def _gunzip_bounded(data: bytes, what: str, limit: int = MAX_KERNEL_CONFIG_BYTES) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip header
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise UserError(f"{what}: not gzip data ({exc})") from None
+    if len(out) > limit:
+        raise UserError(f"{what}: decompresses to more than {limit // MIB} MiB, not a kernel config")
+    return out
+
+
+def running_kernel_facts(release: str | None = None, proc: str = "/proc", boot: str = "/boot") -> RunningKernelFacts:
+    """Whether localmodconfig can work here: the running kernel's config (``/proc/config.gz``, else
+    ``/boot/config-<release>``) and its loaded-module list (``/proc/modules``). A file that cannot be
+    read counts as absent; what it holds is parsed like a tree's .config."""
+    release = platform.release() if release is None else release
+    config_path, text = None, None
+    candidates = [(Path(proc) / "config.gz", True)]
+    if release and "/" not in release:
+        candidates.append((Path(boot) / f"config-{release}", False))
+    for path, gz in candidates:
+        if not path.is_file():
+            continue
+        try:
+            raw = read_bounded(path, str(path))
+            text = (_gunzip_bounded(raw, str(path)) if gz else raw).decode("utf-8", errors="replace")
+        except UserError:
+            continue
+        config_path = str(path)
+        break
+    config, modules = parse_kconfig(text) if text is not None else ({}, 0)
+    modules_file = Path(proc) / "modules"
+    loaded = 0
+    listed = modules_file.is_file()
+    if listed:
+        try:
+            loaded = sum(1 for line in read_bounded(modules_file, str(modules_file)).splitlines() if line.strip())
+        except UserError:
+            listed = False
+    return RunningKernelFacts(
+        config_path=config_path, modules_list=listed, loaded_modules=loaded, config=config, modules=modules
     )
 
 
@@ -451,6 +634,7 @@ def gather(
     """Measure this host. Tool versions run in a thread pool while the rest is read."""
     import psutil
 
+    cwd = _cwd()  # a deleted cwd: one clear line now, not tools that silently "vanish" later
     tree_info = tree_facts(tree, build_dir) if tree else None  # fail fast on a bad --tree
     with ThreadPoolExecutor(max_workers=len(TOOLS)) as pool:
         tools = {name: pool.submit(_tool_version, argv) for name, argv in TOOLS.items()}
@@ -458,7 +642,7 @@ def gather(
         vm = psutil.virtual_memory()
         sw = psutil.swap_memory()
         partitions = psutil.disk_partitions(all=True)
-        build_path = build_dir or tree or os.getcwd()
+        build_path = build_dir or tree or cwd
         disks = (
             disk_facts("build", build_path, partitions),
             disk_facts("ccache", ccache_dir or default_ccache_dir(), partitions),
@@ -466,6 +650,7 @@ def gather(
         )
         distro_info = _distro_facts()
         address = default_ipv4()
+        running = running_kernel_facts()
         toolchain = {name: fut.result() for name, fut in tools.items()}
 
     memory = MemoryFacts(
@@ -488,6 +673,7 @@ def gather(
         toolchain=toolchain,
         tree=tree_info,
         kernel_release=platform.release(),
+        running_kernel=running,
         virtualization=probe["virtualization"],
         default_ipv4=address,
         source="local",
@@ -499,20 +685,13 @@ def gather(
 
 def load_facts_file(path: str | os.PathLike) -> HostFacts:
     """A ``kprov facts --json`` file -> HostFacts; any problem is one UserError naming the file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise UserError(f"--facts {path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--facts {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    data = parse_json(read_text(path, f"--facts {path}"), f"--facts {path}")
     if isinstance(data, dict) and ("ansible_facts" in data or any(str(k).startswith("ansible_") for k in data)):
         raise UserError(f"--facts {path}: these are Ansible setup facts; pass them with --ansible-facts")
     try:
-        facts = HostFacts.from_dict(data, where=str(path))
+        facts = HostFacts.from_dict(data, where="")
     except UserError as exc:
-        raise UserError(f"--facts {exc}") from None
+        raise UserError(f"--facts {path}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise UserError(f"--facts {path}: wrong shape ({exc})") from None
     return dataclasses.replace(facts, source="json")

@@ -3,6 +3,9 @@
 Everything here is a frozen dataclass with ``to_dict()``/``from_dict()``. Dicts carry a ``schema``
 number at the top level; :func:`from_dict` refuses a dict of another schema or of the wrong shape
 with a :class:`UserError` that names the field, so a bad ``--facts`` file is one clear line.
+Fields whose type is ``Annotated[..., Bounds(...)]`` or ``Annotated[..., Check(...)]`` are also
+refused outside their sane range (memory 0, a negative CPU count, a 400-digit integer, an address
+that is not one), so the planner only ever sees values it can compute with.
 
 This module does no I/O and imports nothing that does: the planner depends on it.
 """
@@ -10,12 +13,15 @@ This module does no I/O and imports nothing that does: the planner depends on it
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from provision.errors import UserError
+from provision.errors import UserError, shown
 
 FACTS_SCHEMA = 1
 PLAN_SCHEMA = 1
@@ -40,6 +46,64 @@ LTO = ("auto", "none", "thin", "full")
 FAMILIES = ("debian", "redhat", "arch", "suse", "alpine")
 
 
+# --------------------------------------------------------------------------- field constraints
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """``Annotated[int, Bounds(1, 4096)]``: the value must lie in ``low..high`` (inclusive)."""
+
+    low: float
+    high: float
+    expected: str = ""  # how the message states the range, when the numbers read badly
+
+    def __call__(self, value: Any, where: str) -> Any:
+        if not self.low <= value <= self.high:
+            expected = self.expected or f"{self.low}..{self.high}"
+            raise UserError(f"{where}: {shown(value)} is out of range (expected {expected})")
+        return value
+
+
+@dataclass(frozen=True)
+class Check:
+    """``Annotated[str, Check(fn)]``: ``fn(value, where)`` returns the value (normalised) or raises UserError."""
+
+    fn: Callable[[Any, str], Any]
+
+    def __call__(self, value: Any, where: str) -> Any:
+        return self.fn(value, where)
+
+
+def _address(value: str, where: str) -> str:
+    from provision.validate import parse_ip  # validate imports this module: import it late
+
+    return parse_ip(value, where)
+
+
+def _compressor(value: str, where: str) -> str:
+    from provision.validate import check_zram_algorithm
+
+    return check_zram_algorithm(value, where)
+
+
+#: Linux's NR_CPUS tops out at 8,192 today; 65,536 leaves room and still refuses nonsense.
+MAX_CPUS = 1 << 16
+#: The kernel's own "no limit" for memory and disk sizes is just below 2^63.
+MAX_BYTES = (1 << 63) - 1
+#: Less RAM than this is not a Linux host that builds anything.
+MIN_MEMORY_BYTES = 16 * MIB
+
+CPUS = Bounds(1, MAX_CPUS)
+BYTES = Bounds(0, MAX_BYTES, "a byte count from 0 to 2^63-1")
+MEMORY = Bounds(MIN_MEMORY_BYTES, MAX_BYTES, "bytes, at least 16 MiB and below 2^63")
+CGROUP_MEMORY = Bounds(MIB, MAX_BYTES, "bytes, at least 1 MiB and below 2^63, or null for no limit")
+#: CPUs worth of cgroup quota: the kernel's smallest quota is 1 ms per 1 s period.
+QUOTA = Bounds(0.001, float(MAX_CPUS), "0.001..65536 CPUs, or null for no quota")
+ADDRESS = Check(_address)
+#: A zram compressor name: the planner may write one into /etc/default/zramswap.
+COMPRESSOR = Check(_compressor)
+
+
 # --------------------------------------------------------------------------- generic (de)serialise
 
 
@@ -58,6 +122,13 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
+        return value
+    if origin is Annotated:
+        value = _convert(args[0], value, where)
+        if value is not None:
+            for constraint in tp.__metadata__:
+                if isinstance(constraint, (Bounds, Check)):
+                    value = constraint(value, where)
         return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -87,31 +158,46 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return {str(k): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
     if tp is bool:
         if not isinstance(value, bool):
-            raise UserError(f"{where}: expected true/false, got {value!r}")
+            raise UserError(f"{where}: expected true/false, got {shown(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{where}: expected an integer, got {value!r}")
+            raise UserError(f"{where}: expected an integer, got {shown(value)}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+            raise UserError(f"{where}: expected a number, got {shown(value)}")
+        try:
+            number = float(value)
+        except OverflowError:
+            raise UserError(f"{where}: {shown(value)} is out of range") from None
+        if not math.isfinite(number):
+            raise UserError(f"{where}: expected a finite number, got {shown(value)}")
+        return number
     if tp is str:
         if not isinstance(value, str):
-            raise UserError(f"{where}: expected a string, got {value!r}")
+            raise UserError(f"{where}: expected a string, got {shown(value)}")
         return value
     return value
 
 
+def _at(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, include_extras=True)
+
+
 def _from_plain(cls: type, data: dict, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
+            kwargs[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}" if where else f.name)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise UserError(f"{where}: missing field '{f.name}'")
+            raise UserError(f"{_at(where)}missing field '{f.name}'")
     return cls(**kwargs)
 
 
@@ -121,13 +207,19 @@ class _Serialisable:
 
     @classmethod
     def from_dict(cls, data: Any, where: str | None = None):
-        where = where or cls.__name__
+        """``data`` as this class; errors name the field as ``where.field`` (just ``field`` when
+        ``where`` is "", for a caller that names the file itself)."""
+        where = cls.__name__ if where is None else where
         if not isinstance(data, dict):
-            raise UserError(f"{where}: expected an object, got {type(data).__name__}")
+            raise UserError(f"{_at(where)}expected an object, got {type(data).__name__}")
         schema = getattr(cls, "SCHEMA", None)
         if schema is not None and data.get("schema", schema) != schema:
-            raise UserError(f"{where}: schema {data.get('schema')!r} is not supported (expected {schema})")
+            raise UserError(f"{_at(where)}schema {shown(data.get('schema'))} is not supported (expected {schema})")
         return _from_plain(cls, data, where)
+
+    def checked(self, where: str | None = None):
+        """This object again, through :meth:`from_dict`'s checks: for one built in code from foreign data."""
+        return type(self).from_dict(self.to_dict(), where)
 
 
 # --------------------------------------------------------------------------- facts
@@ -135,23 +227,25 @@ class _Serialisable:
 
 @dataclass(frozen=True)
 class CpuFacts(_Serialisable):
-    logical: int  # CPUs the kernel runs (os.cpu_count)
-    usable: int  # what a build can really use: affinity capped by the cgroup quota
-    affinity: int | None = None  # len(os.sched_getaffinity(0))
-    physical_cores: int | None = None
-    cgroup_quota: float | None = None  # CPUs worth of quota (cpu.max / cfs_quota), None = unlimited
+    logical: Annotated[int, CPUS]  # CPUs the kernel runs (os.cpu_count)
+    usable: Annotated[int, CPUS]  # what a build can really use: affinity capped by the cgroup quota
+    affinity: Annotated[int | None, CPUS] = None  # len(os.sched_getaffinity(0))
+    physical_cores: Annotated[int | None, CPUS] = None
+    # CPUs worth of quota (cpu.max / cfs_quota), None = unlimited
+    cgroup_quota: Annotated[float | None, QUOTA] = None
     model: str = ""
 
 
 @dataclass(frozen=True)
 class MemoryFacts(_Serialisable):
-    total_bytes: int  # MemTotal
-    available_bytes: int  # MemAvailable
-    cgroup_limit_bytes: int | None = None  # memory.max / memory.limit_in_bytes, None = unlimited
-    cgroup_usage_bytes: int | None = None
-    swap_total_bytes: int = 0
-    swap_free_bytes: int = 0
-    zram_swap_bytes: int = 0  # part of swap_total that is zram
+    total_bytes: Annotated[int, MEMORY]  # MemTotal
+    available_bytes: Annotated[int, BYTES]  # MemAvailable
+    # memory.max / memory.limit_in_bytes, None = unlimited
+    cgroup_limit_bytes: Annotated[int | None, CGROUP_MEMORY] = None
+    cgroup_usage_bytes: Annotated[int | None, BYTES] = None
+    swap_total_bytes: Annotated[int, BYTES] = 0
+    swap_free_bytes: Annotated[int, BYTES] = 0
+    zram_swap_bytes: Annotated[int, BYTES] = 0  # part of swap_total that is zram
 
     @property
     def effective_bytes(self) -> int:
@@ -166,8 +260,8 @@ class DiskFacts(_Serialisable):
     role: str  # "build" (tree / O= dir), "ccache", or "home"
     path: str  # the path that was asked about
     mount: str  # mount point of the filesystem holding it
-    free_bytes: int
-    total_bytes: int
+    free_bytes: Annotated[int, BYTES]
+    total_bytes: Annotated[int, BYTES]
     fstype: str = ""
 
 
@@ -183,8 +277,8 @@ class DistroFacts(_Serialisable):
 
 @dataclass(frozen=True)
 class ZramFacts(_Serialisable):
-    compressors: tuple[str, ...] = ()  # what the kernel offers, in its order
-    active: str | None = None  # the bracketed one in comp_algorithm
+    compressors: tuple[Annotated[str, COMPRESSOR], ...] = ()  # what the kernel offers, in its order
+    active: Annotated[str | None, COMPRESSOR] = None  # the bracketed one in comp_algorithm
     source: str = "none"  # "sysfs", "proc-crypto", "none"
     device_present: bool = False  # /dev/zram0 exists
     devices_in_use: tuple[str, ...] = ()  # zram devices already active as swap
@@ -197,8 +291,21 @@ class TreeFacts(_Serialisable):
     kernel_version: str  # "6.1.0" from VERSION/PATCHLEVEL/SUBLEVEL
     has_config: bool = False
     config: dict[str, str] = field(default_factory=dict)  # the options that matter, e.g. DEBUG_INFO_BTF=y
-    modules: int = 0  # number of =m options in .config
+    modules: Annotated[int, Bounds(0, 1 << 20)] = 0  # number of =m options in .config
     min_versions: dict[str, str] = field(default_factory=dict)  # tool -> minimum, from changes.rst
+    # False when the source directory holds a .config or include/config: kbuild then refuses O=
+    clean: bool = True
+
+
+@dataclass(frozen=True)
+class RunningKernelFacts(_Serialisable):
+    """What localmodconfig needs from the running kernel: its config and its loaded modules."""
+
+    config_path: str | None = None  # /proc/config.gz or /boot/config-<release>; None = not found
+    modules_list: bool = False  # /proc/modules exists (the kernel has module support)
+    loaded_modules: Annotated[int, Bounds(0, 1 << 20)] = 0
+    config: dict[str, str] = field(default_factory=dict)  # the options facts.CONFIG_KEYS names
+    modules: Annotated[int, Bounds(0, 1 << 20)] = 0  # =m options of that config
 
 
 @dataclass(frozen=True)
@@ -215,8 +322,9 @@ class HostFacts(_Serialisable):
     toolchain: dict[str, str | None] = field(default_factory=dict)  # tool -> version, None = absent
     tree: TreeFacts | None = None
     kernel_release: str = ""
+    running_kernel: RunningKernelFacts | None = None  # None: the facts do not say (not probed)
     virtualization: str = "none"  # "none", "vm", "container" (with the technology after a colon)
-    default_ipv4: str | None = None
+    default_ipv4: Annotated[str | None, ADDRESS] = None
     source: str = "local"  # "local", "json", "ansible"
     schema: int = FACTS_SCHEMA
 
@@ -229,6 +337,106 @@ class HostFacts(_Serialisable):
     @property
     def in_container(self) -> bool:
         return self.virtualization.startswith("container")
+
+
+# --------------------------------------------------------------------------- a tree's own figures
+
+PROFILE_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class KconfigFacts(_Serialisable):
+    """The .config the planned target really produces, evaluated in a scratch ``O=`` directory
+    (provision.kconfig), or the tree's own .config read as it is."""
+
+    target: str
+    arch: str  # SRCARCH from the .config header ("x86"), "" when unknown
+    kernel_version: str  # from the .config header ("6.1.192")
+    debug_info: str  # none, dwarf, btf (the plan's words)
+    lto: str = "none"  # none, thin, full
+    debug_flags: tuple[str, ...] = ()  # DWARF4/DWARF5/REDUCED/SPLIT/COMPRESSED/BTF_MODULES as set
+    sanitizers: tuple[str, ...] = ()  # KASAN, UBSAN_SANITIZE_ALL, KCOV_INSTRUMENT_ALL, GCOV_KERNEL, ...
+    objtool_vmlinux: bool = False  # objtool runs once over the whole vmlinux.o (IBT, noinstr, LTO)
+    modules: Annotated[int, Bounds(0, 1 << 20)] = 0  # =m options
+    builtins: Annotated[int, Bounds(0, 1 << 20)] = 0  # =y options
+    compiler: str = ""  # CONFIG_CC_VERSION_TEXT
+    config_hash: str = ""  # sha256 of the sorted CONFIG_ lines: a calibration profile's key
+    commands: tuple[str, ...] = ()  # what ran, in order
+    seconds: float = 0.0
+    refused: tuple[str, ...] = ()  # options the plan asked for that Kconfig did not set
+    source: str = "evaluated"  # "evaluated" (scratch O=) or "tree" (the tree's .config, as it is)
+    config: dict[str, str] = field(default_factory=dict)  # the options facts.CONFIG_KEYS names
+    script_args: tuple[str, ...] = ()  # the scripts/config arguments applied after the target
+    base: KconfigFacts | None = None  # the .config right after the target, before those arguments
+
+
+@dataclass(frozen=True)
+class KconfigRequest(_Serialisable):
+    """What provision.kconfig evaluates: the planned target, with the make variables that decide
+    Kconfig's answers (the real build's ARCH, CROSS_COMPILE, LLVM)."""
+
+    target: str
+    make_vars: dict[str, str] = field(default_factory=dict)
+    seed_config: str | None = None  # a .config to start from (olddefconfig of a build dir's .config)
+    evaluable: bool = True
+    why_not: str = ""  # when not evaluable: why, in one line
+
+
+@dataclass(frozen=True)
+class LinkMeasurement(_Serialisable):
+    measured: bool
+    peak_bytes: Annotated[int, BYTES] = 0  # the largest process of the vmlinux step (ld, objtool, pahole)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CalibrationProfile(_Serialisable):
+    """What ``kprov calibrate`` measured on one tree, config and compiler, on one host."""
+
+    SCHEMA = PROFILE_SCHEMA
+
+    method: str
+    date: str
+    kernel_version: str
+    tree: str
+    target: str
+    arch: str
+    config_hash: str
+    compiler: str
+    host: str
+    cpu_model: str = ""
+    usable_cpus: Annotated[int, CPUS] = 1
+    objects_total: Annotated[int, Bounds(0, 1 << 24)] = 0  # compile units of the whole build
+    objects_sampled: Annotated[int, Bounds(0, 1 << 24)] = 0
+    rss_mean_bytes: Annotated[int, BYTES] = 0
+    rss_p50_bytes: Annotated[int, BYTES] = 0
+    rss_p90_bytes: Annotated[int, BYTES] = 0
+    rss_p99_bytes: Annotated[int, BYTES] = 0
+    rss_max_bytes: Annotated[int, BYTES] = 0
+    rss_max_object: str = ""
+    cpu_seconds_per_object: float = 0.0  # stratified mean over the whole build
+    cpu_seconds_total: float = 0.0  # every compile unit, estimated from the sample
+    object_bytes_total: Annotated[int, BYTES] = 0  # .o bytes of the whole build, estimated
+    prepare_cpu_seconds: float = 0.0  # make prepare: headers, host tools, objtool
+    prepare_seconds: float = 0.0
+    link: LinkMeasurement = field(default_factory=lambda: LinkMeasurement(measured=False))
+    parallel_peak_bytes: Annotated[int, BYTES] = 0  # one batch at -j usable CPUs, cgroup peak (0: not measured)
+    parallel_jobs: Annotated[int, Bounds(0, MAX_CPUS)] = 0
+    seconds_spent: float = 0.0
+    path: str = ""  # where the profile was read from (not stored in the file)
+    schema: int = PROFILE_SCHEMA
+
+
+@dataclass(frozen=True)
+class TreeEvaluation(_Serialisable):
+    """What kprov learnt about a tree beyond its facts: the evaluated Kconfig, a matching
+    calibration profile, and notes on what could not be used (one line each)."""
+
+    kconfig: KconfigFacts | None = None
+    profile: CalibrationProfile | None = None
+    notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- goals
@@ -261,6 +469,7 @@ class Goals(_Serialisable):
     ccache_dir: str | None = None
     ccache_shared: bool = False  # several trees / machines share the cache
     builds_to_keep: int = 2
+    load: float | None = None  # make -l N, only when asked (--load N)
     # distcc
     distcc_server: bool = False
     allow: tuple[str, ...] = ()
@@ -290,13 +499,38 @@ class PlanHost(_Serialisable):
 @dataclass(frozen=True)
 class JobsPlan(_Serialisable):
     value: int  # make -j
-    load: float  # make -l
+    load: float | None  # make -l; None: not set (the default)
     reason: str
     limited_by: str  # "cpus", "memory", "override", "distcc"
     per_job_bytes: int = 0
-    budget_bytes: int = 0
-    link_peak_bytes: int = 0
+    budget_bytes: int = 0  # RAM budget plus the zram counted for the compile phase
+    link_peak_bytes: int = 0  # the largest serial phase's own peak (beside the build's base)
     overridden: bool = False
+    base_bytes: int = 0  # make, shells and kbuild scripts, independent of -j
+    average_job_bytes: int = 0  # each job beyond the first adds this on average (per_job_bytes: one at its p99)
+    load_reason: str = ""
+
+
+@dataclass(frozen=True)
+class PhasePlan(_Serialisable):
+    """One phase of the build: the parallel compile, or a serial step (link, objtool, BTF, LTO)."""
+
+    name: str
+    peak_bytes: int  # what the phase needs at its peak, the build's base included
+    fits: str  # "ram", "swap" (fits with the planned zram / the swap), "short"
+    seconds: float  # estimated wall time
+    reason: str
+
+
+@dataclass(frozen=True)
+class EstimatePlan(_Serialisable):
+    """How long the planned build takes, from CPU-seconds over the jobs plus the serial phases."""
+
+    seconds: float
+    cpu_seconds: float
+    reason: str
+    measured: tuple[str, ...] = ()  # figures measured on this tree (a calibration profile)
+    estimated: tuple[str, ...] = ()  # figures from the table (estimate: run kprov calibrate)
 
 
 @dataclass(frozen=True)
@@ -356,6 +590,10 @@ class ConfigPlan(_Serialisable):
     config_commands: tuple[str, ...] = ()  # scripts/config ... lines
     reasons: dict[str, str] = field(default_factory=dict)
     advice: tuple[str, ...] = ()
+    # where the config facts come from: "evaluated" (scratch O=), "tree" (its .config), "table"
+    source: str = "table"
+    kconfig: KconfigFacts | None = None
+    sanitizers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -373,6 +611,8 @@ class Plan(_Serialisable):
     warnings: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()  # names of values the user forced
     schema: int = PLAN_SCHEMA
+    phases: tuple[PhasePlan, ...] = ()
+    estimate: EstimatePlan | None = None
 
     def to_role_vars(self) -> dict[str, Any]:
         """The ``kbuild_host_*`` variables the role takes (see its meta/argument_specs.yml)."""

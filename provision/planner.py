@@ -6,13 +6,21 @@ facts. Every constant comes from :mod:`provision.calibration`, which names its s
 
 The order of decisions follows their dependencies:
 
-1. config choices (target, compiler, debug info, LTO): they set the memory a compile job and the
-   final link need;
-2. the memory model: a RAM budget, then how many jobs fit in it without zram;
-3. zram: needed when memory (not CPUs) limits ``-j`` or the host is small; its planned capacity
-   is counted (conservatively) in the budget;
-4. ``-j`` and ``-l``; ccache; distcc (server slots, client ``DISTCC_HOSTS`` and total ``-j``);
-5. the make command line, the environment ``kprov env`` exports, and the packages to install.
+1. config choices (target, compiler, debug info, LTO, sanitizers): from the .config the target
+   really produces when kprov evaluated it in a scratch ``O=`` (a :class:`TreeEvaluation` from
+   provision.kconfig), else from the tree's .config, else from the table of what each target
+   produces per architecture and kernel version;
+2. the build directory (``O=`` on tmpfs takes RAM) and the memory model by phase: the parallel
+   compile phase needs ``base + N x per-job`` within the budget; the serial phases (vmlinux link,
+   objtool over vmlinux.o, BTF, LTO link) each need their own peak, within the budget plus swap;
+3. zram: when memory (not CPUs) limits ``-j``, when a serial phase does not fit, or on a small host;
+   its capacity is counted (conservatively) at its measured compression ratio;
+4. ``-j`` from the compile phase only (a serial phase that does not fit gets zram, swap or config
+   advice, never a lower ``-j``); ``-l`` only when asked; ccache; distcc;
+5. the make command line, the environment ``kprov env`` exports, time estimates, the packages.
+
+Figures come from a calibration profile of this tree (``kprov calibrate``) when one matches the
+evaluated config and compiler, else from :mod:`provision.calibration`; every reason says which.
 
 Why ``CC`` goes on the make command line and never in the environment: the kernel's top Makefile
 assigns ``CC = $(CROSS_COMPILE)gcc`` (or clang with ``LLVM=1``), and a Makefile assignment beats an
@@ -24,6 +32,7 @@ variables the kernel or the tools really read from the environment (``MAKEFLAGS`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
 from dataclasses import dataclass, field
@@ -37,25 +46,40 @@ from provision.model import (
     LTO,
     MIB,
     TARGETS,
+    CalibrationProfile,
     CcachePlan,
     ConfigPlan,
+    DiskFacts,
     DistccPlan,
+    EstimatePlan,
     Goals,
     HostEntry,
     HostFacts,
     JobsPlan,
+    KconfigFacts,
+    KconfigRequest,
     PackageCatalog,
     PackageSet,
+    PhasePlan,
     Plan,
     PlanHost,
+    TreeEvaluation,
     ZramPlan,
 )
 from provision.validate import (
-    DistccHost,
     address_in,
-    is_hostname,
+    check_distcc_hosts,
+    check_host_entries,
+    check_kernel_arch,
+    check_listen,
+    check_owned_dir,
+    check_path,
+    check_size_bytes,
+    check_sysctls,
+    check_zram_algorithm,
+    check_zram_percent,
+    loopback_for,
     parse_allow,
-    parse_distcc_host,
     parse_ip,
     parse_version,
     version_below,
@@ -69,6 +93,10 @@ def gib(n: float) -> str:
     if abs(n) < GIB:
         return f"{n / MIB:.0f} MiB"
     return f"{n / GIB:.1f} GiB"
+
+
+#: The largest -l kprov passes on: far above any host's CPUs, low enough to be a typo's bound.
+MAX_LOAD = 65536
 
 
 def _load_str(load: float) -> str:
@@ -95,6 +123,22 @@ class _Notes:
 
 
 @dataclass(frozen=True)
+class _Traits:
+    """What a .config holds that the plan depends on."""
+
+    debug_info: str  # none, dwarf, btf
+    why: str  # where this comes from, for the reasons ("the tree's .config", "evaluated: ...")
+    flags: tuple[str, ...] = ()  # REDUCED, SPLIT, COMPRESSED, DWARF4, DWARF5, BTF_MODULES
+    lto: str = "none"
+    sanitizers: tuple[str, ...] = ()
+    objtool: bool = False  # objtool runs over the whole vmlinux.o
+    lto_blocked: tuple[str, ...] = ()  # options set that keep Kconfig from offering clang LTO
+    modules: int | None = None
+    trusted_keys: tuple[str, ...] = ()  # SYSTEM_*_KEYS options that name certificate files
+    source: str = "table"  # evaluated, tree, running, table
+
+
+@dataclass(frozen=True)
 class _Config:
     """The config choices that the memory model depends on."""
 
@@ -107,23 +151,94 @@ class _Config:
     advice: tuple[str, ...]
     commands: tuple[str, ...]  # scripts/config arguments, without the command itself
     thinlto_jobs: int = 0
+    flags: tuple[str, ...] = ()
+    sanitizers: tuple[str, ...] = ()
+    objtool: bool = False
+    modules: int | None = None
+    version: tuple[int, ...] | None = None  # the kernel's version, when known
+    source: str = "table"
+    kconfig: KconfigFacts | None = None
+
+    @property
+    def heavy_sanitizers(self) -> bool:
+        return any(s in _HEAVY_SANITIZERS for s in self.sanitizers)
+
+    @property
+    def debug_variant(self) -> str:
+        for flag, variant in (("SPLIT", "split"), ("REDUCED", "reduced"), ("COMPRESSED", "compressed")):
+            if flag in self.flags:
+                return variant
+        return ""
+
+
+@dataclass(frozen=True)
+class _Serial:
+    """A serial phase: its own peak (beside the build's base and modfinal jobs) and its source."""
+
+    name: str
+    peak: int
+    source: str
+    modfinal: bool = True  # modfinal (.mod.o compiles, .ko links) may run beside it
 
 
 @dataclass(frozen=True)
 class _Memory:
+    """The compile phase needs ``base + per_job + (N - 1) x average``: one job at its p99 (the
+    largest unit that may be compiling) and the others at the measured average growth per job.
+    N jobs are never all at their peak together: -j20 peaked at 1.5 GiB where 20 x p99 is 3.5 GiB."""
+
     ram_budget: int  # bytes the build may use from RAM
     budget_reason: str
-    per_job: int
+    per_job: int  # one job at its p99
+    per_job_source: str
     base: int
-    link_peak: int
+    average: int = 0  # each further job, on average
+    serial: tuple[_Serial, ...] = ()
+    measured: bool = False  # per-job figures from a calibration profile of this tree
 
-    def fit(self, extra: int = 0, link: bool = True) -> int:
-        """Jobs that fit in the RAM budget plus ``extra`` (planned zram), maybe below 1."""
-        room = self.ram_budget + extra - self.base - (self.link_peak if link else 0)
-        return math.floor(room / self.per_job)
+    @property
+    def link_peak(self) -> int:
+        """The largest serial phase's own peak."""
+        return max((s.peak for s in self.serial), default=0)
 
-    def need(self, jobs: int, link: bool = True) -> int:
-        return self.base + (self.link_peak if link else 0) + jobs * self.per_job
+    def fit(self, extra: int = 0) -> int:
+        """Compile jobs that fit in the RAM budget plus ``extra`` (counted zram), 0 when not even one.
+        Serial phases never run beside the compile phase: they do not take room here."""
+        room = self.ram_budget + extra - self.base - self.per_job
+        if room < 0:
+            return 0
+        return 1 + math.floor(room / max(1, self.average or self.per_job))
+
+    def need(self, jobs: int) -> int:
+        """The compile phase at ``jobs``."""
+        return self.base + self.per_job + max(0, jobs - 1) * (self.average or self.per_job)
+
+    def arithmetic(self, jobs: int) -> str:
+        if jobs <= 1:
+            return f"{gib(self.base)} base + one job at {gib(self.per_job)}"
+        return (
+            f"{gib(self.base)} base + one job at its p99 {gib(self.per_job)} + {jobs - 1} x "
+            f"{gib(self.average)} average per further job"
+        )
+
+    def serial_need(self, phase: _Serial, jobs: int, modules: int | None) -> int:
+        """A serial phase at ``jobs``: base + its peak + the modfinal jobs that may run beside it."""
+        beside = max(0, jobs - 1) if modules is None else min(max(0, jobs - 1), modules)
+        extra = beside * cal.MODFINAL_JOB_MIB * MIB if phase.modfinal else 0
+        return self.base + phase.peak + extra
+
+
+#: Instrumentation that makes every compile job heavier (GCOV_KERNEL alone instruments nothing:
+#: GCOV_PROFILE_ALL does).
+_HEAVY_SANITIZERS = ("KASAN", "KCSAN", "KMSAN", "UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_PROFILE_ALL")
+_SANITIZERS = _HEAVY_SANITIZERS[:3] + ("UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_KERNEL", "GCOV_PROFILE_ALL")
+
+
+def _count(n: int, noun: str) -> str:
+    """``3 jobs``, ``1 job``; never a count below one ("not even one job")."""
+    if n < 1:
+        return f"not even one {noun}"
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # --------------------------------------------------------------------------- goals validation
@@ -141,17 +256,22 @@ def _check_goals(goals: Goals) -> None:
         raise UserError(f"unknown LTO mode '{goals.lto}' (choose from {', '.join(LTO)})")
     if goals.jobs is not None and goals.jobs < 1:
         raise UserError(f"--jobs {goals.jobs}: must be at least 1")
-    if goals.zram_percent is not None and not (
-        cal.ZRAM_MIN_PERCENT <= goals.zram_percent <= cal.ZRAM_MAX_PERCENT
-    ):
-        raise UserError(
-            f"--zram-percent {goals.zram_percent}: must be within "
-            f"{cal.ZRAM_MIN_PERCENT}..{cal.ZRAM_MAX_PERCENT} (a device over 2 x RAM is pointless)"
-        )
-    if goals.ccache_size_bytes is not None and goals.ccache_size_bytes <= 0:
-        raise UserError(f"--ccache-size {goals.ccache_size_bytes}: must be larger than zero")
+    if goals.zram_percent is not None:
+        check_zram_percent(goals.zram_percent, "--zram-percent")
+    if goals.zram_algorithm is not None:
+        check_zram_algorithm(goals.zram_algorithm, "--zram-algorithm")
+    if goals.ccache_size_bytes is not None:
+        check_size_bytes(goals.ccache_size_bytes, "--ccache-size")
+    if goals.ccache_dir is not None:
+        check_owned_dir(goals.ccache_dir, "--ccache-dir")
+    if goals.build_dir is not None:
+        check_path(goals.build_dir, "--build-dir")
+    if goals.arch is not None:
+        check_kernel_arch(goals.arch, "--arch")
     if goals.builds_to_keep < 1:
         raise UserError(f"--builds-to-keep {goals.builds_to_keep}: must be at least 1")
+    if goals.load is not None and not 0 < goals.load <= MAX_LOAD:
+        raise UserError(f"--load {goals.load:g}: must be above 0 and at most {MAX_LOAD} (a load average)")
 
 
 # --------------------------------------------------------------------------- CPUs
@@ -176,6 +296,8 @@ def _usable(facts: HostFacts) -> int:
 
 
 def _config_debug(config: dict[str, str]) -> str:
+    if config.get("DEBUG_INFO_NONE") == "y":
+        return "none"
     if config.get("DEBUG_INFO_BTF") == "y":
         return "btf"
     if config.get("DEBUG_INFO") == "y" or any(
@@ -194,10 +316,135 @@ def _config_lto(config: dict[str, str]) -> str:
     return "none"
 
 
-def _choose_target(facts: HostFacts, goals: Goals, reasons: dict, advice: list) -> str:
+def config_traits(config: dict[str, str]) -> dict:
+    """What a .config (options without ``CONFIG_``, ``n`` for not set) holds that a plan depends on:
+    debug info kind and flags, LTO, sanitizers, objtool over vmlinux.o, what blocks LTO, the
+    certificate options that name files. provision.kconfig describes evaluated configs with it."""
+    flags = [f for f in ("DWARF4", "DWARF5", "REDUCED", "SPLIT", "BTF_MODULES") if config.get(f"DEBUG_INFO_{f}") == "y"]
+    if any(config.get(k) == "y" for k in ("DEBUG_INFO_COMPRESSED", "DEBUG_INFO_COMPRESSED_ZLIB", "DEBUG_INFO_COMPRESSED_ZSTD")):
+        flags.append("COMPRESSED")
+    debug = _config_debug(config)
+    blocked = [o for o in ("GCOV_KERNEL", "KASAN") if config.get(o) == "y"]
+    if "KASAN" in blocked and config.get("KASAN_HW_TAGS") == "y":
+        blocked.remove("KASAN")  # arch/Kconfig: HAS_LTO_CLANG depends on !KASAN || KASAN_HW_TAGS
+    return {
+        "debug": debug,
+        "flags": tuple(flags) if debug != "none" else (),
+        "lto": _config_lto(config),
+        "sanitizers": tuple(o for o in _SANITIZERS if config.get(o) == "y"),
+        "objtool": config.get("X86_KERNEL_IBT") == "y" or config.get("NOINSTR_VALIDATION") == "y",
+        "lto_blocked": tuple(blocked),
+        "trusted_keys": tuple(o for o in cal.TRUSTED_KEY_OPTIONS if config.get(o) not in (None, "", "n")),
+    }
+
+
+def _traits(config: dict[str, str], modules: int | None, why: str, source: str) -> _Traits:
+    t = config_traits(config)
+    return _Traits(
+        debug_info=t["debug"], why=why, flags=t["flags"], lto=t["lto"], sanitizers=t["sanitizers"],
+        objtool=t["objtool"], lto_blocked=t["lto_blocked"], modules=modules, trusted_keys=t["trusted_keys"],
+        source=source,
+    )
+
+
+def _kconfig_traits(k: KconfigFacts, why: str) -> _Traits:
+    return _Traits(
+        debug_info=k.debug_info, why=why, flags=k.debug_flags, lto=k.lto, sanitizers=k.sanitizers,
+        objtool=k.objtool_vmlinux, lto_blocked=config_traits(k.config)["lto_blocked"], modules=k.modules,
+        trusted_keys=config_traits(k.config)["trusted_keys"], source=k.source,
+    )
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    v = parse_version(text) if text else None
+    return tuple(v) if v else None
+
+
+def _kernel_version(facts: HostFacts, kconfig: KconfigFacts | None) -> tuple[int, ...] | None:
+    if kconfig is not None and _version(kconfig.kernel_version):
+        return _version(kconfig.kernel_version)
+    return _version(facts.tree.kernel_version) if facts.tree else None
+
+
+def _evaluated_text(k: KconfigFacts) -> str:
+    debug = k.debug_info + (f" ({', '.join(k.debug_flags)})" if k.debug_flags else "")
+    san = f", {', '.join(k.sanitizers)}" if k.sanitizers else ""
+    return (
+        f"debug info {debug}, LTO {k.lto}{san}, {k.modules} modules, "
+        f"{k.arch or 'unknown arch'} {k.kernel_version}".rstrip()
+    )
+
+
+def _base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFacts | None, arch: str | None) -> _Traits:
+    """What ``target`` produces before any change kprov makes, and where that is known from."""
+    tree = facts.tree
+    if kconfig is not None and kconfig.base is not None:
+        b = kconfig.base
+        return _kconfig_traits(b, f"make {target} gives {_evaluated_text(b)} (evaluated on this tree)")
+    if kconfig is not None and kconfig.source == "tree":
+        return _kconfig_traits(kconfig, f"the tree's own .config has {_evaluated_text(kconfig)}")
+    if target == "olddefconfig" and tree and tree.has_config:
+        t = _traits(tree.config, tree.modules, "", "tree")
+        return dataclasses.replace(t, why=f"the tree's .config has debug info {t.debug_info}")
+    if target == "localmodconfig":
+        if tree and tree.has_config:
+            t = _traits(tree.config, tree.modules, "", "tree")
+            return dataclasses.replace(t, why=f"localmodconfig starts from the build's .config, which has debug info {t.debug_info}")
+        running = facts.running_kernel
+        if running is not None and running.config_path:
+            t = _traits(running.config, None, "", "running")
+            return dataclasses.replace(
+                t, why=f"localmodconfig starts from the running kernel's config ({running.config_path}), which has debug info {t.debug_info}"
+            )
+        return _Traits(debug_info="none", why="localmodconfig: no running-kernel config to start from is known")
+    version = _kernel_version(facts, None)
+    row, key = cal.config_traits(target, arch, version)
+    when = f"Linux {'.'.join(map(str, version))}" if version else "a current kernel (no --tree: version unknown)"
+    debug = row.get("debug", "none")
+    flags = tuple(row.get("flags", ()))
+    desc = debug + (f" ({', '.join(flags)})" if flags else "")
+    sanitizers = tuple(row.get("sanitizers", ()))
+    extra = f", with {', '.join(sanitizers)}" if sanitizers else ""
+    return _Traits(
+        debug_info=debug,
+        why=f"{target} gives debug info {desc}{extra} on {arch or 'this arch'} for {when} (table row {key}; "
+        f"{'no --tree to evaluate' if tree is None else 'not evaluated'})",
+        flags=flags,
+        sanitizers=sanitizers,
+        objtool=bool(row.get("objtool")),
+        lto_blocked=tuple(row.get("lto_blocked", ())),
+        source="table",
+    )
+
+
+def _running_kernel_gap(facts: HostFacts) -> str | None:
+    """Why localmodconfig cannot work on this host (None when it can)."""
+    running = facts.running_kernel
+    if running is None:
+        return (
+            "the facts do not say whether this host has its running kernel's config and /proc/modules, "
+            "which localmodconfig needs"
+        )
+    missing = []
+    if not running.config_path:
+        missing.append(f"the running kernel's config (no /proc/config.gz, no /boot/config-{facts.kernel_release or '<release>'})")
+    if not running.modules_list:
+        missing.append("its loaded-module list (no /proc/modules: a kernel without module support)")
+    if missing:
+        return f"localmodconfig needs {' and '.join(missing)}"
+    return None
+
+
+def _choose_target(facts: HostFacts, goals: Goals, reasons: dict, advice: list, notes: _Notes) -> str:
     tree = facts.tree
     if goals.target:
         reasons["target"] = f"{goals.target}: as asked"
+        if goals.target == "localmodconfig" and not (tree and tree.has_config):
+            gap = _running_kernel_gap(facts)
+            if gap:
+                notes.warn(f"--target localmodconfig: {gap}; make localmodconfig cannot work here")
+            elif facts.in_container:
+                notes.warn("--target localmodconfig in a container tailors the config to the host's loaded modules")
         return goals.target
     if tree and tree.has_config:
         reasons["target"] = (
@@ -206,11 +453,25 @@ def _choose_target(facts: HostFacts, goals: Goals, reasons: dict, advice: list) 
         )
         return "olddefconfig"
     if goals.for_this_machine and not facts.in_container:
-        reasons["target"] = (
-            "localmodconfig: the kernel is for this machine, so keep only the modules it has loaded "
-            "(about 10-20 min on 8 cores instead of 30-60 for a whole distro config)"
-        )
-        return "localmodconfig"
+        gap = _running_kernel_gap(facts)
+        if gap is None:
+            running = facts.running_kernel
+            reasons["target"] = (
+                f"localmodconfig: the kernel is for this machine, so keep only the {running.loaded_modules} "
+                f"modules loaded now (/proc/modules), starting from the running kernel's config "
+                f"({running.config_path}); about 10-20 min on 8 cores instead of 30-60 for a whole distro config"
+            )
+            return "localmodconfig"
+        reasons["target"] = f"defconfig: {gap}; defconfig is the architecture's tested baseline"
+        running = facts.running_kernel
+        if running is not None and running.config_path:
+            read = f"zcat {running.config_path}" if running.config_path.endswith(".gz") else f"cat {running.config_path}"
+            advice.append(
+                f"to start from the running kernel's config instead: {read} > BUILD_DIR/.config, then "
+                "kprov plan --tree TREE --build-dir BUILD_DIR plans olddefconfig from it"
+            )
+        advice.append("for a quick compile test use --target tinyconfig (about 30 s of CPU)")
+        return "defconfig"
     why = (
         "a container sees its host's loaded modules, so localmodconfig would trim for the wrong machine"
         if goals.for_this_machine
@@ -221,28 +482,13 @@ def _choose_target(facts: HostFacts, goals: Goals, reasons: dict, advice: list) 
     return "defconfig"
 
 
-def _target_class(target: str, facts: HostFacts) -> str:
+def _target_class(target: str, facts: HostFacts, kconfig: KconfigFacts | None = None) -> str:
     klass = cal.TARGET_CLASS[target]
     tree = facts.tree
-    if target == "olddefconfig" and tree and tree.modules >= cal.DISTRO_CONFIG_MIN_MODULES:
+    modules = kconfig.modules if kconfig is not None else (tree.modules if tree and tree.has_config else 0)
+    if target == "olddefconfig" and modules >= cal.DISTRO_CONFIG_MIN_MODULES:
         return "distro"
     return klass
-
-
-def _target_debug(target: str, facts: HostFacts) -> tuple[str, str]:
-    """Debug info the target itself produces, and why (before any change kprov makes)."""
-    tree = facts.tree
-    if target == "olddefconfig" and tree and tree.has_config:
-        found = _config_debug(tree.config)
-        return found, f"the tree's .config has debug info {found}"
-    if target == "localmodconfig":
-        if tree and tree.has_config:
-            found = _config_debug(tree.config)
-            return found, f"the tree's .config has debug info {found}"
-        return "btf", "localmodconfig starts from the running distro kernel's config, which enables DWARF and BTF"
-    if cal.TARGET_CLASS[target] == "all":
-        return "dwarf", f"{target} selects COMPILE_TEST, whose debug-info default is DWARF"
-    return "none", f"{target} leaves debug info off"
 
 
 def _choose_compiler(facts: HostFacts, goals: Goals, lto: str, notes: _Notes, reasons: dict) -> str:
@@ -303,137 +549,307 @@ def _check_versions(facts: HostFacts, compiler: str, debug_info: str, notes: _No
             notes.warn(f"pahole {pahole} is below {minimum}, the minimum for BTF")
 
 
-def _memory(facts: HostFacts, klass: str, compiler: str, debug_info: str, lto: str, cpus: int) -> tuple[_Memory, int]:
-    """RAM budget and per-job/link figures; returns (memory model, ThinLTO jobs or 0)."""
+def _estimate_tag(facts: HostFacts) -> str:
+    """What a reason says of a figure that was not measured on this tree."""
+    where = f" --tree {facts.tree.path}" if facts.tree else " --tree PATH"
+    return f"estimate: run kprov calibrate{where}"
+
+
+def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str]:
+    """RAM the build may use, and why. A cgroup limit covers only what runs in the cgroup: the
+    whole limit is the build's, with no reserve for a system that lives outside it."""
     m = facts.memory
     effective = m.effective_bytes
-    reserve = min(max(effective * cal.OS_RESERVE_FRACTION, cal.OS_RESERVE_MIN_MIB * MIB), cal.OS_RESERVE_MAX_MIB * MIB)
-    limited = bool(m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes)
-    budget = effective - reserve
-    if limited:
-        why = f"{gib(budget)} budget: cgroup memory limit {gib(effective)} - {gib(reserve)} reserve"
-    elif 0 < m.available_bytes < budget:
-        budget = m.available_bytes
-        why = f"{gib(budget)} budget: MemAvailable (RAM {gib(effective)}, other programs use the rest)"
+    if m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes:
+        headroom = int(effective * cal.CGROUP_HEADROOM_FRACTION)
+        budget = effective - headroom
+        why = (
+            f"{gib(budget)} budget: the cgroup memory limit {gib(effective)} (it covers only what runs in the "
+            "cgroup, so nothing is reserved for the rest of the system) less the "
+            f"{cal.CGROUP_HEADROOM_FRACTION:.0%} a cap needs for the page cache of the sources (measured)"
+        )
+        if 0 < m.available_bytes < budget:
+            budget = m.available_bytes
+            why = f"{gib(budget)} budget: MemAvailable, below the cgroup memory limit of {gib(effective)}"
     else:
-        why = f"{gib(budget)} budget: RAM {gib(effective)} - {gib(reserve)} reserve for the system"
-    budget = max(0, int(budget))
-    per_job = int(cal.per_job_mib(klass, compiler, debug_info) * MIB)
+        reserve = min(
+            max(effective * cal.OS_RESERVE_FRACTION, cal.OS_RESERVE_MIN_MIB * MIB), cal.OS_RESERVE_MAX_MIB * MIB
+        )
+        budget = effective - reserve
+        if 0 < m.available_bytes < budget:
+            budget = m.available_bytes
+            why = f"{gib(budget)} budget: MemAvailable (RAM {gib(effective)}, other programs use the rest)"
+        else:
+            why = f"{gib(budget)} budget: RAM {gib(effective)} - {gib(reserve)} reserve for the system"
+    if tmpfs:
+        budget -= tmpfs
+        why += f", less {gib(tmpfs)} for the build directory on tmpfs (its files live in RAM)"
+    return max(0, int(budget)), why
+
+
+def _memory(
+    facts: HostFacts, cfg: _Config, cpus: int, profile: CalibrationProfile | None, tmpfs: int
+) -> tuple[_Memory, int]:
+    """The budget, the compile phase's per-job figure and the serial phases' peaks; returns the
+    memory model and the ThinLTO jobs (0 without ThinLTO)."""
+    budget, why = _budget(facts, tmpfs)
+    tag = _estimate_tag(facts)
+    klass, debug = cfg.target_class, cfg.debug_info
+    if profile is not None:
+        per_job = profile.rss_p99_bytes
+        average = profile.rss_mean_bytes or profile.rss_p50_bytes
+        per_job_source = (
+            f"measured on this tree: p99 of {profile.objects_sampled} compile jobs, mean {gib(average)}, "
+            f"kprov calibrate {profile.date[:10]}"
+        )
+    else:
+        per_job = int(cal.per_job_mib(klass, cfg.compiler, debug, cfg.heavy_sanitizers) * MIB)
+        average = int(cal.average_job_mib(klass, cfg.compiler, debug, cfg.heavy_sanitizers) * MIB)
+        extra = f", debug info {debug}" if debug != "none" else ""
+        extra += ", sanitizers" if cfg.heavy_sanitizers and klass not in ("allmod", "allyes") else ""
+        per_job_source = f"table figure for {klass} configs with {cfg.compiler}{extra}; {tag}"
     base = cal.BUILD_BASE_MIB * MIB
-    link = cal.link_peak_mib(klass, debug_info) * MIB
+    serial: list[_Serial] = []
+    variant = cfg.debug_variant
+    if profile is not None and profile.link.measured:
+        serial.append(
+            _Serial(
+                "vmlinux link",
+                profile.link.peak_bytes,
+                f"measured on this tree: the largest process of make vmlinux (ld, objtool, pahole), "
+                f"kprov calibrate {profile.date[:10]}",
+            )
+        )
+    else:
+        serial.append(
+            _Serial(
+                "vmlinux link",
+                int(cal.link_peak_mib(klass, debug, variant) * MIB),
+                f"table figure for {klass} configs{', debug info ' + debug + (' ' + variant if variant else '') if debug != 'none' else ''}; {tag}",
+            )
+        )
+        if cfg.objtool:
+            serial.append(
+                _Serial(
+                    "objtool over vmlinux.o",
+                    int(cal.objtool_peak_mib(klass, debug, cfg.version) * MIB),
+                    f"published/table figure for {klass} configs on this kernel version; {tag}",
+                    modfinal=False,
+                )
+            )
+        if debug == "btf":
+            serial.append(
+                _Serial(
+                    "BTF (pahole)",
+                    int(cal.link_peak_mib(klass, "dwarf", variant) * cal.BTF_PEAK_FACTOR * MIB),
+                    f"table figure: pahole reads the whole vmlinux's DWARF; {tag}",
+                )
+            )
     thin_jobs = 0
-    if lto == "full":
-        link = max(link, cal.LTO_FULL_LINK_MIB[klass] * MIB)
-    elif lto == "thin":
+    if cfg.lto == "full":
+        # the LTO code generation runs in vmlinux.o's link, before modpost: no modfinal beside it
+        serial.append(
+            _Serial("full LTO link", cal.LTO_FULL_LINK_MIB[klass] * MIB, "published: ld.lld full-LTO link peak", modfinal=False)
+        )
+    elif cfg.lto == "thin":
         room = budget - base - cal.THINLTO_BASE_MIB * MIB
         thin_jobs = max(1, min(cpus, math.floor(room / (cal.THINLTO_PER_BACKEND_MIB * MIB))))
-        link = max(link, (cal.THINLTO_BASE_MIB + thin_jobs * cal.THINLTO_PER_BACKEND_MIB) * MIB)
-    return _Memory(budget, why, per_job, base, int(link)), thin_jobs
-
-
-def _short_for_debug(facts: HostFacts, klass: str, compiler: str, cpus: int) -> str | None:
-    """Why debug info does not fit this host (RAM or disk), or None when it does."""
-    with_dbg, _ = _memory(facts, klass, compiler, "dwarf", "none", cpus)
-    without, _ = _memory(facts, klass, compiler, "none", "none", cpus)
-    if with_dbg.fit() < 1:
-        return f"its link needs ~{gib(with_dbg.link_peak)} and the budget is {gib(with_dbg.ram_budget)}"
-    if with_dbg.fit() < min(cpus, without.fit()):
-        return (
-            f"RAM: debug info would cut -j from {min(cpus, without.fit())} to {max(1, with_dbg.fit())} "
-            f"({gib(with_dbg.per_job)} per job, {gib(with_dbg.link_peak)} link)"
+        serial.append(
+            _Serial(
+                "ThinLTO link",
+                (cal.THINLTO_BASE_MIB + thin_jobs * cal.THINLTO_PER_BACKEND_MIB) * MIB,
+                f"estimate: the thin link plus {thin_jobs} backends of ~{cal.THINLTO_PER_BACKEND_MIB} MiB",
+                modfinal=False,
+            )
         )
-    disk = facts.disk("build")
-    need = cal.build_output_gib(klass, "dwarf") * GIB
-    if disk and disk.free_bytes < need:
-        return f"disk: the build output with debug info is ~{gib(need)} and {disk.mount} has {gib(disk.free_bytes)} free"
-    return None
+    memory = _Memory(
+        budget, why, max(1, int(per_job)), per_job_source, base, max(1, int(average)), tuple(serial), profile is not None
+    )
+    return memory, thin_jobs
 
 
-def _choose_config(facts: HostFacts, goals: Goals, notes: _Notes) -> _Config:
-    reasons: dict[str, str] = {}
-    advice: list[str] = []
+def _usable_kconfig(tree_eval: TreeEvaluation | None, target: str, notes: _Notes) -> KconfigFacts | None:
+    """The evaluated Kconfig when it was evaluated for this target, else None (said so)."""
+    k = tree_eval.kconfig if tree_eval is not None else None
+    if k is None:
+        return None
+    if k.source == "evaluated" and k.target != target:
+        notes.warn(f"the Kconfig evaluation was for {k.target}, not {target}: planned from the table instead")
+        return None
+    return k
+
+
+def _debug_commands(debug: str) -> list[str]:
+    if debug == "none":
+        return [f"--disable {o}" for o in cal.DEBUG_INFO_OFF_OPTIONS] + ["--enable DEBUG_INFO_NONE"]
+    commands = ["--disable DEBUG_INFO_NONE", "--enable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT"]
+    return commands + (["--enable DEBUG_INFO_BTF"] if debug == "btf" else ["--disable DEBUG_INFO_BTF"])
+
+
+def _lto_commands(lto: str) -> list[str]:
+    if lto == "thin":
+        return ["--disable LTO_NONE", "--disable LTO_CLANG_FULL", "--enable LTO_CLANG_THIN"]
+    if lto == "full":
+        return ["--disable LTO_NONE", "--disable LTO_CLANG_THIN", "--enable LTO_CLANG_FULL"]
+    return ["--disable LTO_CLANG_THIN", "--disable LTO_CLANG_FULL", "--enable LTO_NONE"]
+
+
+def _changes(
+    facts: HostFacts, goals: Goals, target: str, compiler: str, base: _Traits, reasons: dict, notes: _Notes
+) -> tuple[list[str], str, str]:
+    """The scripts/config arguments that turn what ``target`` produces into what the plan builds;
+    returns them with the planned LTO and debug info."""
     commands: list[str] = []
-    cpus = _usable(facts)
-    target = _choose_target(facts, goals, reasons, advice)
-    if goals.target:
-        notes.forced("target")
-    klass = _target_class(target, facts)
-    tree_config = facts.tree.config if facts.tree else {}
-
-    # LTO first: it decides the compiler when the compiler is left to kprov.
-    keeps_config = target in ("olddefconfig", "localmodconfig")
     if goals.lto == "auto":
-        lto = "none"
-        reasons["lto"] = "none: LTO adds a long, memory-hungry serial link and needs clang; ask for it with --lto"
-        if keeps_config and _config_lto(tree_config) != "none":
-            commands += ["--disable LTO_CLANG_THIN", "--disable LTO_CLANG_FULL", "--enable LTO_NONE"]
-            reasons["lto"] += f" (the .config had {_config_lto(tree_config)} LTO: switched off)"
+        lto = base.lto if compiler == "clang" else "none"
+        if lto == "none":
+            reasons["lto"] = "none: LTO adds a long, memory-hungry serial link and needs clang; ask for it with --lto"
+            if base.lto != "none":
+                reasons["lto"] += f" (the config has {base.lto} LTO, which gcc cannot build: olddefconfig drops it)"
+        else:
+            reasons["lto"] = f"{lto}: the config has it ({base.why})"
     else:
         lto = goals.lto
         notes.forced("lto")
         reasons["lto"] = f"{lto}: as asked"
-        if lto == "thin":
-            commands += ["--disable LTO_NONE", "--enable LTO_CLANG_THIN"]
-        elif lto == "full":
-            commands += ["--disable LTO_NONE", "--enable LTO_CLANG_FULL"]
-        else:
-            commands += ["--disable LTO_CLANG_THIN", "--disable LTO_CLANG_FULL", "--enable LTO_NONE"]
-
-    compiler = _choose_compiler(facts, goals, lto, notes, reasons)
-
-    produced, produced_why = _target_debug(target, facts)
+        if lto != base.lto:
+            commands += _lto_commands(lto)
     if goals.debug_info == "auto":
-        short = _short_for_debug(facts, klass, compiler, cpus) if produced != "none" else None
-        if short:
-            debug = "none"
-            reasons["debug_info"] = f"none: {produced_why}, but this host is short of it ({short})"
-        else:
-            debug = produced
-            reasons["debug_info"] = f"{debug}: {produced_why}" + (", and it fits this host" if debug != "none" else "")
+        debug = base.debug_info
+        reasons["debug_info"] = f"{debug}: {base.why}"
     else:
         debug = goals.debug_info
         notes.forced("debug_info")
-        reasons["debug_info"] = f"{debug}: as asked"
-        if debug != "none":
-            short = _short_for_debug(facts, klass, compiler, cpus)
-            if short:
-                notes.warn(f"debug info {debug} was asked for, but this host is short of it ({short})")
-    if debug != produced:
-        if debug == "none":
-            commands += [f"--disable {o}" for o in cal.DEBUG_INFO_OFF_OPTIONS] + ["--enable DEBUG_INFO_NONE"]
-        else:
-            commands += ["--disable DEBUG_INFO_NONE", "--enable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT"]
-            commands += ["--enable DEBUG_INFO_BTF"] if debug == "btf" else ["--disable DEBUG_INFO_BTF"]
-
-    memory, thin_jobs = _memory(facts, klass, compiler, debug, lto, cpus)
-    if lto != "none":
-        extra = ""
-        if lto == "thin":
-            extra = (
-                f"; ld.lld runs one ThinLTO backend per CPU (~{cal.THINLTO_PER_BACKEND_MIB} MiB each): "
-                f"{thin_jobs} fit here, so if the link runs out of memory add --thinlto-jobs={thin_jobs} "
-                "to the linker flags"
-            )
-        reasons["lto"] += f" (link peak ~{gib(memory.link_peak)}{extra})"
-        if memory.ram_budget < memory.base + memory.link_peak:
-            notes.warn(
-                f"{lto} LTO link needs ~{gib(memory.link_peak)} but this host budgets {gib(memory.ram_budget)} "
-                "for the build: expect heavy swapping or a failed link"
-            )
-
-    # Distro certificates: the .config names key files that are not in the source tree.
-    uses_distro_config = keeps_config and (
-        any(tree_config.get(o) not in (None, "", "n") for o in cal.TRUSTED_KEY_OPTIONS)
-        or (target == "localmodconfig" and not (facts.tree and facts.tree.has_config) and facts.distro.family == "debian")
-    )
-    if uses_distro_config:
+        reasons["debug_info"] = f"{debug}: as asked ({base.why})"
+    if debug != base.debug_info:
+        commands += _debug_commands(debug)
+    if target in ("olddefconfig", "localmodconfig") and base.trusted_keys:
+        where = {"running": "the running kernel's config", "tree": "the tree's .config"}.get(base.source, "the config")
         commands += [f"--set-str {o} ''" for o in cal.TRUSTED_KEY_OPTIONS]
         reasons["trusted_keys"] = (
-            "the .config comes from a distro kernel whose certificate files are not in the source tree: "
+            f"{where} names certificate files ({', '.join(base.trusted_keys)}) that are not in the source tree: "
             "empty SYSTEM_TRUSTED_KEYS/SYSTEM_REVOCATION_KEYS, else the build stops in certs/"
         )
+    return commands, lto, debug
 
-    if klass == "all":
+
+def _request_parts(facts: HostFacts, goals: Goals) -> tuple[str, str, dict[str, str]]:
+    """Target, compiler and the Kconfig-deciding make variables, the same for every pass."""
+    notes = _Notes()
+    target = _choose_target(facts, goals, {}, [], notes)
+    compiler = _choose_compiler(facts, goals, goals.lto if goals.lto != "auto" else "none", notes, {})
+    make_vars: dict[str, str] = {}
+    native = _native_arch(facts)
+    if goals.arch and goals.arch != native:
+        make_vars["ARCH"] = goals.arch
+        if compiler == "gcc" and cal.CROSS_COMPILE_PREFIX.get(goals.arch):
+            make_vars["CROSS_COMPILE"] = cal.CROSS_COMPILE_PREFIX[goals.arch]
+    if compiler == "clang":
+        make_vars["LLVM"] = "1"
+    return target, compiler, make_vars
+
+
+def config_request(facts: HostFacts, goals: Goals) -> KconfigRequest:
+    """What provision.kconfig should evaluate for this plan: the planned target with the real
+    build's ARCH/CROSS_COMPILE/LLVM (no ccache or distcc: they do not change Kconfig's answers)."""
+    _check_goals(goals)
+    target, _compiler, make_vars = _request_parts(facts, goals)
+    tree = facts.tree
+    if tree is None:
+        return KconfigRequest(target=target, make_vars=make_vars, evaluable=False, why_not="no --tree")
+    if not tree.clean:
+        return KconfigRequest(
+            target=target,
+            make_vars=make_vars,
+            evaluable=False,
+            why_not="the tree is configured in place (a .config or include/config in the source directory): "
+            "kbuild refuses a scratch O= for it",
+        )
+    seed = None
+    if target == "olddefconfig" and tree.has_config and goals.build_dir:
+        seed = f"{goals.build_dir.rstrip('/')}/.config"
+    elif target in ("olddefconfig", "localmodconfig") and tree.has_config:
+        seed = f"{tree.path.rstrip('/')}/.config"
+    return KconfigRequest(target=target, make_vars=make_vars, seed_config=seed)
+
+
+def config_commands(facts: HostFacts, goals: Goals, base: KconfigFacts) -> tuple[str, ...]:
+    """The scripts/config arguments the plan applies to ``base``, the .config the planned target
+    gave in a scratch ``O=`` (provision.kconfig applies them and evaluates the result)."""
+    target, compiler, _vars = _request_parts(facts, goals)
+    traits = _kconfig_traits(base, "evaluated")
+    commands, _lto, _debug = _changes(facts, goals, target, compiler, traits, {}, _Notes())
+    return tuple(commands)
+
+
+def _refused_lto(lto: str, base: _Traits, compiler: str, target: str) -> str:
+    blocked = f"; {target} sets {', '.join(base.lto_blocked)}" if base.lto_blocked else ""
+    fix = (
+        f"; to get LTO: scripts/config {' '.join('--disable ' + o for o in base.lto_blocked)} before olddefconfig"
+        if base.lto_blocked
+        else ""
+    )
+    return (
+        f"--lto {lto}: Kconfig refuses clang LTO with this config (HAS_LTO_CLANG needs clang, ld.lld and the "
+        f"LLVM tools, and neither GCOV_KERNEL nor KASAN{blocked}): the plan is for no LTO{fix}"
+    )
+
+
+def _choose_config(facts: HostFacts, goals: Goals, notes: _Notes, tree_eval: TreeEvaluation | None) -> _Config:
+    reasons: dict[str, str] = {}
+    advice: list[str] = []
+    target = _choose_target(facts, goals, reasons, advice, notes)
+    if goals.target:
+        notes.forced("target")
+    compiler = _choose_compiler(facts, goals, goals.lto if goals.lto != "auto" else "none", notes, reasons)
+    kconfig = _usable_kconfig(tree_eval, target, notes)
+    klass = _target_class(target, facts, kconfig)
+    base = _base_traits(target, facts, goals, kconfig, _target_arch(facts, goals))
+    commands, lto, debug = _changes(facts, goals, target, compiler, base, reasons, notes)
+
+    final = kconfig
+    if kconfig is not None and kconfig.source == "evaluated" and tuple(commands) != kconfig.script_args:
+        notes.warn("the Kconfig evaluation applied other changes than this plan: its result is not used")
+        final = None
+    elif kconfig is not None and kconfig.source == "tree" and commands:
+        final = None  # the tree's .config as it is, before the plan's changes: predict the result
+    flags = base.flags if debug == base.debug_info else ()
+    if final is not None:
+        # what Kconfig really made of the target and the plan's changes
+        for option in final.refused:
+            if "LTO" in option and lto != "none":
+                notes.warn(_refused_lto(lto, base, compiler, target))
+            else:
+                notes.warn(f"Kconfig refuses {option} with this config: the make line cannot produce it")
+        if final.debug_info != debug:
+            notes.warn(f"debug info {debug} was planned, but Kconfig gives {final.debug_info} with this config")
+        if final.lto != lto:
+            reasons["lto"] += f"; Kconfig gives LTO {final.lto} with this config, so the plan is for that"
+        lto, debug, flags = final.lto, final.debug_info, final.debug_flags
+        sanitizers, objtool, modules = final.sanitizers, final.objtool_vmlinux, final.modules
+        source = final.source
+        shown = " + ".join(final.commands) if final.commands else "its .config"
+        took = f" ({final.seconds:.1f} s)" if final.source == "evaluated" else ""
+        reasons["kconfig"] = (
+            f"{'evaluated in a scratch O=' if final.source == 'evaluated' else 'read from the tree'}: {shown}{took} -> "
+            f"{_evaluated_text(final)}; config hash {final.config_hash[:12]}"
+        )
+    else:
+        if lto != "none" and (base.lto_blocked or compiler != "clang"):
+            notes.warn(_refused_lto(lto, base, compiler, target))
+            reasons["lto"] += "; Kconfig refuses it with this config, so the plan is for LTO none"
+            lto = "none"
+        sanitizers, objtool, modules, source = base.sanitizers, base.objtool, base.modules, base.source
+        if source == "table":
+            reasons["kconfig"] = (
+                "table: what the target produces per arch and kernel version (docs/calibration.md §9); "
+                + ("give --tree to evaluate the tree's real .config" if facts.tree is None else "not evaluated here")
+            )
+    if tree_eval is not None:
+        for note in tree_eval.notes:
+            notes.warn(note)
+
+    if klass in ("allmod", "allyes"):
         out = cal.build_output_gib(klass, debug)
         minutes = cal.build_cpu_seconds(klass, compiler, debug) / 60
         notes.warn(
@@ -449,7 +865,13 @@ def _choose_config(facts: HostFacts, goals: Goals, notes: _Notes) -> _Config:
         reasons=reasons,
         advice=tuple(advice),
         commands=tuple(commands),
-        thinlto_jobs=thin_jobs,
+        flags=tuple(flags),
+        sanitizers=tuple(sanitizers),
+        objtool=bool(objtool),
+        modules=modules,
+        version=_kernel_version(facts, kconfig),
+        source=source,
+        kconfig=final,
     )
 
 
@@ -475,7 +897,7 @@ def _zram_sysctls(facts: HostFacts) -> tuple[dict[str, str], str]:
         known = f"kernel {facts.kernel_release}" if facts.kernel_release else "kernel version unknown"
         why = f"vm.swappiness={cal.SWAPPINESS_LEGACY} ({known}: values over 100 need {want})"
     why += "; page-cluster 0 (zram reads single pages fast), no watermark boost, watermark scale 125"
-    return sysctls, why
+    return check_sysctls(sysctls, "zram sysctls"), why
 
 
 def _pick_algorithm(offered: tuple[str, ...], mode: str) -> str:
@@ -486,9 +908,19 @@ def _pick_algorithm(offered: tuple[str, ...], mode: str) -> str:
 
 
 def _plan_zram(
-    facts: HostFacts, goals: Goals, pkgs: PackageSet | None, mem: _Memory, cpus: int, notes: _Notes
+    facts: HostFacts,
+    goals: Goals,
+    pkgs: PackageSet | None,
+    mem: _Memory,
+    cpus: int,
+    notes: _Notes,
+    serial_short: tuple[str, int, int] | None = None,
 ) -> tuple[ZramPlan, int]:
-    """Decide zram; returns the plan and the bytes of build memory it may be counted for."""
+    """Decide zram; returns the plan and the bytes of build memory it may be counted for.
+
+    ``serial_short`` is the serial phase that does not fit the budget plus disk swap: its name,
+    its need and the bytes it is short. zram holds that shortfall instead of a lower -j.
+    """
     z = facts.zram
     offered = tuple(z.compressors)
     if not offered and z.source == "unknown":
@@ -530,20 +962,32 @@ def _plan_zram(
         return off(f"off: kprov has no zram tool for distro '{facts.distro.id}'")
 
     if existing:
-        reason = (
-            f"on: an active zram swap ({', '.join(existing)}) already exists; kprov leaves it as it is"
+        # Not kprov's (no ownership record): never reconfigured, restarted or reset, and no zram
+        # tool is installed whose service could do either.
+        if goals.zram:
+            notes.warn(f"--zram: {', '.join(existing)} is already active swap that kprov did not set up; left as it is")
+        return off(
+            f"off: an active zram swap kprov did not set up ({', '.join(existing)}) already exists; "
+            "kprov leaves it, its configuration and its service as they are"
         )
-        notes.warn(f"zram swap {', '.join(existing)} is already active: kprov leaves the existing device alone")
-    elif goals.zram:
+    if goals.zram:
         reason = "on: overridden (--zram)"
         if facts.in_container:
             notes.warn("zram was forced on in a container: the config is written, but only the host's kernel can activate swap")
     elif facts.in_container:
         return off("off: a container cannot create zram devices; swap belongs to the host's kernel")
     elif memory_limits:
+        fit = mem.fit()
         reason = (
-            f"on: memory limits -j ({mem.fit()} jobs fit in {gib(mem.ram_budget)} for {cpus} CPUs); "
-            "zram turns a build that would livelock under memory pressure into one that finishes"
+            f"on: memory limits -j ({_count(fit, 'compile job')} {'fits' if fit == 1 else 'fit'} in "
+            f"{gib(mem.ram_budget)} for {cpus} CPUs); zram turns a build that would livelock under memory "
+            "pressure into one that finishes"
+        )
+    elif serial_short:
+        name, need, short = serial_short
+        reason = (
+            f"on: the {name} needs ~{gib(need)} at its peak, {gib(short)} more than the {gib(mem.ram_budget)} "
+            "budget and the swap hold; zram holds that instead of a lower -j (-j does not shrink a serial phase)"
         )
     elif small:
         swap = "no swap at all" if facts.memory.swap_total_bytes == 0 else f"{gib(facts.memory.swap_total_bytes)} swap"
@@ -554,17 +998,15 @@ def _plan_zram(
     else:
         return off(
             f"off: {gib(facts.memory.effective_bytes)} RAM is enough for {cpus} jobs "
-            f"(room for {mem.fit()}); zram is a safety net this host does not need"
+            f"(room for {_count(mem.fit(), 'compile job')}) and for the serial phases; zram is a safety net "
+            "this host does not need"
         )
 
     reasons: dict[str, str] = {}
-    mode = "capacity" if memory_limits else "speed"
+    mode = "capacity" if memory_limits or serial_short else "speed"
     if goals.zram_algorithm:
         algorithm = goals.zram_algorithm
         reasons["algorithm"] = f"{algorithm}: as asked (offered: {', '.join(offered)})"
-    elif existing and z.active in offered:
-        algorithm = z.active
-        reasons["algorithm"] = f"{algorithm}: the existing device's compressor"
     else:
         algorithm = _pick_algorithm(offered, mode)
         why = (
@@ -572,26 +1014,26 @@ def _plan_zram(
         )
         reasons["algorithm"] = (
             f"{algorithm}: of the offered {', '.join(offered)}, {why} (memory is "
-            f"{'the limit' if memory_limits else 'not the limit'}); expected ratio {cal.zram_ratio(algorithm):g}:1"
+            f"{'the limit' if mode == 'capacity' else 'not the limit'}); expected ratio {cal.zram_ratio(algorithm):g}:1"
         )
     ratio = cal.zram_ratio(algorithm)
     keep = 1 - 1 / ratio  # each byte stored in zram frees this much RAM
-    rescue = int(cal.ZRAM_RESCUE_FRACTION * mem.ram_budget)
+    rescue = cal.zram_rescue_bytes(mem.ram_budget)
     if goals.zram_percent is not None:
         percent = goals.zram_percent
         reasons["percent"] = f"{percent}%: as asked"
-    elif existing and facts.memory.zram_swap_bytes:
-        percent = min(cal.ZRAM_MAX_PERCENT, max(cal.ZRAM_MIN_PERCENT, round(facts.memory.zram_swap_bytes * 100 / total)))
-        reasons["percent"] = f"{percent}%: the size of the existing device"
     else:
         # Sized to hold the whole shortfall of -j <usable CPUs> (a safety net for whoever runs more
-        # jobs than planned, and for the link); only part of it is counted for -j (rescue cap).
-        shortfall = max(0, mem.need(cpus) - mem.ram_budget)
+        # jobs than planned) or of a serial phase, whichever is larger; only part of it is counted
+        # for -j (rescue cap).
+        compile_short = max(0, mem.need(cpus) - mem.ram_budget)
+        shortfall = max(compile_short, serial_short[2] if serial_short else 0)
         needed = math.ceil(shortfall / keep * 100 / total) if shortfall else 0
         percent = min(cal.ZRAM_MAX_PERCENT, max(cal.ZRAM_DEFAULT_PERCENT, needed, cal.ZRAM_MIN_PERCENT))
+        what = f"{cpus} jobs" if shortfall == compile_short else f"the {serial_short[0]}"
         if shortfall:
             reasons["percent"] = (
-                f"{percent}%: {cpus} jobs would be {gib(shortfall)} short; at {ratio:g}:1 a device of "
+                f"{percent}%: {what} would be {gib(shortfall)} short; at {ratio:g}:1 a device of "
                 f"{gib(shortfall / keep)} frees that much; at least the {cal.ZRAM_DEFAULT_PERCENT}% default, "
                 f"at most {cal.ZRAM_MAX_PERCENT}% (2 x RAM)"
             )
@@ -603,7 +1045,8 @@ def _plan_zram(
     gain = 0 if facts.in_container else min(int(size * keep), rescue)
     reasons["capacity"] = (
         f"a {gib(size)} device at {ratio:g}:1 frees up to {gib(size * keep)} of RAM; the plan counts "
-        f"{gib(gain)} of it for -j (at most {cal.ZRAM_RESCUE_FRACTION:.0%} of the budget: measured)"
+        f"{gib(gain)} of it for -j and for each serial phase (a phase may need at most "
+        f"{cal.ZRAM_RESCUE_FRACTION:.0%} more than RAM holds: measured)"
     )
     reasons["priority"] = f"{cal.ZRAM_PRIORITY}: above any disk swap, so zram is used first"
     reasons["tool"] = f"{tool}: the zram tool of the {facts.distro.family} family"
@@ -628,23 +1071,55 @@ def _plan_zram(
 # --------------------------------------------------------------------------- jobs
 
 
+def _load(facts: HostFacts, goals: Goals, notes: _Notes) -> tuple[float | None, str]:
+    """``-l`` only when asked: /proc/loadavg is not namespaced and counts tasks blocked on I/O."""
+    if goals.load is not None:
+        load = float(goals.load)
+        notes.forced("load")
+        if facts.in_container:
+            notes.warn(
+                f"--load {_load_str(load)} in a container: /proc/loadavg is not namespaced, so the limit reacts to "
+                "every task of the host and can serialise this build"
+            )
+        return load, f"-l {_load_str(load)}: as asked (make starts no new job while the load average is above it)"
+    if facts.in_container:
+        return None, (
+            "-l not set: /proc/loadavg is not namespaced, so in a container a load limit reacts to every task "
+            "of the host (and to tasks blocked on I/O) and would serialise this build"
+        )
+    return None, (
+        "-l not set: -j already matches what this host can run; a load limit only helps when other work "
+        "shares these CPUs (ask for it with --load N)"
+    )
+
+
 def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain: int, notes: _Notes) -> JobsPlan:
+    """-j from the compile phase alone: the serial phases never run beside it, and a lower -j would
+    not make them smaller."""
     cpus = _usable(facts)
     fit = mem.fit(gain)
     auto = max(1, min(cpus, fit))
     what = f"{cfg.target} with {cfg.compiler}" + (f", debug info {cfg.debug_info}" if cfg.debug_info != "none" else "")
     zram_part = f" + {gib(gain)} counted from zram" if gain else ""
     arithmetic = (
-        f"{gib(mem.ram_budget)}{zram_part} - {gib(mem.base)} base - {gib(mem.link_peak)} link peak "
-        f"= room for {max(fit, 0)} jobs of {gib(mem.per_job)} ({what})"
+        f"compile phase {mem.arithmetic(auto)} = {gib(mem.need(auto))} of {gib(mem.ram_budget)}{zram_part}: "
+        f"room for {_count(fit, 'job')} ({what}; per job: {mem.per_job_source})"
     )
-    load = float(cpus)
-    load_why = f"; -l {_load_str(load)}: no new job while the load average is above the usable CPUs"
-    common = dict(load=load, per_job_bytes=mem.per_job, budget_bytes=mem.ram_budget + gain, link_peak_bytes=mem.link_peak)
+    load, load_why = _load(facts, goals, notes)
+    common = dict(
+        load=load,
+        load_reason=load_why,
+        average_job_bytes=mem.average,
+        per_job_bytes=mem.per_job,
+        budget_bytes=mem.ram_budget + gain,
+        link_peak_bytes=mem.link_peak,
+        base_bytes=mem.base,
+    )
     if fit < 1:
         notes.warn(
-            f"even one job does not fit: {arithmetic}; the build will swap heavily or livelock "
-            "(drop debug info or LTO, or use a bigger host)"
+            f"even one job does not fit: not even one compile job of {gib(mem.per_job)} (its p99) fits beside the "
+            f"{gib(mem.base)} base in {gib(mem.ram_budget)}{zram_part}; the build will swap heavily or livelock "
+            "(a bigger host, or a lighter config)"
         )
     if goals.jobs is not None:
         notes.forced("jobs")
@@ -653,10 +1128,13 @@ def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain:
                 f"--jobs {goals.jobs} exceeds the {cpus} usable CPUs: oversubscribing cost 3-25% in measurements"
             )
         if goals.jobs > max(fit, 1):
-            notes.warn(f"--jobs {goals.jobs} exceeds what memory holds ({max(fit, 0)} jobs: {arithmetic})")
+            notes.warn(
+                f"--jobs {goals.jobs} exceeds what memory holds ({_count(fit, 'compile job')}: "
+                f"{gib(mem.need(goals.jobs))} needed, {gib(mem.ram_budget + gain)} budgeted)"
+            )
         return JobsPlan(
             value=goals.jobs,
-            reason=f"jobs={goals.jobs}: overridden (kprov would pick {auto}: {_cpu_story(facts)}; {arithmetic})" + load_why,
+            reason=f"jobs={goals.jobs}: overridden (kprov would pick {auto}: {_cpu_story(facts)}; {arithmetic}); {load_why}",
             limited_by="override",
             overridden=True,
             **common,
@@ -667,10 +1145,190 @@ def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain:
     else:
         reason = (
             f"jobs={auto}: {_cpu_story(facts)} (one job per CPU: oversubscribing cost 3-25% in measurements); "
-            f"memory is not the limit: {arithmetic}"
+            f"memory is not the limit: {mem.budget_reason}; {arithmetic}"
         )
         limited = "cpus"
-    return JobsPlan(value=auto, reason=reason + load_why, limited_by=limited, **common)
+    if mem.serial:
+        reason += "; the serial phases (" + ", ".join(s.name for s in mem.serial) + ") do not size -j"
+    return JobsPlan(value=auto, reason=f"{reason}; {load_why}", limited_by=limited, **common)
+
+
+def _serial_short(facts: HostFacts, cfg: _Config, mem: _Memory, jobs: int) -> tuple[str, int, int] | None:
+    """The serial phase furthest beyond the budget plus disk swap at ``jobs``: (name, need, short)."""
+    swap = _disk_swap(facts)
+    worst = None
+    for phase in mem.serial:
+        need = mem.serial_need(phase, jobs, cfg.modules)
+        short = need - mem.ram_budget - swap
+        if short > 0 and (worst is None or short > worst[2]):
+            worst = (phase.name, need, short)
+    return worst
+
+
+def _existing_zram_gain(facts: HostFacts, mem: _Memory) -> int:
+    """What an active zram swap that kprov leaves alone frees for the build, at its compressor's
+    measured ratio (capped like planned zram); none in a container (/proc/swaps is the host's)."""
+    if facts.in_container or not _users_zram(facts) or not facts.memory.zram_swap_bytes:
+        return 0
+    keep = 1 - 1 / cal.zram_ratio(facts.zram.active or cal.ZRAM_KCONFIG_DEFAULT)
+    return min(int(facts.memory.zram_swap_bytes * keep), cal.zram_rescue_bytes(mem.ram_budget))
+
+
+def _disk_swap(facts: HostFacts) -> int:
+    """Free swap this build can count on: none in a container (/proc/swaps is the host's)."""
+    if facts.in_container:
+        return 0
+    return max(0, facts.memory.swap_free_bytes)
+
+
+def _debug_advice(cfg: _Config, mem: _Memory, phase: _Serial, room: int) -> list[str]:
+    """Config changes that shrink a debug-info serial phase, with the peak each would give."""
+    if cfg.debug_info == "none" or phase.name not in ("vmlinux link", "BTF (pahole)"):
+        return []
+    options = []
+    for option, variant in (("DEBUG_INFO_REDUCED", "reduced"), ("DEBUG_INFO_SPLIT", "split"), ("DEBUG_INFO_COMPRESSED", "compressed")):
+        peak = cal.link_peak_mib(cfg.target_class, "dwarf", variant) * MIB
+        verdict = "fits" if peak <= room else "still short"
+        options.append(f"{option} (~{gib(peak)}: {verdict})")
+    none_peak = cal.link_peak_mib(cfg.target_class, "none") * MIB
+    options.append(f"--debug-info none (~{gib(none_peak)}: {'fits' if none_peak <= room else 'still short'})")
+    return options
+
+
+def _phases(
+    facts: HostFacts,
+    cfg: _Config,
+    mem: _Memory,
+    jobs: int,
+    gain: int,
+    zram: ZramPlan,
+    seconds: dict[str, float],
+    notes: _Notes,
+) -> tuple[PhasePlan, ...]:
+    """Each phase's peak at the planned -j and whether it fits RAM, RAM + swap, or neither."""
+    swap = _disk_swap(facts)
+    budget = mem.ram_budget
+    compile_need = mem.need(jobs)
+    fits = "ram" if compile_need <= budget else "swap" if compile_need <= budget + gain else "short"
+    phases = [
+        PhasePlan(
+            name="compile",
+            peak_bytes=compile_need,
+            fits=fits,
+            seconds=round(seconds.get("compile", 0.0), 1),
+            reason=(
+                f"{mem.arithmetic(jobs)} ({mem.per_job_source}) = "
+                f"{gib(compile_need)} of the {gib(budget)} budget" + (f" + {gib(gain)} counted from zram" if gain else "")
+            ),
+        )
+    ]
+    for phase in mem.serial:
+        need = mem.serial_need(phase, jobs, cfg.modules)
+        beside = need - mem.base - phase.peak
+        parts = f"{gib(mem.base)} base + {gib(phase.peak)} {phase.name}" + (
+            f" + {gib(beside)} for modfinal jobs beside it" if beside else ""
+        )
+        room = budget + gain + swap
+        if need <= budget:
+            fits, verdict = "ram", f"fits the {gib(budget)} budget"
+        elif need <= room:
+            fits = "swap"
+            held = []
+            if gain:
+                held.append(f"{gib(gain)} counted from zram")
+            if swap:
+                held.append(f"{gib(swap)} free swap")
+            verdict = f"{gib(need - budget)} over the {gib(budget)} budget, held by {' and '.join(held)}: slower, not failed"
+        else:
+            fits = "short"
+            verdict = f"{gib(need - room)} short of the budget and the swap ({gib(room)})"
+            advice = _debug_advice(cfg, mem, phase, budget + gain + swap - (need - phase.peak))
+            fix = []
+            if zram.enabled:
+                fix.append(f"the planned zram ({gib(zram.size_bytes)}) is not enough")
+            else:
+                fix.append(f"add ~{gib(need - room)} of swap (or zram)")
+            if advice:
+                fix.append("or shrink it: " + ", ".join(advice))
+            if cfg.target == "allyesconfig" and phase.name == "objtool over vmlinux.o":
+                allmod = cal.objtool_peak_mib("allmod", cfg.debug_info, cfg.version) * MIB
+                fix.append(f"or build allmodconfig (objtool ~{gib(allmod)}: most code goes into modules)")
+            notes.warn(
+                f"the {phase.name} does not fit: it needs ~{gib(need)} ({parts}) and this host has "
+                f"{gib(budget)} of budget + {gib(gain)} zram + {gib(swap)} swap; {'; '.join(fix)}. -j stays "
+                f"{jobs}: a lower -j would not make the {phase.name} smaller"
+            )
+        phases.append(
+            PhasePlan(
+                name=phase.name,
+                peak_bytes=need,
+                fits=fits,
+                seconds=round(seconds.get(phase.name, 0.0), 1),
+                reason=f"{parts} = {gib(need)}: {verdict} ({phase.source})",
+            )
+        )
+    return tuple(phases)
+
+
+def _estimate(
+    facts: HostFacts, cfg: _Config, mem: _Memory, jobs: int, profile: CalibrationProfile | None, thin_jobs: int
+) -> tuple[EstimatePlan, dict[str, float]]:
+    """Wall time: make prepare, then the compile phase's CPU-seconds over the jobs, then the
+    serial tail. Each figure says whether it was measured on this tree."""
+    measured: list[str] = []
+    estimated: list[str] = []
+    tag = _estimate_tag(facts)
+    klass = cfg.target_class
+    if profile is not None:
+        cpu = profile.cpu_seconds_total
+        measured.append(
+            f"compile CPU {cpu / 60:.0f} CPU-minutes for {profile.objects_total} units "
+            f"({profile.objects_sampled} sampled)"
+        )
+        prepare = profile.prepare_seconds
+        measured.append(f"make prepare {prepare:.0f} s")
+    else:
+        cpu = cal.build_cpu_seconds(klass, cfg.compiler, cfg.debug_info, cfg.heavy_sanitizers)
+        estimated.append(f"compile CPU ~{cpu / 60:.0f} CPU-minutes (table figure for {klass} configs)")
+        prepare = cal.PREPARE_SECONDS[klass]
+        estimated.append(f"make prepare ~{prepare:.0f} s")
+    compile_s = cpu / (jobs * cal.PARALLEL_EFFICIENCY)
+    seconds: dict[str, float] = {"compile": compile_s}
+    if profile is not None and profile.link.measured:
+        link = profile.link.seconds
+        measured.append(f"vmlinux step {link:.0f} s")
+    else:
+        link = cal.LINK_SECONDS[klass] * (cal.LINK_DEBUG_TIME_FACTOR if cfg.debug_info != "none" else 1.0)
+        estimated.append(f"vmlinux step ~{link:.0f} s")
+    seconds["vmlinux link"] = link
+    lto = 0.0
+    if cfg.lto != "none":
+        lto = cpu * cal.LTO_LINK_CPU_SHARE / (thin_jobs if cfg.lto == "thin" else 1)
+        seconds["full LTO link" if cfg.lto == "full" else "ThinLTO link"] = lto
+        estimated.append(f"{cfg.lto} LTO link ~{lto / 60:.0f} min")
+    total = prepare + compile_s + link + lto
+    if profile is None and cal.REFERENCE_CPU.lower() not in facts.cpu.model.lower():
+        model = facts.cpu.model or "an unknown CPU"
+        estimated.append(
+            f"cores like the reference machine's ({cal.REFERENCE_CPU}); this host has {model}, which may be "
+            "several times slower or faster"
+        )
+    parts = f"prepare ~{prepare:.0f} s + {cpu / 60:.0f} CPU-minutes over {jobs} jobs (~{compile_s / 60:.0f} min)"
+    parts += f" + vmlinux step ~{link:.0f} s" + (f" + {cfg.lto} LTO link ~{lto / 60:.0f} min" if lto else "")
+    source = (
+        "measured on this tree: " + ", ".join(measured) if measured else ""
+    ) + ("; " if measured and estimated else "") + (f"{tag}: " + ", ".join(estimated) if estimated else "")
+    reason = f"~{total / 60:.0f} min at -j{jobs}: {parts} ({source})"
+    return (
+        EstimatePlan(
+            seconds=round(total, 1),
+            cpu_seconds=round(cpu, 1),
+            reason=reason,
+            measured=tuple(measured),
+            estimated=tuple(estimated),
+        ),
+        seconds,
+    )
 
 
 # --------------------------------------------------------------------------- ccache
@@ -681,13 +1339,23 @@ def _in_range(version: tuple[int, int, int] | None, bounds: tuple) -> bool:
 
 
 def _plan_ccache(
-    facts: HostFacts, goals: Goals, cfg: _Config, pkgs: PackageSet | None, notes: _Notes
+    facts: HostFacts,
+    goals: Goals,
+    cfg: _Config,
+    pkgs: PackageSet | None,
+    notes: _Notes,
+    profile: CalibrationProfile | None = None,
 ) -> CcachePlan:
     installed = facts.toolchain.get("ccache")
     installable = bool(pkgs and pkgs.ccache)
     version = parse_version(installed)
     broken = _in_range(version, cal.CCACHE_BROKEN_VERSIONS)
-    directory = goals.ccache_dir or (facts.disk("ccache").path if facts.disk("ccache") else CcachePlan.dir)
+    if goals.ccache_dir is not None:
+        directory = check_owned_dir(goals.ccache_dir, "--ccache-dir")
+    elif facts.disk("ccache"):
+        directory = check_owned_dir(facts.disk("ccache").path, "the facts' ccache directory")
+    else:
+        directory = CcachePlan.dir
     overridden: list[str] = []
     if goals.ccache is not None:
         overridden.append("ccache")
@@ -715,7 +1383,15 @@ def _plan_ccache(
     reason += f"; a warm cache rebuilds ~{cal.CCACHE_WARM_SPEEDUP:g}x faster (measured)"
 
     reasons: dict[str, str] = {}
-    footprint = cal.ccache_footprint_mib(cfg.target_class, cfg.debug_info) * MIB
+    if profile is not None and profile.object_bytes_total:
+        footprint = profile.object_bytes_total * cal.CCACHE_BYTES_PER_OBJECT_BYTE
+        footprint_source = (
+            f"measured on this tree: ~{gib(profile.object_bytes_total)} of objects x "
+            f"{cal.CCACHE_BYTES_PER_OBJECT_BYTE:g} cache bytes per object byte"
+        )
+    else:
+        footprint = cal.ccache_footprint_mib(cfg.target_class, cfg.debug_info) * MIB
+        footprint_source = f"table figure; {_estimate_tag(facts)}"
     wanted = max(int(footprint * goals.builds_to_keep * cal.CCACHE_HEADROOM), cal.CCACHE_MIN_BYTES)
     disk = facts.disk("ccache")
     share = int(disk.free_bytes * cal.CCACHE_DISK_SHARE) if disk else None
@@ -729,13 +1405,23 @@ def _plan_ccache(
         debug = f", debug info {cfg.debug_info}" if cfg.debug_info != "none" else ""
         story = (
             f"{cfg.target} ({cfg.target_class}{debug}) fills ~{gib(footprint)} per build x {goals.builds_to_keep} "
-            f"builds to keep x {cal.CCACHE_HEADROOM:g} headroom, at least {gib(cal.CCACHE_MIN_BYTES)}"
+            f"builds to keep x {cal.CCACHE_HEADROOM:g} headroom, at least {gib(cal.CCACHE_MIN_BYTES)} "
+            f"({footprint_source})"
         )
+        if share is not None and share < cal.CCACHE_MIN_BYTES:
+            # ccache reads max_size 0 as "no limit": a full disk must never become an unbounded cache.
+            shortage = (
+                f"{where} is {gib(share)}, below the {gib(cal.CCACHE_MIN_BYTES)} a cache needs to be worth having "
+                f"({cfg.target} fills ~{gib(footprint)} per build)"
+            )
+            if goals.ccache:
+                raise UserError(
+                    f"--ccache: {shortage}; give --ccache-dir on a filesystem with room, or --ccache-size"
+                )
+            return off(f"off: {shortage}; give --ccache-dir on a filesystem with room")
         if share is not None and wanted > share:
             size = share
             reasons["max_size"] = f"{gib(size)}: capped at {where} ({story} = {gib(wanted)})"
-            if share < cal.CCACHE_MIN_BYTES:
-                notes.warn(f"little disk for ccache: {where} is {gib(share)}, below the useful {gib(cal.CCACHE_MIN_BYTES)}")
         else:
             size = wanted
             tail = f"; within {where}" if share is not None else "; free disk on the cache's filesystem unknown"
@@ -758,6 +1444,12 @@ def _plan_ccache(
             base_dir = goals.build_dir.rstrip("/").rsplit("/", 1)[0] or "/"
         elif facts.disk("home"):
             base_dir = facts.disk("home").path
+        if base_dir is not None:
+            try:
+                base_dir = check_path(base_dir, "ccache base_dir")
+            except UserError as exc:
+                notes.warn(f"no ccache base_dir: {exc}")
+                base_dir = None
         reasons["sharing"] = (
             f"shared cache: hash_dir false (the build directory is not hashed) and base_dir {base_dir} "
             "(paths below it are hashed relative); build in the same absolute path on every machine"
@@ -787,16 +1479,7 @@ def _plan_ccache(
 
 
 def _host_entries(goals: Goals) -> tuple[HostEntry, ...]:
-    entries = []
-    for e in goals.host_entries:
-        address = parse_ip(e.address, "host entry address")
-        if not e.names:
-            raise UserError(f"host entry {e.address}: needs at least one name")
-        for name in e.names:
-            if not is_hostname(name):
-                raise UserError(f"host entry {e.address}: '{name}' is not a valid host name (RFC 1123)")
-        entries.append(HostEntry(address=address, names=tuple(e.names)))
-    return tuple(entries)
+    return check_host_entries(goals.host_entries)
 
 
 def _plan_distcc(
@@ -826,44 +1509,34 @@ def _plan_distcc(
         reasons["allow"] = f"{' '.join(allow)}: only these may connect (anyone who can connect can run commands)"
         if goals.allow_public:
             notes.forced("allow_public")
-        if goals.listen:
-            listen = parse_ip(goals.listen, "--listen")
+        default = parse_ip(facts.default_ipv4, "the facts' default_ipv4") if facts.default_ipv4 else None
+        if goals.listen is not None:
+            listen = check_listen(goals.listen, allow)
             reasons["listen"] = f"{listen}: as asked"
-        elif facts.default_ipv4 and address_in(facts.default_ipv4, allow):
-            listen = facts.default_ipv4
+        elif default and address_in(default, allow):
+            listen = check_listen(default, allow, where="the facts' default_ipv4")
             reasons["listen"] = f"{listen}: this host's default-route address, inside the allowed networks"
         else:
-            listen = "127.0.0.1"
+            listen = loopback_for(allow)
             reasons["listen"] = (
-                "127.0.0.1: the host's address is unknown or outside the allowed networks, so distccd binds "
+                f"{listen}: the host's address is unknown or outside the allowed networks, so distccd binds "
                 "only to loopback; give --listen ADDRESS for the farm network"
             )
             if not address_in(listen, allow):
-                notes.warn("distccd listens on 127.0.0.1 only: no allowed client can reach it (give --listen)")
-        mem_slots = mem.fit(gain, link=False)
+                notes.warn(f"distccd listens on {listen} only: no allowed client can reach it (give --listen)")
+        mem_slots = mem.fit(gain)
         server_jobs = max(1, min(cpus + cal.DISTCCD_EXTRA_JOBS, mem_slots))
         limit = "memory" if mem_slots < cpus + cal.DISTCCD_EXTRA_JOBS else "CPUs"
         reasons["server_jobs"] = (
             f"{server_jobs}: distccd's default of usable CPUs + {cal.DISTCCD_EXTRA_JOBS} ({cpus} + "
-            f"{cal.DISTCCD_EXTRA_JOBS}), bounded by memory ({max(mem_slots, 0)} jobs of {gib(mem.per_job)}); "
+            f"{cal.DISTCCD_EXTRA_JOBS}), bounded by memory ({_count(mem_slots, 'job')} of {gib(mem.per_job)}); "
             f"limited by {limit}"
         )
 
     hosts: tuple[str, ...] = ()
     total = 0
     if client:
-        parsed: list[DistccHost] = []
-        seen: set[tuple[str, int | None]] = set()
-        for spec in goals.distcc_hosts:
-            h = parse_distcc_host(spec, cal.DISTCC_MAX_LIMIT)
-            if (h.host, h.port) in seen:
-                raise UserError(f"--distcc-hosts '{spec}': {h.host} is listed twice")
-            seen.add((h.host, h.port))
-            if "cpp" in h.options and ccache.enabled:
-                raise UserError(
-                    f"--distcc-hosts '{spec}': pump mode (',cpp') does not work with ccache; drop ',cpp' or use --no-ccache"
-                )
-            parsed.append(h)
+        parsed = check_distcc_hosts(goals.distcc_hosts, cal.DISTCC_MAX_LIMIT)
         remote_hosts = [h for h in parsed if not h.is_local]
         local_given = next((h for h in parsed if h.is_local), None)
         remote = sum(h.limit or cal.DISTCC_DEFAULT_LIMIT for h in remote_hosts)
@@ -880,7 +1553,8 @@ def _plan_distcc(
                 f"preprocessing {fed} remote jobs (~{cal.PREPROCESS_CPU_SHARE:.0%} of a compile each), "
                 f"at least 1, at most the local -j {jobs.value}"
             )
-        room = mem.ram_budget + gain - mem.base - mem.link_peak - local * mem.per_job
+        # remote jobs are in flight during the compile phase, never beside the serial link
+        room = mem.ram_budget + gain - mem.base - local * mem.per_job
         mem_remote = max(0, math.floor(room / (cal.DISTCC_CLIENT_JOB_MIB * MIB)))
         used_remote = min(fed, mem_remote)
         total = local + used_remote
@@ -894,7 +1568,7 @@ def _plan_distcc(
                 f"feed ~{feed}"
             )
         if used_remote < fed:
-            caps.append(f"capped by client memory ({mem_remote} jobs of ~{cal.DISTCC_CLIENT_JOB_MIB} MiB in flight)")
+            caps.append(f"capped by client memory ({_count(mem_remote, 'job')} of ~{cal.DISTCC_CLIENT_JOB_MIB} MiB in flight)")
         reasons["total_jobs"] = (
             f"-j{total} for a distributed build: {used_remote} remote slots "
             f"({' + '.join(h.spec(cal.DISTCC_DEFAULT_LIMIT) for h in remote_hosts) or 'none'}) + localhost/{local}"
@@ -947,24 +1621,45 @@ def _target_arch(facts: HostFacts, goals: Goals) -> str | None:
     return goals.arch or _native_arch(facts)
 
 
-def _build_dir(facts: HostFacts, goals: Goals, cfg: _Config, notes: _Notes, reasons: dict) -> str | None:
-    """O= on the filesystem with the most room among the tree's and the home directory's."""
+def _on_tmpfs(disk: DiskFacts | None) -> bool:
+    return disk is not None and disk.fstype in cal.TMPFS_FSTYPES
+
+
+def _build_dir(
+    facts: HostFacts, goals: Goals, cfg: _Config, notes: _Notes, reasons: dict
+) -> tuple[str | None, DiskFacts | None]:
+    """O= on the filesystem with the most room among the tree's and the home directory's (a tmpfs
+    only when there is nothing else: its files take RAM). Returns the path and its filesystem."""
     need = cal.build_output_gib(cfg.target_class, cfg.debug_info) * GIB
-    if goals.build_dir:
-        reasons["build_dir"] = f"{goals.build_dir}: as asked"
+    tree = facts.tree
+    if tree is not None and not tree.clean:
+        if goals.build_dir is not None:
+            notes.warn(
+                f"--build-dir {goals.build_dir}: the tree is configured in place, and kbuild refuses O= for it "
+                "(make mrproper in the tree first, or build in it)"
+            )
+        reasons["build_dir"] = (
+            "in the tree: it is configured in place (a .config or include/config in the source directory), "
+            "and kbuild refuses O= for such a tree"
+        )
+        return None, facts.disk("build")
+    if goals.build_dir is not None:
+        path = check_path(goals.build_dir, "--build-dir")
+        reasons["build_dir"] = f"{path}: as asked"
         chosen_disk = facts.disk("build")
-        path = goals.build_dir
     else:
         build, home = facts.disk("build"), facts.disk("home")
         candidates = [d for d in (home, build) if d is not None]
         if not candidates:
             reasons["build_dir"] = "in the tree: no disk facts to choose from"
-            return None
+            return None, None
+        on_disk = [d for d in candidates if not _on_tmpfs(d)]
+        candidates = on_disk or candidates
         best = max(candidates, key=lambda d: d.free_bytes)
         tree = facts.tree
         # Same filesystem: beside the tree when there is one, else under the home directory.
         preferred = build if tree else home
-        if preferred is not None and best.mount == preferred.mount:
+        if preferred is not None and preferred in candidates and best.mount == preferred.mount:
             best = preferred
         if tree and best is build:
             path = f"{tree.path.rstrip('/')}-build"
@@ -972,6 +1667,12 @@ def _build_dir(facts: HostFacts, goals: Goals, cfg: _Config, notes: _Notes, reas
             path = f"{best.path.rstrip('/')}/kbuild/{tree.path.rstrip('/').rsplit('/', 1)[-1]}"
         else:
             path = f"{best.path.rstrip('/')}/kbuild"
+        try:
+            path = check_path(path, "build directory (O=)")
+        except UserError as exc:
+            notes.warn(f"building in the tree: {exc}")
+            reasons["build_dir"] = "in the tree: the out-of-tree path kprov would choose is not one it writes into files"
+            return None, facts.disk("build")
         others = [d for d in candidates if d.mount != best.mount]
         vs = f" (vs {', '.join(f'{gib(d.free_bytes)} on {d.mount}' for d in others)})" if others else ""
         reasons["build_dir"] = (
@@ -979,12 +1680,45 @@ def _build_dir(facts: HostFacts, goals: Goals, cfg: _Config, notes: _Notes, reas
             f"{gib(best.free_bytes)} free{vs}; this build needs ~{gib(need)}"
         )
         chosen_disk = best
-    if chosen_disk is not None and chosen_disk.free_bytes < need:
-        notes.warn(
-            f"not enough disk for {cfg.target}: its build output is ~{gib(need)} and {chosen_disk.mount} has "
-            f"{gib(chosen_disk.free_bytes)} free"
+    if _on_tmpfs(chosen_disk):
+        reasons["build_dir"] += (
+            f"; {chosen_disk.mount} is {chosen_disk.fstype}: the ~{gib(need)} of build output lives in RAM and is "
+            "taken out of the memory budget"
         )
-    return path
+    return path, chosen_disk
+
+
+def _check_disk(
+    facts: HostFacts, cfg: _Config, build_dir: str | None, build_disk: DiskFacts | None, ccache: CcachePlan,
+    notes: _Notes, reasons: dict,
+) -> None:
+    """O=, the ccache and the tree on one filesystem share its free space: sum what they will add."""
+    need = cal.build_output_gib(cfg.target_class, cfg.debug_info) * GIB
+    cache_disk = facts.disk("ccache")
+    cache = ccache.max_size_bytes if ccache.enabled else 0
+    if build_disk is None:
+        return
+    same = cache_disk is not None and cache and cache_disk.mount == build_disk.mount
+    total = need + (cache if same else 0)
+    tree = facts.tree
+    tree_here = tree is not None and facts.disk("build") is not None and facts.disk("build").mount == build_disk.mount
+    parts = [f"O= ~{gib(need)}"] + ([f"the ccache up to {gib(cache)}"] if same else [])
+    sharing = (
+        f"{' and '.join(parts)} on {build_disk.mount}"
+        + (" (the tree is there too: its files are already counted as used)" if tree_here else "")
+    )
+    if same:
+        reasons["disk"] = f"{sharing}: {gib(total)} of {gib(build_disk.free_bytes)} free"
+    if total > build_disk.free_bytes and not _on_tmpfs(build_disk):
+        notes.warn(
+            f"not enough disk for {cfg.target}: {sharing} need ~{gib(total)} and {build_disk.mount} has "
+            f"{gib(build_disk.free_bytes)} free"
+        )
+    elif _on_tmpfs(build_disk) and need > build_disk.free_bytes:
+        notes.warn(
+            f"not enough room for {cfg.target} on {build_disk.mount} ({build_disk.fstype}): its build output is "
+            f"~{gib(need)} and {gib(build_disk.free_bytes)} is free"
+        )
 
 
 def _cc_value(compiler: str, cross: str, ccache: bool, distcc_client: bool) -> str | None:
@@ -1044,10 +1778,12 @@ def _finish_config(
     ccache: CcachePlan,
     distcc: DistccPlan,
     extra_commands: tuple[str, ...],
+    build_dir: str | None,
+    dir_reasons: dict[str, str],
     notes: _Notes,
 ) -> ConfigPlan:
     reasons = dict(cfg.reasons)
-    build_dir = _build_dir(facts, goals, cfg, notes, reasons)
+    reasons.update(dir_reasons)
     make_vars = _make_vars(facts, goals, cfg, build_dir, ccache.enabled, distcc.client, notes, reasons)
     tree = facts.tree.path if facts.tree else None
     config_args = list(cfg.commands) + [c for c in extra_commands if c not in cfg.commands]
@@ -1074,11 +1810,6 @@ def _finish_config(
         "and shared caches work"
     )
     advice = list(cfg.advice)
-    minutes = cal.build_cpu_seconds(cfg.target_class, cfg.compiler, cfg.debug_info) / max(1, j) / 60
-    advice.append(
-        f"{cfg.target} takes roughly {minutes:.0f} min at -j{j} on cores like the reference machine "
-        f"({cal.build_cpu_seconds(cfg.target_class, cfg.compiler, cfg.debug_info) / 60:.0f} CPU-minutes)"
-    )
     return ConfigPlan(
         target=cfg.target,
         compiler=cfg.compiler,
@@ -1091,13 +1822,16 @@ def _finish_config(
         config_commands=config_commands,
         reasons=reasons,
         advice=tuple(advice),
+        source=cfg.source,
+        kconfig=cfg.kconfig,
+        sanitizers=cfg.sanitizers,
     )
 
 
 def _env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: DistccPlan) -> dict[str, str]:
     """What ``kprov env`` exports. ``KPROV_MAKE_ARGS`` holds the make variables (use it with eval)."""
     j = distcc.total_jobs if distcc.client else jobs.value
-    env = {"MAKEFLAGS": f"-j{j} -l{_load_str(jobs.load)}"}
+    env = {"MAKEFLAGS": f"-j{j}" + (f" -l{_load_str(jobs.load)}" if jobs.load else "")}
     env.update(cfg.kbuild_env)
     if cfg.build_dir:
         env["KBUILD_OUTPUT"] = cfg.build_dir
@@ -1151,20 +1885,46 @@ def _packages(
 # --------------------------------------------------------------------------- entry point
 
 
-def plan(facts: HostFacts, goals: Goals, catalog: PackageCatalog) -> Plan:
-    """Plan a kernel build host. Raises UserError for goals no plan can honour."""
+def plan(
+    facts: HostFacts, goals: Goals, catalog: PackageCatalog, tree_eval: TreeEvaluation | None = None
+) -> Plan:
+    """Plan a kernel build host. Raises UserError for goals no plan can honour.
+
+    ``tree_eval`` carries what provision.kconfig and provision.calibrate learnt about the tree:
+    the .config the planned target really produces and a matching calibration profile.
+    """
     _check_goals(goals)
     notes = _Notes()
     pkgs = catalog.for_family(facts.distro.family)
     cpus = _usable(facts)
-    cfg = _choose_config(facts, goals, notes)
+    cfg = _choose_config(facts, goals, notes, tree_eval)
     _check_versions(facts, cfg.compiler, cfg.debug_info, notes)
-    mem, _ = _memory(facts, cfg.target_class, cfg.compiler, cfg.debug_info, cfg.lto, cpus)
-    zram, gain = _plan_zram(facts, goals, pkgs, mem, cpus, notes)
+    profile = tree_eval.profile if tree_eval is not None else None
+    dir_reasons: dict[str, str] = {}
+    build_dir, build_disk = _build_dir(facts, goals, cfg, notes, dir_reasons)
+    tmpfs = int(cal.build_output_gib(cfg.target_class, cfg.debug_info) * GIB) if build_dir and _on_tmpfs(build_disk) else 0
+    if tmpfs:
+        notes.warn(
+            f"the build directory is on {build_disk.fstype} ({build_disk.mount}): its ~{gib(tmpfs)} of build output "
+            "takes RAM, counted out of the memory budget"
+        )
+    mem, thin_jobs = _memory(facts, cfg, cpus, profile, tmpfs)
+    if thin_jobs:
+        cfg.reasons["lto"] += (
+            f" (ld.lld runs one ThinLTO backend per CPU, ~{cal.THINLTO_PER_BACKEND_MIB} MiB each: {thin_jobs} fit "
+            f"here, so if the link runs out of memory add --thinlto-jobs={thin_jobs} to the linker flags)"
+        )
+    zram, gain = _plan_zram(facts, goals, pkgs, mem, cpus, notes, _serial_short(facts, cfg, mem, cpus))
+    if not zram.enabled and goals.zram is not False:
+        gain = _existing_zram_gain(facts, mem)
     jobs = _plan_jobs(facts, goals, cfg, mem, gain, notes)
-    ccache = _plan_ccache(facts, goals, cfg, pkgs, notes)
+    ccache = _plan_ccache(facts, goals, cfg, pkgs, notes, profile)
     distcc, extra = _plan_distcc(facts, goals, cfg, mem, gain, jobs, ccache, notes)
-    config = _finish_config(facts, goals, cfg, jobs, ccache, distcc, extra, notes)
+    _check_disk(facts, cfg, build_dir, build_disk, ccache, notes, dir_reasons)
+    config = _finish_config(facts, goals, cfg, jobs, ccache, distcc, extra, build_dir, dir_reasons, notes)
+    j = distcc.total_jobs if distcc.client else jobs.value
+    estimate, seconds = _estimate(facts, cfg, mem, j, profile, thin_jobs)
+    phases = _phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
     packages = _packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
     host = PlanHost(
         hostname=facts.hostname,
@@ -1187,4 +1947,6 @@ def plan(facts: HostFacts, goals: Goals, catalog: PackageCatalog) -> Plan:
         env=_env(config, jobs, ccache, distcc),
         warnings=tuple(notes.warnings),
         overrides=tuple(notes.overrides),
+        phases=phases,
+        estimate=estimate,
     )

@@ -46,7 +46,7 @@ def test_plan_json_has_the_contract_fields(capsys):
     assert plan["host"]["usable_cpus"] == 8
     assert plan["host"]["memory_bytes"] == 16 * 2**30
     assert 1 <= plan["jobs"]["value"] <= 8
-    assert plan["jobs"]["load"] > 0
+    assert plan["jobs"]["load"] is None  # a load limit only when asked (--load N)
     assert plan["jobs"]["reason"]
     for area in ("zram", "ccache", "distcc"):
         assert isinstance(plan[area]["enabled"], bool)
@@ -239,7 +239,51 @@ def test_missing_inventory_is_bad_input(tmp_path):
     assert "missing.ini" in result.stderr
 
 
-def test_no_subcommand_shows_help_and_fails():
+def test_no_subcommand_is_a_usage_error_on_stderr():
     result = kprov()
     assert result.returncode == 2
-    assert "plan" in result.stdout
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kprov: ") and "kprov plan" in lines[0]
+
+
+def test_help_is_on_stdout_and_succeeds():
+    result = kprov("--help")
+    assert result.returncode == 0
+    assert "plan" in result.stdout and result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--jobs", "\u0663"], "--jobs: '\u0663' is not valid (expected a whole number in 1..4096)"),
+        (["--zram-percent", "12a"], "--zram-percent: '12a' is not valid (expected a whole number)"),
+        (["--builds-to-keep", "101"], "--builds-to-keep: '101' is not valid (expected a whole number in 1..100)"),
+        (["--ccache-size", " "], "--ccache-size: ' ' is not valid (expected a size such as 8G)"),
+        (["--tree", "/usr/src/linux"], "--tree reads a tree on this host"),
+    ],
+)
+def test_switch_values_are_checked_before_any_fact_is_read(capsys, args, needle):
+    rc, out, err = run_app(capsys, "plan", "--facts", fixture("laptop-8c-16g.json"), *args)
+    assert rc == 2 and out == ""
+    assert needle in err
+
+
+def test_whole_numbers_are_ascii_digits_in_range():
+    from provision.cli import Whole
+
+    jobs = Whole(1, 4096)
+    assert jobs("8") == 8 and jobs(" 4096 ") == 4096
+    for text in ("0", "4097", "\u0663", "\uff18", "8.0", "-1", "+8", "1_0", "9" * 400, ""):
+        with pytest.raises(ValueError):
+            jobs(text)
+
+
+def test_an_inventory_that_is_a_fifo_is_refused_without_blocking(tmp_path, capsys):
+    fifo = tmp_path / "inventory"
+    os.mkfifo(fifo)
+    for command in (["plan"], ["apply", "--check"]):
+        rc, _, err = run_app(capsys, *command, "-i", str(fifo))
+        assert rc == 2, err
+        assert "not a regular file or a directory" in err
+

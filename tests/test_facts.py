@@ -531,6 +531,114 @@ def test_not_a_kernel_tree(tmp_path: Path, broken: str):
     )
 
 
+@pytest.mark.parametrize("name", ["Makefile", ".config", "Documentation/process/changes.rst"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "too-big"])
+def test_tree_files_that_are_not_small_regular_files_are_refused_unread(tmp_path: Path, name: str, kind: str):
+    tree = make_tree(tmp_path / "linux")
+    path = tree / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)  # reading it would block forever: it must not even be opened for a read
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        with open(path, "wb") as handle:
+            handle.truncate(facts.MAX_FILE_BYTES + 1)
+    with pytest.raises(UserError) as err:
+        facts.tree_facts(tree)
+    assert name.rsplit("/", 1)[-1] in str(err.value)
+    assert "regular file" in str(err.value) or "16 MiB" in str(err.value)
+
+
+def test_read_bounded_reads_a_regular_file_whole(tmp_path: Path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * (3 << 20))
+    assert len(facts.read_bounded(path, "f")) == 3 << 20
+    assert facts.read_text(path, "f") == "x" * (3 << 20)
+    path.write_bytes(b"\xef\xbb\xbf{}")  # a byte-order mark is fine
+    assert facts.read_text(path, "f") == "{}"
+    with pytest.raises(UserError, match="f: larger than 2 bytes"):
+        facts.read_bounded(path, "f", limit=2)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 10_000 + "]" * 10_000, "nested too deeply"),
+        ('{"a": NaN}', "NaN is not a number JSON allows"),
+        ('{"a": -Infinity}', "-Infinity is not a number JSON allows"),
+        ('{"a": 1e400}', "1e400 is out of range"),
+        ('{"a": ' + "1" * 21 + "}", "a 21-digit integer"),
+        ('{"a": -' + "1" * 5000 + "}", "a 5000-digit integer"),
+        ("{", "not JSON"),
+    ],
+)
+def test_parse_json_refuses_what_a_facts_file_must_not_hold(text: str, message: str):
+    with pytest.raises(UserError) as err:
+        facts.parse_json(text, "--facts F")
+    assert str(err.value).startswith("--facts F: ") and message in str(err.value)
+
+
+def test_parse_json_keeps_20_digit_integers_and_plain_floats():
+    assert facts.parse_json('{"a": 18446744073709551615, "b": -1.5e3}', "F") == {"a": 2**64 - 1, "b": -1500.0}
+
+
+@pytest.mark.parametrize(
+    "where, value, message",
+    [
+        ("memory.total_bytes", 0, "memory.total_bytes: 0 is out of range"),
+        ("memory.total_bytes", 2**63, "memory.total_bytes: 9223372036854775808 is out of range"),
+        ("memory.available_bytes", -1, "memory.available_bytes: -1 is out of range"),
+        ("memory.cgroup_limit_bytes", -1, "memory.cgroup_limit_bytes: -1 is out of range"),
+        ("cpu.usable", 0, "cpu.usable: 0 is out of range (expected 1..65536)"),
+        ("cpu.physical_cores", -2, "cpu.physical_cores: -2 is out of range"),
+        ("cpu.cgroup_quota", 0.0, "cpu.cgroup_quota: 0.0 is out of range"),
+        ("disks.0.total_bytes", -5, "disks[0].total_bytes: -5 is out of range"),
+        ("zram.compressors", ["lz4", "LZ4;x"], "zram.compressors[1]"),
+        ("zram.active", "zstd\n", "zram.active"),
+        ("default_ipv4", "300.1.1.1", "default_ipv4"),
+    ],
+)
+def test_facts_file_values_out_of_range_are_refused_by_name(tmp_path: Path, where: str, value, message: str):
+    data = json.loads((FIXTURES / "laptop-8c-16g.json").read_text())
+    *parents, last = (int(k) if k.isdigit() else k for k in where.split("."))
+    target = data
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as err:
+        facts.load_facts_file(path)
+    assert str(err.value).startswith(f"--facts {path}: ")
+    assert message in str(err.value)
+
+
+def test_facts_files_must_be_regular_files(tmp_path: Path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(UserError, match="not a regular file"):
+            facts.load_facts_file(path)
+
+
+def test_gather_in_a_deleted_directory_is_one_clear_error(tmp_path: Path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (
+        "import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
+        "from provision import facts\n"
+        "from provision.errors import UserError\n"
+        "try:\n    facts.gather()\nexcept UserError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(gone)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}).stdout
+    assert out.startswith("the current directory no longer exists")
+
+
 def test_gather_with_a_tree_and_a_build_dir_that_does_not_exist_yet(tmp_path: Path):
     tree = make_tree(tmp_path / "linux")
     build = tmp_path / "out" / "not" / "yet"
@@ -713,21 +821,3 @@ def test_probing_tool_versions_leaves_the_home_directory_alone(tmp_path):
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() not in ("", "None")
     assert not (home / ".distcc").exists()
-
-
-def test_zram_devices_kprov_set_up_are_told_apart_from_a_users(tmp_path):
-    from provision.facts import sysprobe
-
-    probe = sysprobe()
-    assert probe.parse_zram_state("device=zram0 algorithm=lz4 disksize=1 priority=100\n") == ["/dev/zram0"]
-    assert probe.parse_zram_state("") == []
-    (tmp_path / "proc").mkdir()
-    (tmp_path / "proc/swaps").write_text(
-        "Filename\tType\tSize\tUsed\tPriority\n/dev/zram0 partition 1024 0 100\n/dev/zram1 partition 1024 0 5\n"
-    )
-    assert probe.zram_facts(str(tmp_path))["kprov_devices"] == []  # no record: both are the user's
-    (tmp_path / "etc/kprov").mkdir(parents=True)
-    (tmp_path / "etc/kprov/zram.state").write_text("device=zram0 algorithm=lz4 disksize=1048576 priority=100\n")
-    z = probe.zram_facts(str(tmp_path))
-    assert z["devices_in_use"] == ["/dev/zram0", "/dev/zram1"]
-    assert z["kprov_devices"] == ["/dev/zram0"]

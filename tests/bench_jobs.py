@@ -1,0 +1,337 @@
+"""kprov's -j against a sweep of -j on a real kernel build (a script, not a test).
+
+A fixed subset of Debian's linux-source 6.1 defconfig (the objects of kernel/ mm/ fs/ext4/
+net/ipv4/, ~425 units) is built out of tree, without ccache, under three scenarios:
+
+  (a) unlimited  - the machine as it is;
+  (b) capped     - a cgroup memory cap (v1 or v2, whichever the host has) small enough that memory
+                   limits kprov's plan, with zram swap active;
+  (c) one-cpu    - affinity to one CPU.
+
+In each scenario ``kprov plan`` runs *inside* it (the same cgroup, the same affinity), then the
+subset is built at -j around its answer; rounds are interleaved (the machine is shared, timings are
+noisy: REFERENCE §1). Printed: the wall time of every -j per round, kprov's median as a ratio to the
+sweep's best and to nproc's. Target: kprov <= 1.05x the best and <= nproc's in every scenario.
+
+    .venv/bin/python tests/bench_jobs.py [--rounds 2] [--scenarios unlimited,capped,one-cpu]
+
+Run as root (the cgroup and zram need it). zram0 is used only when it is free (not swap, disksize
+0) and is reset afterwards; a run that exceeds its timeout (a livelock under the cap) is killed and
+reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+SUBSET = ("kernel/", "mm/", "fs/ext4/", "net/ipv4/")
+ENV = {
+    "LC_ALL": "C",
+    "CCACHE_DISABLE": "1",
+    "KBUILD_BUILD_TIMESTAMP": "1970-01-01 00:00:00 UTC",
+    "KBUILD_BUILD_USER": "kbuild",
+    "KBUILD_BUILD_HOST": "kprov",
+}
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+# --------------------------------------------------------------------------- cgroup
+
+
+class MemoryCgroup:
+    """A child memory cgroup of the one this script runs in, with a cap; v1 or v2."""
+
+    def __init__(self, name: str, limit: int):
+        self.version, self.path = self._create(name)
+        self.set_limit(limit)
+
+    @staticmethod
+    def _own(controller: str | None) -> str:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _id, controllers, path = line.split(":", 2)
+            if (controller is None and controllers == "") or (controller and controller in controllers.split(",")):
+                return path
+        raise RuntimeError("no cgroup of that kind")
+
+    def _create(self, name: str) -> tuple[int, Path]:
+        v1 = Path("/sys/fs/cgroup/memory")
+        if (v1 / "memory.limit_in_bytes").exists():
+            path = v1 / self._own("memory").lstrip("/") / name
+            path.mkdir(exist_ok=True)
+            return 1, path
+        parent = Path("/sys/fs/cgroup") / self._own(None).lstrip("/")
+        (parent / "cgroup.subtree_control").write_text("+memory")  # fails when the parent holds processes
+        path = parent / name
+        path.mkdir(exist_ok=True)
+        return 2, path
+
+    def set_limit(self, limit: int) -> None:
+        self.limit = limit
+        (self.path / ("memory.limit_in_bytes" if self.version == 1 else "memory.max")).write_text(str(limit))
+
+    def reset_peak(self) -> None:
+        if self.version == 1:
+            (self.path / "memory.max_usage_in_bytes").write_text("0")
+            (self.path / "memory.failcnt").write_text("0")
+        elif (self.path / "memory.peak").exists():
+            try:
+                (self.path / "memory.peak").write_text("0")  # newer kernels reset on write
+            except OSError:
+                pass
+
+    def peak(self) -> int:
+        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        try:
+            return int((self.path / name).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def failcnt(self) -> int:
+        if self.version == 1:
+            return int((self.path / "memory.failcnt").read_text())
+        for line in (self.path / "memory.events").read_text().splitlines():
+            if line.startswith("max "):
+                return int(line.split()[1])
+        return 0
+
+    def enter(self) -> None:
+        """In a child between fork and exec: move it into the cgroup."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self) -> None:
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.2)
+
+
+# --------------------------------------------------------------------------- zram
+
+
+class Zram:
+    """zram0 as swap for the capped scenario, only when nobody else uses it."""
+
+    def __init__(self, size: int, algorithm: str = "lz4"):
+        self.device = Path("/sys/block/zram0")
+        self.active = False
+        self.why = ""
+        if not self.device.exists():
+            self.why = "no /sys/block/zram0"
+            return
+        swaps = Path("/proc/swaps").read_text()
+        if "/dev/zram0" in swaps or int((self.device / "disksize").read_text()) != 0:
+            self.why = "zram0 is in use by someone else"
+            return
+        offered = (self.device / "comp_algorithm").read_text().replace("[", "").replace("]", "").split()
+        (self.device / "comp_algorithm").write_text(algorithm if algorithm in offered else offered[0])
+        (self.device / "disksize").write_text(str(size))
+        subprocess.run(["mkswap", "/dev/zram0"], check=True, capture_output=True)
+        subprocess.run(["swapon", "-p", "100", "/dev/zram0"], check=True)
+        self.active = True
+        self.size = size
+
+    def close(self) -> None:
+        if self.active:
+            subprocess.run(["swapoff", "/dev/zram0"], check=False)
+            (self.device / "reset").write_text("1")
+            self.active = False
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+class Scenario:
+    def __init__(self, name: str, cgroup: MemoryCgroup | None = None, cpus: set[int] | None = None):
+        self.name, self.cgroup, self.cpus = name, cgroup, cpus
+
+    def preexec(self) -> None:
+        os.setsid()
+        if self.cpus is not None:
+            os.sched_setaffinity(0, self.cpus)
+        if self.cgroup is not None:
+            self.cgroup.enter()
+
+    def nproc(self) -> int:
+        return len(self.cpus) if self.cpus is not None else len(os.sched_getaffinity(0))
+
+    def kprov_jobs(self) -> tuple[int, str]:
+        """kprov plan, run inside the scenario."""
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        argv = [str(ROOT / ".venv" / "bin" / "kprov"), "plan", "--json", "--target", "defconfig", "--no-ccache"]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, preexec_fn=self.preexec, check=True)
+        plan = json.loads(done.stdout)
+        return plan["jobs"]["value"], plan["jobs"]["reason"]
+
+
+def clean(build: Path) -> None:
+    for part in SUBSET:
+        for obj in (build / part).rglob("*.o"):
+            obj.unlink()
+        for arc in (build / part).rglob("*.a"):
+            arc.unlink()
+
+
+def build_once(tree: Path, build: Path, jobs: int, scenario: Scenario, timeout: float) -> dict:
+    clean(build)
+    if scenario.cgroup is not None:
+        scenario.cgroup.reset_peak()
+    argv = ["make", "-s", "-C", str(tree), f"O={build}", f"-j{jobs}", *SUBSET]
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv, env=dict(os.environ, **ENV), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=scenario.preexec,
+    )
+    try:
+        _out, err = proc.communicate(timeout=timeout)
+        status = "ok" if proc.returncode == 0 else f"failed ({err.decode(errors='replace').strip().splitlines()[-1:]})"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        status = f"killed after {timeout:.0f} s (no progress: a livelock under the cap)"
+    seconds = time.monotonic() - start
+    result = {"jobs": jobs, "seconds": round(seconds, 1), "status": status}
+    if scenario.cgroup is not None:
+        result["peak_mib"] = scenario.cgroup.peak() >> 20
+        result["failcnt"] = scenario.cgroup.failcnt()
+    return result
+
+
+def configure(tree: Path, build: Path) -> None:
+    if not (build / ".config").is_file():
+        subprocess.run(["make", "-s", "-C", str(tree), f"O={build}", "defconfig"], check=True, env=dict(os.environ, **ENV))
+    jobs = len(os.sched_getaffinity(0))
+    subprocess.run(["make", "-s", "-C", str(tree), f"O={build}", f"-j{jobs}", "prepare"], check=True, env=dict(os.environ, **ENV))
+
+
+def choose_cap(nproc: int, start_mib: int) -> tuple[int, int]:
+    """The largest cap (in 32 MiB steps down from ``start_mib``) at which kprov, inside it, plans fewer
+    jobs than nproc: where memory limits the plan."""
+    mib = start_mib
+    cgroup = MemoryCgroup(f"kprov-bench-probe-{os.getpid()}", mib << 20)
+    try:
+        while mib > 128:
+            cgroup.set_limit(mib << 20)
+            jobs, _why = Scenario("probe", cgroup).kprov_jobs()
+            if jobs < nproc:
+                return mib, jobs
+            mib -= 32
+    finally:
+        cgroup.remove()
+    raise SystemExit("no cap above 128 MiB makes memory limit kprov's plan")
+
+
+def sweep_for(kprov: int, nproc: int) -> list[int]:
+    """-j around kprov's answer, nproc's, and one job more than each."""
+    return sorted({1, max(1, kprov - 1), kprov, kprov + 1, nproc, nproc + 1})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--scenarios", default="unlimited,capped,one-cpu")
+    parser.add_argument("--cap-mib", type=int, default=0, help="the cap of the capped scenario (default: found)")
+    parser.add_argument("--zram-mib", type=int, default=1024)
+    parser.add_argument("--work", default="/var/tmp/kprov-bench")
+    parser.add_argument("--timeout", type=float, default=1500.0, help="seconds before a run counts as a livelock")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench_jobs.py needs root: it creates a cgroup and sets up zram")
+
+    from test_kconfig import linux_source
+
+    import pytest
+
+    try:
+        tree = linux_source()
+    except pytest.skip.Exception as exc:  # its skip, outside pytest
+        raise SystemExit(f"no kernel tree: {exc}") from None
+    work = Path(args.work)
+    build = work / "defconfig"
+    work.mkdir(parents=True, exist_ok=True)
+    log(f"tree {tree}, build {build}; subset {' '.join(SUBSET)}; rounds {args.rounds}")
+    configure(tree, build)
+
+    names = args.scenarios.split(",")
+    all_cpus = os.sched_getaffinity(0)
+    scenarios: list[Scenario] = []
+    zram: Zram | None = None
+    cgroup: MemoryCgroup | None = None
+    try:
+        if "unlimited" in names:
+            scenarios.append(Scenario("unlimited"))
+        if "capped" in names:
+            zram = Zram(args.zram_mib << 20)
+            log(f"zram: {'zram0 active, ' + str(args.zram_mib) + ' MiB' if zram.active else 'not used: ' + zram.why}")
+            if args.cap_mib:
+                cap = args.cap_mib
+            else:
+                cap, _ = choose_cap(len(all_cpus), 1024)
+            cgroup = MemoryCgroup(f"kprov-bench-{os.getpid()}", cap << 20)
+            log(f"cap: {cap} MiB (cgroup v{cgroup.version} {cgroup.path})")
+            scenarios.append(Scenario(f"capped {cap} MiB" + (" + zram" if zram.active else ""), cgroup))
+        if "one-cpu" in names:
+            scenarios.append(Scenario("one-cpu", cpus={min(all_cpus)}))
+
+        plans = {}
+        for sc in scenarios:
+            jobs, why = sc.kprov_jobs()
+            plans[sc.name] = jobs
+            log(f"[{sc.name}] kprov plan inside: -j{jobs} (nproc {sc.nproc()}): {why[:300]}")
+        results: dict[str, dict[int, list[dict]]] = {sc.name: {} for sc in scenarios}
+        for round_ in range(args.rounds):
+            for sc in scenarios:
+                order = sweep_for(plans[sc.name], sc.nproc())
+                order = order[round_ % len(order):] + order[: round_ % len(order)]  # rotate: interleave
+                for jobs in order:
+                    best = min((r["seconds"] for rs in results[sc.name].values() for r in rs if r["status"] == "ok"), default=None)
+                    timeout = min(args.timeout, 4 * best) if best else args.timeout
+                    r = build_once(tree, build, jobs, sc, timeout)
+                    results[sc.name].setdefault(jobs, []).append(r)
+                    extra = f", peak {r['peak_mib']} MiB, failcnt {r['failcnt']}" if "peak_mib" in r else ""
+                    log(f"round {round_ + 1} [{sc.name}] -j{jobs}: {r['seconds']} s {r['status']}{extra}")
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
+        if zram is not None:
+            zram.close()
+
+    log("")
+    log("scenario                    -j: median s (runs)                          kprov  best   kprov/best  kprov/nproc")
+    verdicts = []
+    for sc in scenarios:
+        medians = {}
+        cells = []
+        for jobs, rs in sorted(results[sc.name].items()):
+            ok = [r["seconds"] for r in rs if r["status"] == "ok"]
+            medians[jobs] = statistics.median(ok) if len(ok) == len(rs) else float("inf")
+            cells.append(f"-j{jobs} {medians[jobs]:.0f} ({', '.join(str(r['seconds']) if r['status'] == 'ok' else 'killed' for r in rs)})")
+        kprov = plans[sc.name]
+        best_j = min(medians, key=medians.get)
+        ratio_best = medians[kprov] / medians[best_j]
+        ratio_nproc = medians[kprov] / medians[sc.nproc()]
+        verdicts.append(ratio_best <= 1.05 and ratio_nproc <= 1.0)
+        log(f"{sc.name:27} {'; '.join(cells)}")
+        log(f"{'':27} kprov -j{kprov}, best -j{best_j}: kprov/best {ratio_best:.2f}, kprov/nproc (-j{sc.nproc()}) {ratio_nproc:.2f}")
+    log("target met" if all(verdicts) else "target NOT met in every scenario")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
