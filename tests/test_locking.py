@@ -121,9 +121,8 @@ def _wait_until(predicate, seconds: float) -> bool:
     return predicate()
 
 
-@needs_root
-def test_ansible_playbook_and_its_module_die_with_a_sigkilled_kprov(tmp_path):
-    marker = f"kprov-sleep-{os.getpid()}-{time.monotonic_ns()}"
+def long_task_project(tmp_path: Path, marker: str) -> Path:
+    """A playbook dir whose one task runs for 5 minutes as a process named by ``marker``."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "site.yml").write_text(textwrap.dedent(f"""
@@ -135,6 +134,13 @@ def test_ansible_playbook_and_its_module_die_with_a_sigkilled_kprov(tmp_path):
               ansible.builtin.command: python3 -c "import time; time.sleep(300)" {marker}
               changed_when: false
     """))
+    return project
+
+
+@needs_root
+def test_ansible_playbook_and_its_module_die_with_a_sigkilled_kprov(tmp_path):
+    marker = f"kprov-sleep-{os.getpid()}-{time.monotonic_ns()}"
+    project = long_task_project(tmp_path, marker)
     lockdir = tmp_path / "run"
     lockdir.mkdir(mode=0o755)
     code = textwrap.dedent(f"""
@@ -197,17 +203,7 @@ def test_the_wrapper_execs_the_real_ansible_playbook_with_its_arguments(tmp_path
 def test_an_interrupted_apply_stops_its_playbook_and_frees_the_lock(tmp_path, sig):
     """Ctrl-C, a lost SSH session or a plain kill in the middle of a run: nothing goes on alone."""
     marker = f"kprov-{sig.name}-{os.getpid()}-{time.monotonic_ns()}"
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "site.yml").write_text(textwrap.dedent(f"""
-        - name: A long task
-          hosts: all
-          gather_facts: false
-          tasks:
-            - name: Sleep
-              ansible.builtin.command: python3 -c "import time; time.sleep(300)" {marker}
-              changed_when: false
-    """))
+    project = long_task_project(tmp_path, marker)
     lockdir = tmp_path / "run"
     # Drive runner.apply directly under the CLI's error handling, as kprov apply does.
     code = textwrap.dedent(f"""
