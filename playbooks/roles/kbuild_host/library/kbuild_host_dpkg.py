@@ -155,7 +155,11 @@ class FrontendLock(object):
 
     def acquire(self):
         """Take the lock; returns False when this user may not open it (a check run as non-root)."""
-        flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (0 if self.module.check_mode else os.O_CREAT)
+        # Check mode only reads dpkg's state: a shared lock on a read-only descriptor still waits
+        # for a running apt, and opening the file for writing would modify the host (an overlay
+        # file system copies it up, a fresh one gets created).
+        check = self.module.check_mode
+        flags = (os.O_RDONLY if check else os.O_RDWR | os.O_CREAT) | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             self.fd = os.open(FRONTEND_LOCK, flags, 0o640)
         except OSError as exc:
@@ -166,7 +170,7 @@ class FrontendLock(object):
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.lockf(self.fd, (fcntl.LOCK_SH if check else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 return True
             except OSError as exc:
                 if exc.errno not in (errno.EACCES, errno.EAGAIN):
