@@ -132,6 +132,7 @@ class Zram:
         self.device = Path("/sys/block/zram0")
         self.active = False
         self.why = ""
+        self.size = 0
         if not self.device.exists():
             self.why = "no /sys/block/zram0"
             return
@@ -140,7 +141,15 @@ class Zram:
             self.why = "zram0 is in use by someone else"
             return
         offered = (self.device / "comp_algorithm").read_text().replace("[", "").replace("]", "").split()
-        (self.device / "comp_algorithm").write_text(algorithm if algorithm in offered else offered[0])
+        self.algorithm = algorithm if algorithm in offered else offered[0]
+        self.resize(size)
+
+    def resize(self, size: int) -> None:
+        if self.active:
+            subprocess.run(["swapoff", "/dev/zram0"], check=True)
+            (self.device / "reset").write_text("1")
+            self.active = False
+        (self.device / "comp_algorithm").write_text(self.algorithm)
         (self.device / "disksize").write_text(str(size))
         subprocess.run(["mkswap", "/dev/zram0"], check=True, capture_output=True)
         subprocess.run(["swapon", "-p", "100", "/dev/zram0"], check=True)
@@ -220,14 +229,17 @@ def configure(tree: Path, build: Path) -> None:
     subprocess.run(["make", "-s", "-C", str(tree), f"O={build}", f"-j{jobs}", "prepare"], check=True, env=dict(os.environ, **ENV))
 
 
-def choose_cap(nproc: int, start_mib: int) -> tuple[int, int]:
+def choose_cap(nproc: int, start_mib: int, zram: Zram | None, zram_share: float) -> tuple[int, int]:
     """The largest cap (in 32 MiB steps down from ``start_mib``) at which kprov, inside it, plans fewer
-    jobs than nproc: where memory limits the plan."""
+    jobs than nproc: where memory limits the plan. The zram device is resized with the cap (a small
+    host's zram is a share of its RAM)."""
     mib = start_mib
     cgroup = MemoryCgroup(f"kprov-bench-probe-{os.getpid()}", mib << 20)
     try:
         while mib > 128:
             cgroup.set_limit(mib << 20)
+            if zram is not None and zram.active and zram_share:
+                zram.resize(int(mib * zram_share) << 20)
             jobs, _why = Scenario("probe", cgroup).kprov_jobs()
             if jobs < nproc:
                 return mib, jobs
@@ -247,16 +259,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--scenarios", default="unlimited,capped,one-cpu")
     parser.add_argument("--cap-mib", type=int, default=0, help="the cap of the capped scenario (default: found)")
-    parser.add_argument("--zram-mib", type=int, default=1024)
+    parser.add_argument(
+        "--zram-share", type=float, default=0.5,
+        help="zram device size as a share of the cap, like a small host's zram of its RAM (default 0.5)",
+    )
+    parser.add_argument("--zram-mib", type=int, default=0, help="a fixed zram device size instead of --zram-share")
     parser.add_argument("--work", default="/var/tmp/kprov-bench")
     parser.add_argument("--timeout", type=float, default=1500.0, help="seconds before a run counts as a livelock")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench_jobs.py needs root: it creates a cgroup and sets up zram")
 
-    from test_kconfig import linux_source
-
     import pytest
+    from test_kconfig import linux_source
 
     try:
         tree = linux_source()
@@ -277,12 +292,15 @@ def main() -> int:
         if "unlimited" in names:
             scenarios.append(Scenario("unlimited"))
         if "capped" in names:
-            zram = Zram(args.zram_mib << 20)
-            log(f"zram: {'zram0 active, ' + str(args.zram_mib) + ' MiB' if zram.active else 'not used: ' + zram.why}")
+            share = 0.0 if args.zram_mib else args.zram_share
+            zram = Zram((args.zram_mib or 1024) << 20)
             if args.cap_mib:
                 cap = args.cap_mib
+                if zram.active and share:
+                    zram.resize(int(cap * share) << 20)
             else:
-                cap, _ = choose_cap(len(all_cpus), 1024)
+                cap, _ = choose_cap(len(all_cpus), 1024, zram, share)
+            log(f"zram: {f'zram0 active, {zram.size >> 20} MiB {zram.algorithm}' if zram.active else 'not used: ' + zram.why}")
             cgroup = MemoryCgroup(f"kprov-bench-{os.getpid()}", cap << 20)
             log(f"cap: {cap} MiB (cgroup v{cgroup.version} {cgroup.path})")
             scenarios.append(Scenario(f"capped {cap} MiB" + (" + zram" if zram.active else ""), cgroup))
