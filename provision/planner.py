@@ -1042,7 +1042,7 @@ def _plan_zram(
                 f"{percent}%: the common default (zram-generator 0.5 x RAM); memory does not limit -j here"
             )
     size = total * percent // 100
-    gain = 0 if facts.in_container else min(int(size * keep), rescue)
+    gain = 0 if facts.in_container else min(_zram_frees(facts, size, keep), rescue)
     reasons["capacity"] = (
         f"a {gib(size)} device at {ratio:g}:1 frees up to {gib(size * keep)} of RAM; the plan counts "
         f"{gib(gain)} of it for -j and for each serial phase (a phase may need at most "
@@ -1165,13 +1165,28 @@ def _serial_short(facts: HostFacts, cfg: _Config, mem: _Memory, jobs: int) -> tu
     return worst
 
 
+def _below_ram_cgroup(facts: HostFacts) -> bool:
+    m = facts.memory
+    return bool(m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes) and not facts.in_container
+
+
+def _zram_frees(facts: HostFacts, size: int, keep: float) -> int:
+    """RAM a zram device of ``size`` frees for the build. Its compressed pool is not charged to a
+    memory cgroup: under a cgroup limit below RAM every byte it holds leaves the limit (while the
+    host has RAM for the pool); on a whole host the pool comes out of the same RAM."""
+    if _below_ram_cgroup(facts):
+        outside = max(0, facts.memory.available_bytes - facts.memory.effective_bytes)
+        return int(min(size, outside * (1 / (1 - keep)) if keep < 1 else size))
+    return int(size * keep)
+
+
 def _existing_zram_gain(facts: HostFacts, mem: _Memory) -> int:
     """What an active zram swap that kprov leaves alone frees for the build, at its compressor's
     measured ratio (capped like planned zram); none in a container (/proc/swaps is the host's)."""
     if facts.in_container or not _users_zram(facts) or not facts.memory.zram_swap_bytes:
         return 0
     keep = 1 - 1 / cal.zram_ratio(facts.zram.active or cal.ZRAM_KCONFIG_DEFAULT)
-    return min(int(facts.memory.zram_swap_bytes * keep), cal.zram_rescue_bytes(mem.ram_budget))
+    return min(_zram_frees(facts, facts.memory.zram_swap_bytes, keep), cal.zram_rescue_bytes(mem.ram_budget))
 
 
 def _disk_swap(facts: HostFacts) -> int:
