@@ -576,6 +576,42 @@ class CalibrateCommand(KprovApp):
         return 0
 
 
+# --------------------------------------------------------------------------- the role for Ansible users
+
+
+@Kprov.subcommand("ansible-path")
+class AnsiblePathCommand(KprovApp):
+    """Print the directory holding the kbuild_host role, for ANSIBLE_ROLES_PATH / roles_path"""
+
+    def main(self, *args):
+        if args:
+            raise UserError(f"kprov ansible-path takes no arguments (got '{args[0]}')")
+        from provision.collection import roles_path
+
+        emit(f"{roles_path()}\n")
+        return 0
+
+
+@Kprov.subcommand("collection")
+class CollectionCommand(KprovApp):
+    """Build the kbuild_host role as the Ansible collection kprov.kbuild (a tarball for ansible-galaxy)"""
+
+    output = cli.SwitchAttr(
+        "--output", Text("a directory"), argname="DIR", default=".", help="Where to write the tarball (default: .)"
+    )
+
+    def main(self, *args):
+        if args:
+            raise UserError(f"kprov collection takes no arguments (got '{args[0]}')")
+        from pathlib import Path
+
+        from provision.collection import FQCN, build
+
+        tarball = build(Path(self.output))
+        emit(f"{tarball}\ninstall: ansible-galaxy collection install {tarball}\nuse: - role: {FQCN}\n")
+        return 0
+
+
 def main() -> None:
     Kprov.run()
 
