@@ -36,6 +36,7 @@ from provision.model import (
     PackageCatalog,
     Plan,
     ccache_size_string,
+    human_bytes,
 )
 from provision.validate import parse_ip
 
@@ -398,10 +399,6 @@ def distcc_role(plan: Plan) -> str:
     return "+".join(roles) or "-"
 
 
-def _gib(n: int) -> str:
-    return f"{n / GIB:.1f} GiB"
-
-
 def fleet_rows(plans: Mapping[str, Plan], groups: Mapping[str, Iterable[str]] | None = None) -> list[dict]:
     """One row per host, in inventory order (the groups' order, then the rest by name)."""
     order: dict[str, None] = {}
@@ -418,7 +415,7 @@ def fleet_rows(plans: Mapping[str, Plan], groups: Mapping[str, Iterable[str]] | 
             {
                 "host": name,
                 "cores": p.host.usable_cpus,
-                "ram": _gib(p.host.memory_bytes),
+                "ram": human_bytes(p.host.memory_bytes),
                 "jobs": p.jobs.value,
                 "zram": f"{p.zram.algorithm}/{p.zram.percent}%" if p.zram.enabled else "off",
                 "ccache": ccache_size_string(p.ccache.max_size_bytes) if p.ccache.enabled else "off",

@@ -29,6 +29,18 @@ PLAN_SCHEMA = 1
 GIB = 1 << 30
 MIB = 1 << 20
 
+
+def human_bytes(n: float | None) -> str:
+    """kprov's one byte formatter: binary units as free(1), ccache and zramctl print them
+    (``1.5 GiB``, ``512 MiB``, ``0 MiB``; below 1 MiB in KiB)."""
+    if n is None:
+        return "-"
+    if abs(n) >= GIB:
+        return f"{n / GIB:.1f} GiB"
+    if abs(n) >= MIB or n == 0:
+        return f"{n / MIB:.0f} MiB"
+    return f"{n / 1024:.0f} KiB"
+
 #: Config targets kprov knows how to plan for (``make <target>``).
 TARGETS = (
     "defconfig",

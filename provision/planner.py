@@ -65,6 +65,7 @@ from provision.model import (
     PlanHost,
     TreeEvaluation,
     ZramPlan,
+    human_bytes,
 )
 from provision.validate import (
     address_in,
@@ -88,11 +89,7 @@ from provision.validate import (
 # --------------------------------------------------------------------------- formatting
 
 
-def gib(n: float) -> str:
-    """Bytes as GiB with one decimal (``11.2 GiB``); small figures in MiB."""
-    if abs(n) < GIB:
-        return f"{n / MIB:.0f} MiB"
-    return f"{n / GIB:.1f} GiB"
+gib = human_bytes
 
 
 #: The largest -l kprov passes on: far above any host's CPUs, low enough to be a typo's bound.

@@ -20,20 +20,8 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from provision.errors import UserError, inert, shown
-from provision.model import GIB, MIB, Plan
+from provision.model import Plan, human_bytes
 from provision.resources import templates_dir
-
-
-def human_bytes(n: int | float | None) -> str:
-    """1.5 GiB, 512 MiB: binary units, the ones free(1), ccache and zramctl print."""
-    if n is None:
-        return "-"
-    n = float(n)
-    if n >= GIB:
-        return f"{n / GIB:.1f} GiB"
-    if n >= MIB:
-        return f"{n / MIB:.0f} MiB"
-    return f"{n / 1024:.0f} KiB"
 
 
 def shquote(value: Any) -> str:
