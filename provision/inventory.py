@@ -13,9 +13,12 @@ host and the variable) rather than planned from its template text.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from provision import runner
@@ -80,9 +83,9 @@ def gather_fleet(inventory: str, limit: str | None = None) -> InventoryFleet:
     (exit 2); an unreachable host, or one where the facts or the probe fail, is an
     EnvironmentProblem (exit 1) naming it and the run's artifacts.
     """
-    listing = runner.list_inventory(inventory)
+    listing = list_inventory(inventory)
     # a --limit that matches nothing is bad input; the limited listing names the hosts to gather
-    targets = runner.list_inventory(inventory, limit) if limit else listing
+    targets = list_inventory(inventory, limit) if limit else listing
     groups = groups_from_list(listing)
     listed_vars = (listing.get("_meta") or {}).get("hostvars") or {}
     # checked before anything runs: a templated variable is bad input, whatever the hosts say
@@ -211,7 +214,7 @@ def inventory_groups(inventory: str) -> dict[str, list[str]]:
 
     Like Ansible's ``groups`` variable: ``all`` and ``ungrouped`` are there too.
     """
-    return groups_from_list(runner.list_inventory(inventory))
+    return groups_from_list(list_inventory(inventory))
 
 
 def groups_from_list(data: dict[str, Any]) -> dict[str, list[str]]:
@@ -235,3 +238,52 @@ def groups_from_list(data: dict[str, Any]) -> dict[str, list[str]]:
     if "all" not in ordered:
         ordered["all"] = list(dict.fromkeys(data.get("_meta", {}).get("hostvars", {})))
     return ordered
+
+
+# --------------------------------------------------------------------------- ansible-inventory --list
+
+
+def list_inventory(inventory: str, limit: str | None = None) -> dict[str, Any]:
+    """``ansible-inventory --list`` of the user's inventory, as a dict; bad input is a UserError.
+
+    Ansible only warns about an inventory it cannot parse and then runs against no host at all;
+    kprov says so instead (``ANSIBLE_INVENTORY_UNPARSED_FAILED``), and a --limit that matches no
+    host is an error too.
+    """
+    path = Path(inventory)
+    if not path.exists():
+        raise UserError(f"inventory file not found: {inventory}")
+    cmd = [runner.ansible_tool("ansible-inventory"), "-i", str(path.resolve()), "--list"]
+    if limit:
+        cmd += ["--limit", limit]
+    env = {**os.environ, **runner.inventory_envvars(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise UserError(f"inventory {inventory} could not be parsed: {_inventory_error(proc.stderr)}")
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise EnvironmentProblem(f"ansible-inventory printed something that is not JSON: {exc}") from None
+    if not data.get("_meta", {}).get("hostvars") and not _all_hosts(data):
+        if limit:
+            raise UserError(f"--limit {limit} matches no host of inventory {inventory}")
+        raise UserError(f"inventory {inventory} has no hosts")
+    return data
+
+
+def _all_hosts(data: dict[str, Any]) -> list[str]:
+    hosts: list[str] = []
+    for name, group in data.items():
+        if name != "_meta" and isinstance(group, dict):
+            hosts += [h for h in group.get("hosts", []) if h not in hosts]
+    return hosts
+
+
+def _inventory_error(stderr: str) -> str:
+    """The line of ansible-inventory's stderr that says why, without the warnings around it."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for prefix in ("Failed to parse inventory:", "[ERROR]:", "ERROR!"):
+        for ln in lines:
+            if ln.startswith(prefix):
+                return ln.removeprefix("[ERROR]:").removeprefix("ERROR!").strip()
+    return lines[-1] if lines else "ansible-inventory failed"

@@ -108,6 +108,8 @@ def apply(
         if not repair:
             extravars["kbuild_host_packages_repair"] = False
     else:
+        from provision.inventory import list_inventory  # it runs playbooks through this module
+
         list_inventory(inventory, limit)  # bad inventory or a --limit that matches nothing: exit 2
         extravars = {}
         goal_vars = goals_extravars(goals)
@@ -281,57 +283,6 @@ def apply_failure(outcome: RunOutcome, err: TextIO) -> str:
 
 def _with_reason(host: str, reasons: dict[str, str]) -> str:
     return f"{host} ({reasons[host]})" if host in reasons else host
-
-
-# --------------------------------------------------------------------------- inventory
-
-
-def list_inventory(inventory: str, limit: str | None = None) -> dict[str, Any]:
-    """``ansible-inventory --list`` of the user's inventory, as a dict; bad input is a UserError.
-
-    Ansible only warns about an inventory it cannot parse and then runs against no host at all;
-    kprov says so instead (``ANSIBLE_INVENTORY_UNPARSED_FAILED``), and a --limit that matches no
-    host is an error too.
-    """
-    import subprocess
-
-    path = Path(inventory)
-    if not path.exists():
-        raise UserError(f"inventory file not found: {inventory}")
-    cmd = [ansible_tool("ansible-inventory"), "-i", str(path.resolve()), "--list"]
-    if limit:
-        cmd += ["--limit", limit]
-    env = {**os.environ, **inventory_envvars(), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise UserError(f"inventory {inventory} could not be parsed: {_inventory_error(proc.stderr)}")
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise EnvironmentProblem(f"ansible-inventory printed something that is not JSON: {exc}") from None
-    if not data.get("_meta", {}).get("hostvars") and not _all_hosts(data):
-        if limit:
-            raise UserError(f"--limit {limit} matches no host of inventory {inventory}")
-        raise UserError(f"inventory {inventory} has no hosts")
-    return data
-
-
-def _all_hosts(data: dict[str, Any]) -> list[str]:
-    hosts: list[str] = []
-    for name, group in data.items():
-        if name != "_meta" and isinstance(group, dict):
-            hosts += [h for h in group.get("hosts", []) if h not in hosts]
-    return hosts
-
-
-def _inventory_error(stderr: str) -> str:
-    """The line of ansible-inventory's stderr that says why, without the warnings around it."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for prefix in ("Failed to parse inventory:", "[ERROR]:", "ERROR!"):
-        for ln in lines:
-            if ln.startswith(prefix):
-                return ln.removeprefix("[ERROR]:").removeprefix("ERROR!").strip()
-    return lines[-1] if lines else "ansible-inventory failed"
 
 
 # --------------------------------------------------------------------------- running a playbook

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from provision import progress, runner
+from provision import inventory, progress, runner
 from provision.errors import ApplyFailed, EnvironmentProblem, UserError
 from provision.model import Goals
 from provision.resources import playbooks_dir
@@ -347,7 +347,7 @@ def test_missing_inventory_is_user_error(tmp_path, state_home):
 def test_unparsable_inventory_is_user_error(tmp_path):
     bad = write(tmp_path / "bad.ini", "[web\nhost1 x=\n")
     with pytest.raises(UserError) as info:
-        runner.list_inventory(str(bad))
+        inventory.list_inventory(str(bad))
     assert str(info.value).startswith(f"inventory {bad} could not be parsed: ")
     assert "\n" not in str(info.value)
 
@@ -370,7 +370,7 @@ def test_missing_ansible_tool_is_environment_problem():
 
 NON_ROOT_APPLY = """
 import sys
-from provision import progress, runner
+from provision import inventory, progress, runner
 from provision.errors import KprovError
 try:
     runner.apply(role_vars={"kbuild_host_zram_enabled": True}, goals=None, inventory=None, check=CHECK)
