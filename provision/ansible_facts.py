@@ -31,6 +31,7 @@ from provision.model import (
     HostFacts,
     MemoryFacts,
     Plan,
+    ToolchainFacts,
     ZramFacts,
 )
 
@@ -390,7 +391,19 @@ def _from_ansible(facts: dict, probe: dict | None, build_dir: str | None, ccache
         virtualization=_virtualization(facts, probe),
         default_ipv4=_default_ipv4(facts.get("default_ipv4")),
         source="ansible",
+        toolchain_facts=_toolchain_facts((probe or {}).get("toolchain_facts")),
+        ccache_group_members=(
+            None if (probe or {}).get("ccache_group_members") is None
+            else _names(probe["ccache_group_members"], "probe.ccache_group_members")
+        ),
     )
+
+
+def _toolchain_facts(value: Any) -> ToolchainFacts | None:
+    """The probe's ``toolchain_facts`` (None when the probe did not run its tools)."""
+    if value is None:
+        return None
+    return ToolchainFacts.from_dict(_mapping(value, "probe.toolchain_facts"), "probe.toolchain_facts")
 
 
 def _strip_prefix(text: str) -> str:

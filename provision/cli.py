@@ -274,6 +274,13 @@ class PlanningSwitches(SourceSwitches):
         "--ccache-size", Text("a size such as 8G"), argname="SIZE", help="ccache max_size, e.g. 8G, 512M"
     )
     ccache_shared = cli.Flag("--ccache-shared", help="Share the cache between trees or machines")
+    ccache_group_add = cli.SwitchAttr(
+        "--ccache-group-add", Text("a user name"), list=True, argname="USER",
+        help="Add this existing user to the shared ccache's group: it can then affect every build (repeat)",
+    )
+    ccache_private = cli.Flag(
+        "--ccache-private", help="No shared ccache directory or group: every user keeps ccache's own default"
+    )
     builds_to_keep = cli.SwitchAttr(
         "--builds-to-keep", Whole(1, 100), default=2, argname="N", help="Builds ccache should hold"
     )
@@ -284,12 +291,39 @@ class PlanningSwitches(SourceSwitches):
     )
     allow_public = cli.Flag("--allow-public", help="Permit public ranges in --allow")
     listen = cli.SwitchAttr(
-        "--listen", Text("an address of this host"), argname="ADDRESS", help="Address distccd binds to"
+        "--listen", Text("an address of this host"), argname="ADDRESS",
+        help="Address distccd (or the compile-cache store) binds to",
     )
     distcc_hosts = cli.SwitchAttr(
         "--distcc-hosts", Text("HOST[:PORT][/LIMIT]"), list=True, argname="HOST[:PORT][/LIMIT]",
         help="distcc server to use (repeat)",
     )
+    ccache_server = cli.Flag(
+        "--ccache-server", help="Run the shared compile-cache store on this host (with --listen, --allow)"
+    )
+    ccache_backend = cli.SwitchAttr(
+        "--ccache-backend", cli.Set("redis", "http"), argname="BACKEND",
+        help="The store's backend (default: Redis when it fits in RAM, else nginx WebDAV on disk)",
+    )
+    ccache_port = cli.SwitchAttr("--ccache-port", Whole(1, 65535, 5), argname="N", help="The store's TCP port")
+    ccache_clients = cli.SwitchAttr(
+        "--ccache-client", Text("NAME or NAME:write"), list=True, argname="NAME[:write]",
+        help="A host that may use the store, with a credential of its own; :write lets it upload (repeat)",
+    )
+    ccache_remote = cli.SwitchAttr(
+        "--ccache-remote", Text("a store URL"), argname="URL",
+        help="Use this compile-cache store behind the local cache (redis://HOST:PORT or http://HOST:PORT/cache/)",
+    )
+    ccache_remote_secret = cli.SwitchAttr(
+        "--ccache-remote-secret", Text("a file name"), argname="FILE",
+        help="The file (mode 0600) holding this host's store password",
+    )
+    ccache_remote_user = cli.SwitchAttr(
+        "--ccache-remote-user", Text("a store user name"), argname="NAME",
+        help="This host's store user (default: its short host name)",
+    )
+    ccache_remote_write = cli.Flag("--ccache-remote-write", help="Upload results to the store (default: read only)")
+    ccache_remote_only = cli.Flag("--ccache-remote-only", help="Keep no local cache: only the store (small disks)")
     host_entries = cli.SwitchAttr(
         "--host-entry", Text("ADDRESS=NAME[,NAME]"), list=True, argname="ADDRESS=NAME[,NAME]",
         help="/etc/hosts entry for a build host, in kprov's marked block (repeat)",
@@ -300,6 +334,80 @@ class PlanningSwitches(SourceSwitches):
         if on and off:
             raise UserError(f"--{name} and --no-{name} contradict each other: give one")
         return True if on else False if off else None
+
+    def _group_users(self) -> tuple[str, ...]:
+        """``--ccache-group-add`` users: valid names, and for this host (no inventory) existing accounts."""
+        import pwd
+
+        from provision.validate import check_user_name
+
+        if self.ccache_private:
+            if getattr(self, "_explicit_ccache_dir", self.ccache_dir) is not None:
+                raise UserError(f"--ccache-private and --ccache-dir {self.ccache_dir} contradict each other: give one")
+            if self.ccache_group_add:
+                raise UserError(
+                    f"--ccache-private and --ccache-group-add {self.ccache_group_add[0]} contradict each other: "
+                    "a private cache has no group"
+                )
+        users = tuple(dict.fromkeys(check_user_name(u, "--ccache-group-add") for u in self.ccache_group_add))
+        # the accounts of this host: a facts file or an inventory plans other hosts (the role checks there)
+        if not (getattr(self, "inventory", None) or self.facts_file or self.ansible_facts_file):
+            for user in users:
+                try:
+                    pwd.getpwnam(user)
+                except KeyError:
+                    raise UserError(f"--ccache-group-add {user}: no such user on this host") from None
+        return users
+
+    def _cache_goals(self) -> dict:
+        """The shared compile cache's switches as Goals fields; the secret file is checked now."""
+        from provision.cache import local_secret_file
+        from provision.model import CacheRemoteGoal, CacheUser
+        from provision.validate import check_store_client, check_store_url, check_store_user
+
+        if not self.ccache_server:
+            for name, given in (("--ccache-backend", self.ccache_backend), ("--ccache-port", self.ccache_port),
+                                ("--ccache-client", self.ccache_clients)):
+                if given:
+                    raise UserError(f"{name} shapes the store this host runs: it needs --ccache-server")
+        if self.ccache_remote is None:
+            for name, given in (("--ccache-remote-secret", self.ccache_remote_secret),
+                                ("--ccache-remote-user", self.ccache_remote_user),
+                                ("--ccache-remote-write", self.ccache_remote_write),
+                                ("--ccache-remote-only", self.ccache_remote_only)):
+                if given:
+                    raise UserError(f"{name} needs --ccache-remote URL: the store to use")
+        elif self.ccache_server:
+            raise UserError("--ccache-server and --ccache-remote: a store host uses its own store; give one")
+        users = []
+        for spec in self.ccache_clients:
+            name, write = check_store_client(spec)
+            if any(u.name == name for u in users):
+                raise UserError(f"--ccache-client {name}: given twice (one credential per host)")
+            users.append(CacheUser(name, write, local_secret_file(name)))
+        remote = None
+        if self.ccache_remote is not None:
+            url = str(check_store_url(self.ccache_remote, "--ccache-remote"))
+            if self.ccache_remote_secret is None:
+                raise UserError("--ccache-remote needs --ccache-remote-secret FILE: the file holding this host's password")
+            from provision.cache_status import check_secret_file
+
+            secret_file = check_secret_file(os.path.abspath(self.ccache_remote_secret), "--ccache-remote-secret")
+            user = self.ccache_remote_user or os.uname().nodename.split(".", 1)[0]
+            remote = CacheRemoteGoal(
+                url=url,
+                user=check_store_user(user, "--ccache-remote-user"),
+                secret_file=secret_file,
+                write=self.ccache_remote_write,
+                only=self.ccache_remote_only,
+            )
+        return {
+            "ccache_server": self.ccache_server,
+            "ccache_backend": self.ccache_backend,
+            "ccache_port": self.ccache_port,
+            "ccache_users": tuple(users),
+            "ccache_remote": remote,
+        }
 
     def goals(self) -> Goals:
         """The switches as Goals, with every value the validators can judge alone checked now,
@@ -335,6 +443,8 @@ class PlanningSwitches(SourceSwitches):
             ccache_size_bytes=None if self.ccache_size is None else parse_size(self.ccache_size, "--ccache-size"),
             ccache_dir=self.ccache_dir,
             ccache_shared=self.ccache_shared,
+            ccache_group_add=self._group_users(),
+            ccache_private=self.ccache_private,
             builds_to_keep=self.builds_to_keep,
             distcc_server=self.distcc_server,
             allow=tuple(self.allow),
@@ -342,6 +452,7 @@ class PlanningSwitches(SourceSwitches):
             listen=self.listen,
             distcc_hosts=tuple(self.distcc_hosts),
             host_entries=tuple(entries),
+            **self._cache_goals(),
         )
 
     def make_plan(self) -> Plan:
@@ -423,7 +534,11 @@ class PlanCommand(KprovApp, PlanningSwitches, InventorySwitches):
         # The same inputs the role gets: each host's facts, probe and inventory variables
         # (kbuild_host_farm_address, kbuild_host_goals, ansible_host), planned by the same farm rules.
         found = gather_fleet(self.inventory, self.limit)
-        plans = fleet.plan_inventory(found.hosts, found.groups, goals, load_catalog())
+        from provision.cache_status import fleet_secrets_dir
+
+        plans = fleet.plan_inventory(
+            found.hosts, found.groups, goals, load_catalog(), cache_secrets_dir=fleet_secrets_dir(self.inventory)
+        )
         if self.as_json:
             emit(render.render_json(fleet.fleet_json(plans)))
         elif self.as_yaml:
@@ -499,7 +614,8 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
             if self.inventory:
                 raise UserError("-i applies to the inventory's hosts, planned from their own facts: drop --facts")
             raise UserError("kprov apply plans this host from its own facts: --facts is for kprov plan")
-        if not self.inventory and not self.ccache_dir:
+        self._explicit_ccache_dir = self.ccache_dir
+        if not self.inventory and not self.ccache_dir and not self.ccache_private:
             # apply sets up one cache for every user of the host, like the role does on a fleet
             from provision.ansible_facts import DEFAULT_CCACHE_DIR
 
@@ -515,7 +631,9 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
         if self.inventory:
             role_vars = None
         else:
-            role_vars, goals = self.make_plan().to_role_vars(), None
+            plan = self.make_plan()
+            _store_secrets(plan, self.check)
+            role_vars, goals = plan.to_role_vars(), None
         result = runner.apply(
             role_vars=role_vars,
             goals=goals,
@@ -529,6 +647,64 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
             repair=not self.no_repair,
         )
         return result.rc
+
+
+def _store_secrets(plan: Plan, check: bool) -> None:
+    """The store's users' secret files: made when missing (never overwritten, never printed); the
+    paths to copy to each client are said once."""
+    store = plan.ccache.store if plan.ccache.enabled else None
+    if store is None:
+        return
+    from provision.cache_status import ensure_secret_file
+
+    own = plan.ccache.remote.user if plan.ccache.remote else None
+    for user in store.users:
+        if check:
+            if not os.path.exists(user.secret_file):
+                _say(f"kprov: would create the store secret {user.secret_file} (--check creates nothing)")
+            continue
+        made = ensure_secret_file(user.secret_file, f"the secret of store user {user.name}")
+        role = "writes" if user.write else "reads"
+        if user.name != own:
+            _say(
+                f"kprov: store user {user.name} ({role}): copy {user.secret_file} to that host (mode 0600) and run "
+                f"kprov apply --ccache-remote URL --ccache-remote-secret FILE --ccache-remote-user {user.name}"
+                + (" --ccache-remote-write" if user.write else "") + (" (new secret)" if made else "")
+            )
+
+
+# --------------------------------------------------------------------------- cache
+
+
+@Kprov.subcommand("cache")
+class CacheCommand(KprovApp):
+    """The shared compile cache on this host (kprov cache status)"""
+
+    def main(self, *args):
+        if args:
+            raise UserError(f"kprov cache: unknown command '{args[0]}' (expected: status)")
+        if not self.nested_command:
+            raise UserError("kprov cache needs a command: status")
+
+
+@CacheCommand.subcommand("status")
+class CacheStatusCommand(KprovApp):
+    """The local cache, the store this host uses (does it answer, how fast), hits, and what decides them"""
+
+    as_json = cli.Flag("--json", help="As JSON")
+    config = cli.SwitchAttr(
+        "--config", Text("a file name"), argname="FILE",
+        help="The client config file to read (default: $CCACHE_CONFIGPATH, else /etc/kprov/ccache-remote.conf)",
+    )
+
+    def main(self, *args):
+        if args:
+            raise UserError(f"kprov cache status takes no arguments (got '{args[0]}')")
+        from provision import cache_status, render
+
+        data = cache_status.status(self.config)
+        emit(render.render_json(data) if self.as_json else cache_status.render_status(data))
+        return 0
 
 
 # --------------------------------------------------------------------------- calibrate

@@ -39,6 +39,7 @@ from provision.model import (
     HostFacts,
     MemoryFacts,
     RunningKernelFacts,
+    ToolchainFacts,
     TreeFacts,
     ZramFacts,
 )
@@ -282,6 +283,34 @@ def _tool_version(argv: tuple[str, ...]) -> str | None:
     return parse_tool_version(out) or parse_tool_version(err)
 
 
+def _run_output(argv: tuple[str, ...]) -> str | None:
+    """A tool's standard output, or None when it is absent, fails or hangs."""
+    path = shutil.which(argv[0])
+    if path is None:
+        return None
+    from plumbum import local
+    from plumbum.commands.processes import ProcessTimedOut
+
+    try:
+        rc, out, _err = local[path][argv[1:]].with_env(**sysprobe().TOOL_ENV).run(retcode=None, timeout=TOOL_TIMEOUT_S)
+    except (OSError, ProcessTimedOut):
+        return None
+    return out if rc == 0 else None
+
+
+def toolchain_facts() -> ToolchainFacts:
+    """The compilers, assembler, linker and pahole as a kernel build records them, the versioned
+    drivers installed, and distccd's compiler links (``kbuild_host_sysprobe.toolchain_facts``)."""
+    data = sysprobe().toolchain_facts(_run_output, sysprobe().list_names)
+    return ToolchainFacts.from_dict(data, "toolchain_facts")
+
+
+def ccache_group_members(group: str = "kbuild") -> tuple[str, ...] | None:
+    """Members of the ccache group in the local account files, None when the group does not exist."""
+    members = sysprobe().group_members(group)
+    return None if members is None else tuple(members)
+
+
 def toolchain_versions(executor: ThreadPoolExecutor | None = None) -> dict[str, str | None]:
     """Every tool of :data:`TOOLS` -> version, or None when absent; the tools run concurrently."""
     own = executor is None
@@ -358,6 +387,8 @@ def default_ccache_dir() -> str:
 #: .config options the planner looks at (exact names, or prefixes ending in ``*``).
 CONFIG_KEYS = (
     "DEBUG_INFO*",
+    "RANDSTRUCT*",  # the layout seed must be hashed for a shared cache (provision/cache.py)
+    "GCC_PLUGIN_RANDSTRUCT",
     "LTO*",
     "GCC_PLUGINS",
     "MODULES",
@@ -638,6 +669,7 @@ def gather(
     tree_info = tree_facts(tree, build_dir) if tree else None  # fail fast on a bad --tree
     with ThreadPoolExecutor(max_workers=len(TOOLS)) as pool:
         tools = {name: pool.submit(_tool_version, argv) for name, argv in TOOLS.items()}
+        detail = pool.submit(toolchain_facts)
         probe = sysprobe().probe("/")
         vm = psutil.virtual_memory()
         sw = psutil.swap_memory()
@@ -652,6 +684,7 @@ def gather(
         address = default_ipv4()
         running = running_kernel_facts()
         toolchain = {name: fut.result() for name, fut in tools.items()}
+        toolchain_detail = detail.result()
 
     memory = MemoryFacts(
         total_bytes=int(vm.total),
@@ -677,6 +710,8 @@ def gather(
         virtualization=probe["virtualization"],
         default_ipv4=address,
         source="local",
+        toolchain_facts=toolchain_detail,
+        ccache_group_members=ccache_group_members(),
     )
 
 

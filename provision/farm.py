@@ -21,6 +21,15 @@ is that member's; a member whose facts claim it is the one refused. A reported s
 the member's address. A member with no address at all stops every member's goals: the farm
 cannot be complete without it.
 
+Members compile for each other only with the same compiler. From each member's toolchain facts
+(published as ``kbuild_host_farm_toolchain``: :func:`farm_toolchain`), a server whose compiler
+for a client's planned kind differs from the client's (another version line, or no driver of the
+client's versioned triplet name) is left out of that client's ``DISTCC_HOSTS`` with the reason;
+where the server runs the same distro release as the client and the distro packages that
+compiler (Debian's ``gcc-N``, ``clang-N``), the server installs it instead. Members without
+toolchain facts are kept as before (nothing to judge). :func:`toolchain_partitions` groups hosts
+by what a kernel build records of its toolchain, which decides whether they can share ccache hits.
+
 Pure: no I/O. Every address and name is judged by :mod:`provision.validate`; this module only
 compares the canonical forms the validator returns.
 """
@@ -35,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provision.errors import UserError
-from provision.model import Goals, HostEntry
+from provision.model import Goals, HostEntry, HostFacts, ToolchainFacts
 from provision.validate import is_hostname, parse_allow, parse_ip
 
 SERVER_GROUP = "distcc_servers"
@@ -43,6 +52,223 @@ CLIENT_GROUP = "distcc_clients"
 #: Names every host keeps for itself (RFC 6761, Debian's /etc/hosts): never a farm member's name
 #: in /etc/hosts, and never a DISTCC_HOSTS entry, where ``localhost`` means "compile here".
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
+@dataclass(frozen=True)
+class MemberToolchain:
+    """A member's toolchain facts with what decides whether its distro packages another's compiler."""
+
+    facts: ToolchainFacts
+    arch: str = ""
+    family: str = ""  # kprov's distro family (debian, redhat, ...)
+    release: str = ""  # distro id and version, e.g. "debian 12"
+
+
+#: The published variable a member's toolchain is read from (hostvars), see :func:`farm_toolchain`.
+TOOLCHAIN_VAR = "kbuild_host_farm_toolchain"
+
+
+def farm_toolchain(facts: HostFacts) -> dict[str, Any] | None:
+    """What a member publishes for the others (``kbuild_host_farm_toolchain``), None without facts."""
+    if facts.toolchain_facts is None:
+        return None
+    return {
+        "arch": facts.arch,
+        "family": facts.distro.family,
+        "release": f"{facts.distro.id} {facts.distro.version}".strip(),
+        "toolchain": facts.toolchain_facts.to_dict(),
+    }
+
+
+def member_toolchain(published: Any, name: str) -> MemberToolchain | None:
+    """:func:`farm_toolchain`'s dict back (from hostvars); None when the member published none."""
+    if not published:
+        return None
+    if not isinstance(published, Mapping):
+        raise UserError(f"farm member {name}: {TOOLCHAIN_VAR}: expected an object, got {type(published).__name__}")
+    where = f"farm member {name}: {TOOLCHAIN_VAR}"
+    text = {k: published.get(k) or "" for k in ("arch", "family", "release")}
+    for key, value in text.items():
+        if not isinstance(value, str):
+            raise UserError(f"{where}.{key}: expected a string")
+    facts = ToolchainFacts.from_dict(published.get("toolchain") or {}, f"{where}.toolchain")
+    return MemberToolchain(facts=facts, **text)
+
+
+# --------------------------------------------------------------------------- who compiles for whom
+
+
+def version_key(line: str | None) -> str | None:
+    """A version line without the program's own name: ``gcc (Debian 12.2.0-14) 12.2.0`` and
+    ``x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0`` name one compiler. clang's line does not
+    start with its name (``Debian clang version 14.0.6``) and is kept whole."""
+    if not line:
+        return None
+    head, _, rest = line.partition(" ")
+    return rest if rest.startswith("(") and ("gcc" in head or "cc" == head) else line
+
+
+def planned_kind(toolchain: ToolchainFacts, asked: str | None) -> str | None:
+    """The compiler kind a member builds with: the one asked for, else gcc when it has one (the
+    planner's choice for ``auto``), else clang."""
+    if asked in ("gcc", "clang"):
+        return asked
+    for kind in ("gcc", "clang"):
+        if toolchain.compiler(kind):
+            return kind
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a server compiles what a client compiles, and what it takes."""
+
+    ok: bool
+    reason: str = ""  # why not (ok False), or the install that makes it (ok True with packages)
+    packages: tuple[str, ...] = ()  # what the server installs for it
+    link: str | None = None  # the distcc masquerade link the server needs (the client's driver name)
+
+
+def _package_for(kind: str, version: str) -> str | None:
+    major = version.split(".")[0] if version else ""
+    if not major.isdigit():
+        return None
+    return f"gcc-{major}" if kind == "gcc" else f"clang-{major}"
+
+
+def compiles_for(client: MemberToolchain, server: MemberToolchain, kind: str) -> Verdict:
+    """The rule: a server compiles a client's unit only with a compiler of the same version line
+    (what the client's autoconf.h records) and target, run by the client's versioned driver name;
+    a server of the same distro release that lacks the driver installs the distro's package."""
+    mine = client.facts.compiler(kind)
+    if mine is None:
+        return Verdict(True)  # the client has no such compiler: its own plan says so
+    name = mine.driver
+    if name is None:
+        return Verdict(False, f"this host has no versioned {kind} driver to name on the servers ({mine.version_text})")
+    wanted = version_key(client.facts.drivers.get(name) or mine.version_text)
+    theirs = server.facts.drivers.get(name)
+    if theirs is not None:
+        if version_key(theirs) != wanted:
+            return Verdict(False, f"its {name} is '{theirs}', this host's is '{client.facts.drivers.get(name) or mine.version_text}'")
+        return Verdict(True, link=name)
+    package = _package_for(kind, mine.version)
+    # clang takes the kernel's --target; gcc compiles for its own triplet only
+    server_gcc = server.facts.compiler("gcc")
+    same_target = kind == "clang" or (
+        server_gcc.triplet == mine.triplet if server_gcc and server_gcc.triplet else server.arch == client.arch
+    )
+    if (
+        package
+        and client.family == server.family == "debian"
+        and client.release
+        and client.release == server.release
+        and same_target
+    ):
+        return Verdict(
+            True,
+            f"installs {package} there ({client.release} packages the compiler this host has: {mine.version_text})",
+            packages=(package,),
+            link=name,
+        )
+    if kind == "gcc" and server.arch != client.arch:
+        what = server.facts.compiler("gcc")
+        target = what.triplet if what else server.arch
+        return Verdict(False, f"its gcc compiles for {target} and it has no {name} (distcc would get {target} objects back)")
+    why = f"it has no {name}"
+    if client.release != server.release:
+        why += f" and runs {server.release or 'another distro'}, not {client.release or 'this distro'}, so no package of it matches"
+    return Verdict(False, why)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Hosts whose kernel builds record the same toolchain (autoconf.h, .config): they can share
+    ccache hits. ``differs`` names what sets it apart from the largest partition."""
+
+    hosts: tuple[str, ...]
+    compiler: str | None
+    assembler: str | None
+    linker: str | None
+    pahole: str | None
+    arch: str
+    differs: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        what = f" ({'; '.join(self.differs)})" if self.differs else ""
+        return f"{', '.join(self.hosts)}{what}"
+
+
+def _toolchain_of(value: Any) -> tuple[ToolchainFacts | None, str]:
+    if isinstance(value, HostFacts):
+        return value.toolchain_facts, value.arch
+    if isinstance(value, MemberToolchain):
+        return value.facts, value.arch
+    if isinstance(value, FarmMember):
+        return (value.toolchain.facts, value.toolchain.arch) if value.toolchain else (None, "")
+    if isinstance(value, ToolchainFacts):
+        return value, ""
+    return None, ""
+
+
+def _pahole(line: str | None) -> str:
+    return line if line else "absent"
+
+
+def toolchain_partitions(
+    members: Mapping[str, Any], kinds: Mapping[str, str] | None = None
+) -> tuple[Partition, ...]:
+    """Hosts grouped by the toolchain their kernel builds record: one partition = hosts that can
+    share ccache hits; several = the cache is partitioned, each after the first saying by what.
+
+    ``members`` maps host names to :class:`HostFacts`, :class:`MemberToolchain`,
+    :class:`FarmMember` or :class:`ToolchainFacts`; ``kinds`` the compiler each host builds with
+    (default: gcc where it has one). Hosts whose toolchain is unknown are left out. The largest
+    partition comes first (ties: the first host's order in ``members``). Compiler lines are compared
+    without the driver's own name: hosts that share a cache must also name the compiler alike in
+    ``CC``, which the planner does (the versioned driver, for a shared cache and for distcc).
+    """
+    groups: dict[tuple, list[str]] = {}
+    for name, value in members.items():
+        facts, arch = _toolchain_of(value)
+        if facts is None:
+            continue
+        kind = planned_kind(facts, (kinds or {}).get(name))
+        compiler = facts.compiler(kind) if kind else None
+        line = version_key((compiler and compiler.driver and facts.drivers.get(compiler.driver)) or (compiler and compiler.version_text))
+        target = compiler.triplet if compiler and compiler.triplet else arch
+        linker = facts.lld if kind == "clang" and facts.lld else facts.linker
+        key = (f"{kind} {line}" if line else None, facts.assembler, linker, facts.pahole, target)
+        groups.setdefault(key, []).append(str(name))
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    parts = []
+    first = ordered[0][0] if ordered else None
+    labels = ("compiler", "assembler", "linker", "pahole", "target")
+    for key, hosts in ordered:
+        differs = []
+        if key != first:
+            for label, mine, theirs in zip(labels, key, first):
+                if mine != theirs:
+                    if label == "pahole" and (mine is None or theirs is None):
+                        differs.append(f"pahole {'present' if mine else 'absent'} here, {'present' if theirs else 'absent'} there")
+                    else:
+                        differs.append(f"{label} '{mine or 'none'}' vs '{theirs or 'none'}'")
+        parts.append(Partition(tuple(hosts), key[0], key[1], key[2], key[3], key[4] or "", tuple(differs)))
+    return tuple(parts)
+
+
+def partitions_text(parts: tuple[Partition, ...]) -> str:
+    """One sentence for a plan: the cache is shared by all, or partitioned by toolchain and how."""
+    if not parts:
+        return "no toolchain facts: whether hosts share hits is unknown"
+    if len(parts) == 1:
+        return f"one toolchain on every host ({parts[0].compiler or 'no compiler'}): hits can cross hosts"
+    largest = parts[0]
+    others = "; ".join(p.describe() for p in parts[1:])
+    return (
+        f"partitioned by toolchain into {len(parts)}: {', '.join(largest.hosts)} ({largest.compiler or 'no compiler'}); "
+        f"{others} - a build records its toolchain in autoconf.h, so hits cross only within a partition"
+    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +280,8 @@ class FarmMember:
     network: str | None = None  # the subnet of ``address`` as the host reports it (CIDR), when known
     hostname: str | None = None  # its own short hostname from its facts, when it differs from ``name``
     inventory_addresses: tuple[str, ...] = ()  # addresses the inventory gives it (farm address, ansible_host)
+    toolchain: MemberToolchain | None = None  # its compilers, when its facts say
+    compiler: str | None = None  # the compiler its goals ask for (gcc, clang; else the farm's guess)
 
 
 @dataclass(frozen=True)
@@ -70,6 +298,8 @@ class FarmGoals:
     listen: str | None = None
     distcc_hosts: tuple[str, ...] = ()
     host_entries: tuple[HostEntry, ...] = ()
+    distcc_excluded: tuple[str, ...] = ()  # a client's servers left out, each "NAME: why"
+    distcc_server_packages: tuple[str, ...] = ()  # what a server installs to compile for its clients
 
     def merged_dict(self, goals: Mapping[str, Any]) -> dict[str, Any]:
         """``goals`` (a partial Goals.to_dict()) with the farm's values merged in, as plain data."""
@@ -82,6 +312,10 @@ class FarmGoals:
             out["distcc_hosts"] = list(self.distcc_hosts)
         if self.host_entries:
             out["host_entries"] = [{"address": e.address, "names": list(e.names)} for e in self.host_entries]
+        if self.distcc_excluded:
+            out["distcc_excluded"] = list(self.distcc_excluded)
+        if self.distcc_server_packages:
+            out["distcc_server_packages"] = list(self.distcc_server_packages)
         return out
 
     def merged_goals(self, goals: Goals) -> Goals:
@@ -93,6 +327,10 @@ class FarmGoals:
             changes["distcc_hosts"] = self.distcc_hosts
         if self.host_entries:
             changes["host_entries"] = self.host_entries
+        if self.distcc_excluded:
+            changes["distcc_excluded"] = self.distcc_excluded
+        if self.distcc_server_packages:
+            changes["distcc_server_packages"] = self.distcc_server_packages
         return dataclasses.replace(goals, **changes) if changes else goals
 
 
@@ -160,6 +398,8 @@ class Farm:
         self._allow: dict[tuple, tuple[str, ...]] = {}
         self._hosts: dict[tuple, tuple[str, ...]] = {}
         self._entries: dict[tuple[HostEntry, ...], tuple[HostEntry, ...]] = {}
+        self._kinds: dict[str, str] = {m.name: m.compiler for m in self.members if m.compiler in ("gcc", "clang")}
+        self._verdicts: dict[tuple, Verdict] = {}
 
     def is_member(self, host: str) -> bool:
         return host in self._server_names or host in self._client_names
@@ -360,10 +600,44 @@ class Farm:
                 host, bool(goals.get("farm_allow_subnets")), extra, bool(goals.get("allow_public"))
             )
             result.update(distcc_server=True, allow=allow, listen=goals.get("listen") or self.address(host))
+            packages = self._server_packages(host)
+            if packages:
+                result["distcc_server_packages"] = packages
         if host in self._client_names:
             extra = tuple(str(h) for h in goals.get("distcc_hosts") or ())
-            result["distcc_hosts"] = self._client_hosts(host, extra, jobs or {})
+            kind = goals.get("compiler")
+            hosts, excluded = self._client_hosts(host, extra, jobs or {}, kind)
+            result["distcc_hosts"] = hosts
+            if excluded:
+                result["distcc_excluded"] = excluded
         return FarmGoals(**result)
+
+    # ----------------------------------------------------------------- toolchains
+
+    def kind_of(self, name: str) -> str | None:
+        """The compiler kind ``name`` builds with, as the farm judges it (see :func:`planned_kind`)."""
+        return self._kinds.get(name)
+
+    def verdict(self, client: str, server: str, kind: str | None = None) -> Verdict:
+        """Whether ``server`` compiles what ``client`` compiles (kept when either's toolchain is unknown)."""
+        key = (client, server, kind)
+        if key not in self._verdicts:
+            c = self._by_name[client].toolchain
+            s = self._by_name[server].toolchain
+            if c is None or s is None:
+                self._verdicts[key] = Verdict(True)
+            else:
+                chosen = planned_kind(c.facts, kind or self._kinds.get(client))
+                self._verdicts[key] = compiles_for(c, s, chosen) if chosen else Verdict(True)
+        return self._verdicts[key]
+
+    def _server_packages(self, server: str) -> tuple[str, ...]:
+        """What ``server`` installs so that it compiles like its clients (same distro release)."""
+        packages: list[str] = []
+        for m in self._usable(self.clients):
+            if m.name != server:
+                packages += self.verdict(m.name, server).packages
+        return _unique(packages)
 
     def _entries_with(self, own: tuple[HostEntry, ...]) -> tuple[HostEntry, ...]:
         if not own:
@@ -372,19 +646,29 @@ class Farm:
             self._entries[own] = self.host_entries + own
         return self._entries[own]
 
-    def _client_hosts(self, host: str, extra: tuple[str, ...], jobs: Mapping[str, int]) -> tuple[str, ...]:
-        """DISTCC_HOSTS for a client: every usable server but itself, then its own extra hosts."""
+    def _client_hosts(
+        self, host: str, extra: tuple[str, ...], jobs: Mapping[str, int], kind: str | None = None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """DISTCC_HOSTS for a client: every usable server but itself that compiles what it
+        compiles, then its own extra hosts; and the servers left out, each "NAME: why"."""
         servers = [m for m in self._usable(self.servers) if m.name != host]
         if not servers:
             raise UserError(
                 f"distcc client {host}: no distcc server to send jobs to "
                 f"({self._none_usable(tuple(m for m in self.servers if m.name != host), self.server_group)})"
             )
-        key = (host if host in self._server_names else None, extra, tuple(jobs.get(m.name) for m in servers))
+        if kind in ("gcc", "clang"):
+            self._kinds.setdefault(host, kind)
+        verdicts = [(m, self.verdict(host, m.name, kind if kind in ("gcc", "clang") else None)) for m in servers]
+        excluded = tuple(f"{m.name}: {v.reason}" for m, v in verdicts if not v.ok)
+        servers = [m for m, v in verdicts if v.ok]
+        if not servers:
+            return extra, excluded
+        key = (host if host in self._server_names else None, extra, tuple((m.name, jobs.get(m.name)) for m in servers))
         if key not in self._hosts:
             specs = tuple(self._server_spec(m, jobs) for m in servers)
             self._hosts[key] = _unique(specs + extra)
-        return self._hosts[key]
+        return self._hosts[key], excluded
 
     def _none_usable(self, members: tuple[FarmMember, ...], group: str) -> str:
         if not members:

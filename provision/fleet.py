@@ -27,9 +27,17 @@ from typing import Any
 import jinja2
 
 from provision.errors import KprovError, UserError
-from provision.farm import CLIENT_GROUP, SERVER_GROUP, Farm, FarmGoals, FarmMember
+from provision.farm import (
+    CLIENT_GROUP,
+    SERVER_GROUP,
+    TOOLCHAIN_VAR,
+    Farm,
+    FarmGoals,
+    FarmMember,
+    farm_toolchain,
+    member_toolchain,
+)
 from provision.model import (
-    GIB,
     Goals,
     HostEntry,
     HostFacts,
@@ -146,7 +154,10 @@ def member_from_hostvars(name: str, hostvars: Any) -> FarmMember:
     hostname = _get(facts, "hostname") or _get(hv, "ansible_hostname")
     hostname = str(hostname) if hostname and str(hostname) != name else None
     inventory_addresses = tuple(str(a) for a in (declared, _get(hv, "ansible_host")) if a)
+    compiler = _get(_get(hv, "kbuild_host_goals") or {}, "compiler")
     return FarmMember(
+        toolchain=member_toolchain(_get(hv, TOOLCHAIN_VAR), name),
+        compiler=compiler if compiler in ("gcc", "clang") else None,
         name=name,
         address=address,
         network=_network_of(address, facts, hv) if address else None,
@@ -228,6 +239,176 @@ def farm_goals_from_hostvars(
     return farm.goals_for(host, goals, jobs).merged_dict(goals)
 
 
+# --------------------------------------------------------------------------- the shared compile cache
+
+#: Inventory groups of the shared compile cache (role variables with these defaults).
+STORE_GROUP = "ccache_store"
+WRITER_GROUP = "ccache_writers"
+STORE_GROUP_VAR = "kbuild_host_ccache_store_group"
+WRITER_GROUP_VAR = "kbuild_host_ccache_writer_group"
+
+
+def cache_store_of(groups: Any, store_group: str = STORE_GROUP) -> str | None:
+    """The one host of the store group; None when the fleet has no store."""
+    stores = _group(groups, store_group)
+    if len(stores) > 1:
+        raise UserError(f"group {store_group} has {len(stores)} hosts ({', '.join(stores[:3])}): a fleet has exactly one store")
+    return stores[0] if stores else None
+
+
+def _store_endpoint(store: str, hostvars: Any) -> tuple[str, int] | None:
+    """The store's planned backend and port, from its own plan in this play (hostvars)."""
+    planned = _dig(hostvars, store, "kbuild_host_ccache_store")
+    if not planned:
+        return None
+    from provision.validate import check_store_var
+
+    checked = check_store_var(dict(planned), f"{store}: kbuild_host_ccache_store")
+    return checked["backend"], checked["port"]
+
+
+def cache_goals_from_hostvars(
+    host: str,
+    hostvars: Any,
+    groups: Any,
+    goals: dict,
+    secrets_dir: str,
+    store_group: str = STORE_GROUP,
+    writer_group: str = WRITER_GROUP,
+    endpoint: tuple[str, int] | None = None,
+    make_secrets: bool = True,
+) -> dict:
+    """``goals`` with ``host``'s part in the fleet's shared compile cache (a partial Goals.to_dict()).
+
+    The store (the one host of ``store_group``) listens on its farm address and admits every other
+    host of the inventory by its address; each host has a credential of its own, a secret file
+    ``secrets_dir/<inventory name>`` on the controller, made here when missing (never
+    overwritten). Hosts of ``writer_group`` and the store write; every other host reads. A client
+    needs the store's backend and port: ``endpoint``, else the store's own plan in ``hostvars``
+    (``kbuild_host_ccache_store``), else the backend asked in ``goals``. A host that cannot take
+    part is excluded with the reason in its plan.
+    """
+    from provision.cache_status import ensure_secret_file
+    from provision.model import CacheRemoteGoal, CacheUser
+    from provision.validate import CACHE_DEFAULT_PORTS, check_path, check_store_user, store_url
+
+    goals = dict(goals or {})
+    store = cache_store_of(groups, store_group)
+    if store is None:
+        return goals
+    writers = set(_group(groups, writer_group))
+    fleet = list(dict.fromkeys(_group(groups, "all") or [store, host]))
+    secrets_dir = check_path(secrets_dir, "the fleet's secrets directory")
+    store_member = member_from_hostvars(store, hostvars)
+    if not store_member.address:
+        raise UserError(
+            f"ccache store {store}: no address (set kbuild_host_farm_address, or gather its facts for its default route)"
+        )
+    listen = parse_ip(store_member.address, f"ccache store {store}: its address")
+
+    def secret_of(name: str) -> str:
+        path = f"{secrets_dir}/{check_store_user(name, f'inventory host {name!r} as a store user')}"
+        if make_secrets:
+            ensure_secret_file(path, f"the secret of store user {name}")
+        return path
+
+    excluded: dict[str, str] = {}
+    addresses: dict[str, str] = {}
+    family = 6 if ":" in listen else 4
+    for name in fleet:
+        if name == store:
+            continue
+        m = member_from_hostvars(name, hostvars)
+        if not m.address:
+            excluded[name] = "no address known (set kbuild_host_farm_address or gather its facts)"
+            continue
+        address = parse_ip(m.address, f"host {name}: its address")
+        if (6 if ":" in address else 4) != family:
+            excluded[name] = f"its address {address} is not in the store's address family ({listen})"
+            continue
+        addresses[name] = address
+    kinds_note = ""
+    partitions = ()
+    try:
+        from provision.farm import TOOLCHAIN_VAR, partitions_text, toolchain_partitions
+
+        published = {n: _dig(hostvars, n, "ansible_facts") for n in [store, *addresses]}
+        members = {}
+        for n in published:
+            tc = _dig(hostvars, n, TOOLCHAIN_VAR)
+            if tc is not None:
+                members[n] = tc
+        if members:
+            from provision.farm import member_toolchain
+
+            parsed = {n: member_toolchain(v, n) for n, v in members.items()}
+            partitions = toolchain_partitions({n: v for n, v in parsed.items() if v is not None})
+            kinds_note = partitions_text(partitions) if partitions else ""
+    except ImportError:
+        partitions = ()
+    role_of = "store" if host == store else ("writer" if host in writers else "reader")
+    if host in excluded:
+        goals["ccache_fleet_role"] = f"excluded: {excluded[host]}"
+        return goals
+    notes = [kinds_note] if kinds_note else []
+    if host == store:
+        allow = tuple(f"{a}/{32 if family == 4 else 128}" for a in sorted(set(addresses.values())))
+        users = [CacheUser(n, True, secret_of(n)) for n in [store]]
+        users += [CacheUser(n, n in writers, secret_of(n)) for n in addresses]
+        goals.update(
+            ccache_server=True,
+            ccache_listen=listen,
+            ccache_allow=list(allow or (f"{listen}/{32 if family == 4 else 128}",)),
+            ccache_users=[u.to_dict() for u in users],
+            ccache_toolchains=max(1, len(partitions)),
+        )
+        notes += [f"{n} excluded: {why}" for n, why in excluded.items()]
+    else:
+        backend, port = endpoint or _store_endpoint(store, hostvars) or (
+            goals.get("ccache_backend") or "redis",
+            goals.get("ccache_port") or CACHE_DEFAULT_PORTS[goals.get("ccache_backend") or "redis"],
+        )
+        goals["ccache_remote"] = CacheRemoteGoal(
+            url=store_url(backend, listen, port), user=check_store_user(host, "store user"),
+            secret_file=secret_of(host), write=host in writers,
+        ).to_dict()
+        for key in ("ccache_backend", "ccache_port"):
+            goals.pop(key, None)
+    goals["ccache_fleet_role"] = role_of
+    goals["ccache_fleet_notes"] = notes
+    return goals
+
+
+def cache_role(plan: Plan) -> str:
+    c = plan.ccache
+    if c.fleet_role:
+        return c.fleet_role.split(":", 1)[0]
+    return "store" if c.store else ("writer" if c.remote and c.remote.write else "reader" if c.remote else "-")
+
+
+def cache_summary(plans: Mapping[str, Plan], order: Iterable[str]) -> list[str]:
+    """The shared compile cache, one line per host: store, writer, reader or excluded, and why."""
+    lines: list[str] = []
+    for name in order:
+        c = plans[name].ccache
+        if c.store is not None:
+            s = c.store
+            lines.append(
+                f"  store {name}: {s.backend} on {s.listen}:{s.port}, {human_bytes(s.max_size_bytes)}, allows "
+                f"{' '.join(s.allow)}: {s.reasons.get('backend', '')}"
+            )
+        elif c.remote is not None:
+            r = c.remote
+            lines.append(f"  {'writer' if r.write else 'reader'} {name}: {r.url} as {r.user}")
+        elif c.fleet_role.startswith("excluded"):
+            lines.append(f"  excluded {name}: {c.fleet_role.split(':', 1)[1].strip()}")
+        elif c.fleet_role and not c.enabled:
+            lines.append(f"  excluded {name}: ccache is {c.reason}")
+    notes = dict.fromkeys(n for name in order for n in plans[name].ccache.sharing if "partitioned" in n or "one toolchain" in n)
+    lines += [f"  {n}" for n in notes]
+    return lines
+
+
 # --------------------------------------------------------------------------- kprov plan -i
 
 
@@ -250,6 +431,7 @@ def _goals_view(goals: Goals) -> dict[str, Any]:
         "distcc_hosts": goals.distcc_hosts,
         "host_entries": goals.host_entries,
         "farm_allow_subnets": goals.farm_allow_subnets,
+        "compiler": goals.compiler,
     }
 
 
@@ -264,6 +446,8 @@ def _hostvars_from_facts(name: str, facts: HostFacts, given: Mapping[str, Any] |
             af["default_ipv4"] = {"address": facts.default_ipv4}
         hv["ansible_facts"] = af
     hv.setdefault("inventory_hostname", name)
+    if hv.get(TOOLCHAIN_VAR) is None:
+        hv[TOOLCHAIN_VAR] = farm_toolchain(facts)
     return hv
 
 
@@ -277,6 +461,9 @@ def plan_fleet(
     *,
     host_vars: Mapping[str, Mapping[str, Any]] | None = None,
     goals_by_host: Mapping[str, Goals] | None = None,
+    cache_secrets_dir: str | None = None,
+    store_group: str = STORE_GROUP,
+    writer_group: str = WRITER_GROUP,
 ) -> FleetPlans:
     """Plan every host from its own facts; farm members with the farm's goals.
 
@@ -292,8 +479,13 @@ def plan_fleet(
     """
     from provision.planner import plan
 
-    goals_by_host = goals_by_host or {}
+    goals_by_host = dict(goals_by_host or {})
     host_vars = host_vars or {}
+    if cache_secrets_dir is not None and cache_store_of(groups, store_group) is not None:
+        goals_by_host.update(
+            _cache_goals(facts_by_host, groups, goals, goals_by_host, host_vars, catalog, cache_secrets_dir,
+                         store_group, writer_group)
+        )
 
     def goals_of(name: str) -> Goals:
         return goals_by_host.get(name, goals)
@@ -347,8 +539,78 @@ def plan_fleet(
     return FleetPlans({name: plans[name] for name in facts_by_host}, host_entries=entries)
 
 
+def _cache_goals(
+    facts_by_host: Mapping[str, HostFacts],
+    groups: Mapping[str, Iterable[str]],
+    goals: Goals,
+    goals_by_host: Mapping[str, Goals],
+    host_vars: Mapping[str, Mapping[str, Any]],
+    catalog: PackageCatalog,
+    secrets_dir: str,
+    store_group: str,
+    writer_group: str,
+) -> dict[str, Goals]:
+    """Every host's goals with its part in the shared compile cache: the store is planned first,
+    its backend and port go to the clients (as the role does with the store's own plan)."""
+    from provision.planner import plan
+
+    all_vars = {h: _hostvars_from_facts(h, f, host_vars.get(h)) for h, f in facts_by_host.items()}
+    from provision.farm import TOOLCHAIN_VAR, farm_toolchain
+
+    for h, f in facts_by_host.items():
+        if f.toolchain_facts is not None:
+            all_vars[h][TOOLCHAIN_VAR] = farm_toolchain(f)
+    view = {str(k): list(v) for k, v in groups.items()}
+    view.setdefault("all", list(facts_by_host))
+    store = cache_store_of(view, store_group)
+    if store not in facts_by_host:
+        raise UserError(f"ccache store {store}: no facts (unreachable or excluded by --limit); the fleet needs its store")
+    out: dict[str, Goals] = {}
+
+    def merged(name: str, endpoint: tuple[str, int] | None) -> Goals:
+        own = goals_by_host.get(name, goals)
+        extra = cache_goals_from_hostvars(name, all_vars, view, {}, secrets_dir, store_group, writer_group, endpoint)
+        return Goals.from_dict({**own.to_dict(), **extra}, f"host {name}")
+
+    out[store] = merged(store, None)
+    if not any(v.get(TOOLCHAIN_VAR) for v in all_vars.values()):
+        # no published toolchains: partition by the plain facts (arch, compiler, binutils, pahole)
+        from provision.cache import toolchain_key
+
+        keys: dict[tuple[str, ...], list[str]] = {}
+        for name, f in facts_by_host.items():
+            keys.setdefault(toolchain_key(f), []).append(name)
+        if len(keys) > 1:
+            parts = sorted(keys.items(), key=lambda kv: -len(kv[1]))
+            note = (
+                f"partitioned by toolchain into {len(parts)}: "
+                + "; ".join(f"{', '.join(hosts)} ({' '.join(key)})" for key, hosts in parts)
+                + " - hits cross only within a partition"
+            )
+        else:
+            note = f"one toolchain on every host ({' '.join(next(iter(keys)))}): hits can cross hosts"
+        out[store] = dataclasses.replace(
+            out[store], ccache_toolchains=max(1, len(keys)), ccache_fleet_notes=(note, *out[store].ccache_fleet_notes)
+        )
+        fleet_note = (note,)
+    else:
+        fleet_note = None
+    try:
+        store_plan = plan(facts_by_host[store], out[store], catalog)
+    except UserError as exc:
+        raise UserError(f"host {store}: {exc}") from None
+    s = store_plan.ccache.store
+    endpoint = (s.backend, s.port) if s is not None else None
+    for name in facts_by_host:
+        if name != store:
+            out[name] = merged(name, endpoint)
+            if fleet_note is not None and out[name].ccache_remote is not None:
+                out[name] = dataclasses.replace(out[name], ccache_fleet_notes=(*fleet_note, *out[name].ccache_fleet_notes))
+    return out
+
+
 def plan_inventory(hosts: Mapping[str, Any], groups: Mapping[str, Iterable[str]], goals: Goals,
-                   catalog: PackageCatalog) -> FleetPlans:
+                   catalog: PackageCatalog, cache_secrets_dir: str | None = None) -> FleetPlans:
     """``kprov plan -i``: plan what :func:`provision.inventory.gather_fleet` found, as the role would.
 
     ``hosts`` maps inventory names to :class:`provision.inventory.InventoryHost` (setup facts,
@@ -375,7 +637,9 @@ def plan_inventory(hosts: Mapping[str, Any], groups: Mapping[str, Iterable[str]]
         host_vars[name] = host.hostvars()
     return plan_fleet(
         facts_by_host, groups, goals, catalog, server_group, client_group,
-        host_vars=host_vars, goals_by_host=goals_by_host,
+        host_vars=host_vars, goals_by_host=goals_by_host, cache_secrets_dir=cache_secrets_dir,
+        store_group=_one_value(hosts, STORE_GROUP_VAR, STORE_GROUP),
+        writer_group=_one_value(hosts, WRITER_GROUP_VAR, WRITER_GROUP),
     )
 
 
@@ -431,9 +695,14 @@ def farm_summary(plans: Mapping[str, Plan], order: Iterable[str]) -> dict[str, l
     for name in order:
         d = plans[name].distcc
         if d.server:
-            servers.append({"host": name, "listen": d.listen or "-", "jobs": d.server_jobs, "allow": list(d.allow)})
+            servers.append({"host": name, "listen": d.listen or "-", "jobs": d.server_jobs, "allow": list(d.allow),
+                            "installs": list(d.server_packages)})
         if d.client:
-            clients.append({"host": name, "hosts": " ".join(d.hosts), "total_jobs": d.total_jobs})
+            clients.append({"host": name, "hosts": " ".join(d.hosts), "total_jobs": d.total_jobs,
+                            "excluded": list(d.excluded)})
+        elif d.excluded:
+            clients.append({"host": name, "hosts": "", "total_jobs": 0, "excluded": list(d.excluded)})
+
     return {"servers": servers, "clients": clients}
 
 
@@ -451,7 +720,7 @@ def render_fleet(plans: Mapping[str, Plan], groups: Mapping[str, Iterable[str]] 
         for w in plans[r["host"]].warnings:
             by_warning.setdefault(w, []).append(r["host"])
     warnings = [(_host_list(hosts), w) for w, hosts in by_warning.items()]
-    return render_template(
+    text = render_template(
         "fleet.txt.j2",
         rows=rows,
         headers=headers,
@@ -459,6 +728,10 @@ def render_fleet(plans: Mapping[str, Plan], groups: Mapping[str, Iterable[str]] 
         farm=farm_summary(plans, [r["host"] for r in rows]),
         warnings=warnings,
     )
+    cache = cache_summary(plans, [r["host"] for r in rows])
+    if cache:
+        text = text.rstrip("\n") + "\n\nshared compile cache\n" + "\n".join(cache) + "\n"
+    return text
 
 
 def _host_list(hosts: list[str], shown: int = 4) -> str:

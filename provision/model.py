@@ -321,6 +321,34 @@ class RunningKernelFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
+class CompilerFacts(_Serialisable):
+    """One compiler as a kernel build records it."""
+
+    kind: str  # gcc or clang
+    version_text: str  # first line of `$CC --version`: what CONFIG_CC_VERSION_TEXT holds
+    version: str = ""  # dotted, e.g. 12.2.0
+    triplet: str = ""  # `$CC -dumpmachine`, e.g. x86_64-linux-gnu
+    driver: str | None = None  # the versioned driver that exists: x86_64-linux-gnu-gcc-12, clang-14
+
+
+@dataclass(frozen=True)
+class ToolchainFacts(_Serialisable):
+    """What decides whether two hosts build the same objects (autoconf.h records the compiler's
+    version line and the assembler, linker and pahole versions), and what distccd may run."""
+
+    compilers: tuple[CompilerFacts, ...] = ()
+    drivers: dict[str, str] = field(default_factory=dict)  # versioned driver -> its version line
+    assembler: str | None = None  # first line of `as --version`
+    linker: str | None = None  # first line of `ld --version`
+    lld: str | None = None  # first line of `ld.lld --version`
+    pahole: str | None = None  # `pahole --version`, None = not installed
+    distcc_links: tuple[str, ...] | None = None  # names in /usr/lib/distcc; None = no such directory
+
+    def compiler(self, kind: str) -> CompilerFacts | None:
+        return next((c for c in self.compilers if c.kind == kind), None)
+
+
+@dataclass(frozen=True)
 class HostFacts(_Serialisable):
     SCHEMA = FACTS_SCHEMA
 
@@ -339,6 +367,8 @@ class HostFacts(_Serialisable):
     default_ipv4: Annotated[str | None, ADDRESS] = None
     source: str = "local"  # "local", "json", "ansible"
     schema: int = FACTS_SCHEMA
+    toolchain_facts: ToolchainFacts | None = None  # None: not probed
+    ccache_group_members: tuple[str, ...] | None = None  # the ccache group's members; None: unknown
 
     def disk(self, role: str) -> DiskFacts | None:
         for d in self.disks:
@@ -455,6 +485,26 @@ class TreeEvaluation(_Serialisable):
 
 
 @dataclass(frozen=True)
+class CacheUser(_Serialisable):
+    """One credential of a compile-cache store: a host, whether it writes, where its secret is."""
+
+    name: str
+    write: bool
+    secret_file: str  # a path on the controller (or this host); never the secret itself
+
+
+@dataclass(frozen=True)
+class CacheRemoteGoal(_Serialisable):
+    """A store this host uses (``--ccache-remote``): the URL carries no user or password."""
+
+    url: str
+    user: str
+    secret_file: str
+    write: bool = False
+    only: bool = False
+
+
+@dataclass(frozen=True)
 class HostEntry(_Serialisable):
     address: str
     names: tuple[str, ...]
@@ -491,6 +541,24 @@ class Goals(_Serialisable):
     host_entries: tuple[HostEntry, ...] = ()
     # a distcc farm (provision.fleet): servers allow their clients' subnets instead of each address
     farm_allow_subnets: bool = False
+    # set by the farm (provision.farm): servers left out of DISTCC_HOSTS, each "NAME: why"; the
+    # packages a server installs so that it compiles what its clients compile
+    distcc_excluded: tuple[str, ...] = ()
+    distcc_server_packages: tuple[str, ...] = ()
+    # the shared ccache: users to add to its group (nobody unless asked); or no shared cache at all
+    ccache_group_add: tuple[str, ...] = ()
+    ccache_private: bool = False
+    # the shared compile cache (provision.cache): run a store, use one, or both
+    ccache_server: bool = False
+    ccache_backend: str | None = None  # redis | http; None = the planner chooses
+    ccache_port: int | None = None
+    ccache_listen: str | None = None  # the store's own address and allow list (a fleet: not distccd's);
+    ccache_allow: tuple[str, ...] = ()  # None/() = --listen/--allow
+    ccache_users: tuple[CacheUser, ...] = ()  # the store's users (secret files: paths only)
+    ccache_remote: CacheRemoteGoal | None = None
+    ccache_toolchains: int = 1  # distinct toolchains among the store's clients (a fleet knows)
+    ccache_fleet_role: str = ""  # fleet: store, writer, reader, or "excluded: why"
+    ccache_fleet_notes: tuple[str, ...] = ()  # fleet: why the cache is partitioned, and by what
 
 
 # --------------------------------------------------------------------------- plan
@@ -560,6 +628,60 @@ class ZramPlan(_Serialisable):
 
 
 @dataclass(frozen=True)
+class CacheStorePlan(_Serialisable):
+    """The compile-cache store this host runs (role variable ``kbuild_host_ccache_store``)."""
+
+    backend: str  # redis | http
+    listen: str
+    port: int
+    allow: tuple[str, ...]
+    max_size_bytes: int  # redis maxmemory / the http store's trim size
+    max_object_bytes: int  # nginx client_max_body_size
+    dir: str  # http: the WebDAV root
+    users: tuple[CacheUser, ...]
+    reason: str = ""
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def to_role_var(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "listen": self.listen,
+            "port": self.port,
+            "allow": list(self.allow),
+            "max_size_bytes": self.max_size_bytes,
+            "max_object_bytes": self.max_object_bytes,
+            "dir": self.dir,
+            "users": [{"name": u.name, "write": u.write, "secret_file": u.secret_file} for u in self.users],
+        }
+
+
+@dataclass(frozen=True)
+class CacheRemotePlan(_Serialisable):
+    """The store this host's ccache uses behind its local cache (``kbuild_host_ccache_remote``)."""
+
+    url: str  # no userinfo: the secret stays in its file
+    user: str
+    secret_file: str
+    write: bool
+    only: bool
+    connect_timeout_ms: int
+    operation_timeout_ms: int
+    reason: str = ""
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    def to_role_var(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "user": self.user,
+            "secret_file": self.secret_file,
+            "write": self.write,
+            "only": self.only,
+            "connect_timeout_ms": self.connect_timeout_ms,
+            "operation_timeout_ms": self.operation_timeout_ms,
+        }
+
+
+@dataclass(frozen=True)
 class CcachePlan(_Serialisable):
     enabled: bool
     reason: str
@@ -571,6 +693,15 @@ class CcachePlan(_Serialisable):
     base_dir: str | None = None
     reasons: dict[str, str] = field(default_factory=dict)
     overridden: tuple[str, ...] = ()
+    private: bool = False  # no shared directory: every user keeps ccache's own default
+    group_add: tuple[str, ...] = ()  # users the apply adds to the cache's group
+    compiler: str = ""  # a shared cache: the versioned driver every sharing host names in CC
+    store: CacheStorePlan | None = None  # this host runs the fleet's compile-cache store
+    remote: CacheRemotePlan | None = None  # this host uses a store behind its local cache
+    compiler_check: str = "mtime"
+    extra_files: tuple[str, ...] = ()  # extra_files_to_hash (absolute paths)
+    sharing: tuple[str, ...] = ()  # where hits can and cannot cross hosts, one line each
+    fleet_role: str = ""  # fleet: store, writer, reader, or "excluded: why"
 
 
 @dataclass(frozen=True)
@@ -587,6 +718,9 @@ class DistccPlan(_Serialisable):
     total_jobs: int = 0  # -j for a distributed build
     host_entries: tuple[HostEntry, ...] = ()  # /etc/hosts lines (marked block)
     reasons: dict[str, str] = field(default_factory=dict)
+    compiler: str = ""  # the compiler name a client hands distcc (a versioned triplet driver)
+    excluded: tuple[str, ...] = ()  # farm servers left out of DISTCC_HOSTS, each "NAME: why"
+    server_packages: tuple[str, ...] = ()  # compilers a server installs for its clients
 
 
 @dataclass(frozen=True)
@@ -644,6 +778,12 @@ class Plan(_Serialisable):
             "kbuild_host_ccache_sloppiness": list(c.sloppiness),
             "kbuild_host_ccache_hash_dir": c.hash_dir,
             "kbuild_host_ccache_base_dir": c.base_dir or "",
+            "kbuild_host_ccache_store": c.store.to_role_var() if c.enabled and c.store else {},
+            "kbuild_host_ccache_remote": c.remote.to_role_var() if c.enabled and c.remote else {},
+            "kbuild_host_ccache_compiler_check": c.compiler_check,
+            "kbuild_host_ccache_extra_files": list(c.extra_files),
+            "kbuild_host_ccache_group_members": list(c.group_add),
+            "kbuild_host_ccache_private": c.private,
             "kbuild_host_distcc_enabled": d.enabled,
             "kbuild_host_distcc_server": d.server,
             "kbuild_host_distcc_allow": list(d.allow),

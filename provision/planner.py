@@ -37,6 +37,7 @@ import math
 import shlex
 from dataclasses import dataclass, field
 
+from provision import cache as cache_rules
 from provision import calibration as cal
 from provision.errors import UserError
 from provision.model import (
@@ -48,6 +49,7 @@ from provision.model import (
     TARGETS,
     CalibrationProfile,
     CcachePlan,
+    CompilerFacts,
     ConfigPlan,
     DiskFacts,
     DistccPlan,
@@ -74,9 +76,11 @@ from provision.validate import (
     check_kernel_arch,
     check_listen,
     check_owned_dir,
+    check_packages,
     check_path,
     check_size_bytes,
     check_sysctls,
+    check_user_name,
     check_zram_algorithm,
     check_zram_percent,
     loopback_for,
@@ -1362,7 +1366,18 @@ def _plan_ccache(
     installable = bool(pkgs and pkgs.ccache)
     version = parse_version(installed)
     broken = _in_range(version, cal.CCACHE_BROKEN_VERSIONS)
-    if goals.ccache_dir is not None:
+    group_add = tuple(dict.fromkeys(check_user_name(u, "--ccache-group-add") for u in goals.ccache_group_add))
+    if goals.ccache_private:
+        if goals.ccache_dir is not None:
+            raise UserError(f"--ccache-private and --ccache-dir {goals.ccache_dir} contradict each other: give one")
+        if group_add:
+            raise UserError(
+                f"--ccache-private and --ccache-group-add {group_add[0]} contradict each other: a private cache has no group"
+            )
+        # the planning user's own default (root's, for an apply): the role creates no directory
+        home = facts.disk("home")
+        directory = f"{home.path.rstrip('/')}/.cache/ccache" if home and home.path.startswith("/") else PRIVATE_CCACHE_DIR
+    elif goals.ccache_dir is not None:
         directory = check_owned_dir(goals.ccache_dir, "--ccache-dir")
     elif facts.disk("ccache"):
         directory = check_owned_dir(facts.disk("ccache").path, "the facts' ccache directory")
@@ -1380,7 +1395,9 @@ def _plan_ccache(
         notes.warn(f"ccache {installed} cannot cache kernel builds (versions {low}-{high}; fixed in 4.7.3)")
 
     def off(reason: str) -> CcachePlan:
-        return CcachePlan(enabled=False, reason=reason, dir=directory, overridden=tuple(overridden))
+        return CcachePlan(
+            enabled=False, reason=reason, dir=directory, overridden=tuple(overridden), private=goals.ccache_private
+        )
 
     if goals.ccache is False:
         return off("off: overridden (--no-ccache)")
@@ -1405,7 +1422,8 @@ def _plan_ccache(
         footprint = cal.ccache_footprint_mib(cfg.target_class, cfg.debug_info) * MIB
         footprint_source = f"table figure; {_estimate_tag(facts)}"
     wanted = max(int(footprint * goals.builds_to_keep * cal.CCACHE_HEADROOM), cal.CCACHE_MIN_BYTES)
-    disk = facts.disk("ccache")
+    # a private cache lives in each user's home
+    disk = facts.disk("home") if goals.ccache_private else facts.disk("ccache")
     share = int(disk.free_bytes * cal.CCACHE_DISK_SHARE) if disk else None
     where = f"{cal.CCACHE_DISK_SHARE:.0%} of {gib(disk.free_bytes)} free on {disk.mount}" if disk else ""
     if goals.ccache_size_bytes is not None:
@@ -1448,7 +1466,9 @@ def _plan_ccache(
         "KBUILD_BUILD_TIMESTAMP is fixed in the build environment: without it every build misses the cache"
     )
     hash_dir, base_dir = True, None
-    if goals.ccache_shared:
+    shared_driver = ""
+    # A compile-cache store shares hits between hosts just as --ccache-shared does.
+    if goals.ccache_shared or goals.ccache_server or goals.ccache_remote is not None:
         hash_dir = False
         if facts.tree:
             base_dir = facts.tree.path.rstrip("/").rsplit("/", 1)[0] or "/"
@@ -1466,6 +1486,17 @@ def _plan_ccache(
             f"shared cache: hash_dir false (the build directory is not hashed) and base_dir {base_dir} "
             "(paths below it are hashed relative); build in the same absolute path on every machine"
         )
+        own = _versioned_driver(facts, goals, cfg)
+        if own is not None and own.driver:
+            shared_driver = own.driver
+            reasons["compiler"] = (
+                f"CC names {own.driver}: every unit's autoconf.h records the compiler's version line with its "
+                "name (CONFIG_CC_VERSION_TEXT), so hosts that share a cache name it the same way, the versioned "
+                "driver distcc clients use"
+            )
+    writers = _ccache_writers(facts, goals, directory, group_add)
+    reasons["writers"] = writers
+    reason += "; " + writers.split(":", 1)[0]
     if version is not None and cfg.compiler == "gcc" and _target_arch(facts, goals) == "arm64":
         if _in_range(version, cal.CCACHE_ARM64_UNCACHED_VERSIONS):
             notes.warn(f"ccache {installed} does not cache arm64 units that pass -Wa,-march (fixed in 4.7.3)")
@@ -1484,6 +1515,68 @@ def _plan_ccache(
         base_dir=base_dir,
         reasons=reasons,
         overridden=tuple(overridden),
+        private=goals.ccache_private,
+        group_add=group_add,
+        compiler=shared_driver,
+    )
+
+
+#: What ``--ccache-private`` leaves each user: ccache 4's own default cache directory.
+PRIVATE_CCACHE_DIR = "~/.cache/ccache"
+#: The group that shares the cache directory (the role's kbuild_host_ccache_group default).
+CCACHE_GROUP = "kbuild"
+
+
+def _ccache_writers(facts: HostFacts, goals: Goals, directory: str, group_add: tuple[str, ...]) -> str:
+    """Who can write the cache, and what that means: a shared cache is shared trust."""
+    if goals.ccache_private:
+        return (
+            f"private caches: no shared directory and no group; each user keeps ccache's default "
+            f"({PRIVATE_CCACHE_DIR}), written only by that user (and root), so no user's objects reach "
+            "another's build or root's (root's builds use root's own cache)"
+        )
+    members = facts.ccache_group_members
+    if members is None:
+        listed = f"group {CCACHE_GROUP} does not exist yet, so no members" if facts.source == "local" else (
+            f"group {CCACHE_GROUP}'s members are not known from these facts"
+        )
+    elif members:
+        listed = f"members now: {', '.join(members)}"
+    else:
+        listed = "no members now"
+    added = (
+        f"; kprov adds {', '.join(group_add)} to it (--ccache-group-add)" if group_add
+        else "; kprov adds nobody to it unless asked (--ccache-group-add USER), or use --ccache-private"
+    )
+    return (
+        f"shared cache written by root and the members of group {CCACHE_GROUP} ({listed}){added}: "
+        f"{directory} is {CCACHE_GROUP}-writable, so each of them can plant objects that the others' builds "
+        "and root's then link"
+    )
+
+
+def _cache_inputs(
+    facts: HostFacts, cfg: _Config, mem: _Memory, jobs: JobsPlan, profile: CalibrationProfile | None, build_dir: str | None
+) -> cache_rules.Inputs:
+    """What the shared-cache rules need from this plan: one build's cache bytes (as the local cache
+    is sized) and the RAM the host's own build leaves at its planned -j."""
+    if profile is not None and profile.object_bytes_total:
+        footprint = profile.object_bytes_total * cal.CCACHE_BYTES_PER_OBJECT_BYTE
+        source = "measured on this tree"
+    else:
+        footprint = cal.ccache_footprint_mib(cfg.target_class, cfg.debug_info) * MIB
+        source = f"table figure for {cfg.target}"
+    own = max([mem.need(jobs.value)] + [mem.serial_need(s, jobs.value, cfg.modules) for s in mem.serial])
+    config = cfg.kconfig.config if cfg.kconfig else (facts.tree.config if facts.tree else {})
+    return cache_rules.Inputs(
+        footprint_bytes=int(footprint),
+        footprint_source=source,
+        ram_spare_bytes=mem.ram_budget - own,
+        ram_story=f"the {gib(max(0, mem.ram_budget - own))} left of a {gib(mem.ram_budget)} budget by the build at -j{jobs.value}",
+        compiler=cfg.compiler,
+        config=config,
+        build_dir=build_dir,
+        tree=facts.tree.path if facts.tree else None,
     )
 
 
@@ -1591,6 +1684,23 @@ def _plan_distcc(
             reasons["ccache"] = "ccache runs first and hands misses to distcc (CCACHE_PREFIX=distcc)"
         if not remote_hosts:
             notes.warn("--distcc-hosts lists no remote host: the build stays local")
+    compiler = ""
+    if client:
+        compiler = _distcc_compiler(facts, goals, cfg, reasons, notes)
+    if goals.distcc_excluded:
+        excluded = goals.distcc_excluded
+        reasons["excluded"] = "; ".join(excluded) + (
+            " - a server with another compiler fails the unit or, worse, returns an object of its own compiler"
+        )
+        if not client:
+            notes.warn(
+                "distcc: no server of the farm compiles what this host compiles, so builds stay local "
+                f"(excluded: {'; '.join(excluded)})"
+            )
+    server_packages: tuple[str, ...] = ()
+    if server:
+        server_packages = tuple(dict.fromkeys(check_packages(goals.distcc_server_packages, "goals.distcc_server_packages")))
+        _distcc_links(facts, server_packages, reasons)
     if (server or client) and cfg.compiler == "gcc":
         commands.append("--disable GCC_PLUGINS")
         reasons["gcc_plugins"] = (
@@ -1603,6 +1713,8 @@ def _plan_distcc(
         why = f"server: distccd for {' '.join(allow)}"
     elif client:
         why = f"client of {len(hosts) - 1} distcc server(s)"
+    elif goals.distcc_excluded:
+        why = f"no server of the farm compiles what this host compiles ({len(goals.distcc_excluded)} excluded)"
     else:
         why = "not asked (--distcc-server / --distcc-hosts)"
     plan = DistccPlan(
@@ -1618,8 +1730,73 @@ def _plan_distcc(
         total_jobs=total,
         host_entries=entries,
         reasons=reasons,
+        compiler=compiler,
+        excluded=tuple(goals.distcc_excluded),
+        server_packages=server_packages,
     )
     return plan, tuple(commands)
+
+
+def _versioned_driver(facts: HostFacts, goals: Goals, cfg: _Config) -> CompilerFacts | None:
+    """This host's planned compiler from its toolchain facts (None: unknown, or a cross build)."""
+    if goals.arch and goals.arch != _native_arch(facts):
+        return None
+    tc = facts.toolchain_facts
+    return tc.compiler(cfg.compiler) if tc else None
+
+
+def _distcc_compiler(facts: HostFacts, goals: Goals, cfg: _Config, reasons: dict, notes: _Notes) -> str:
+    """The compiler name a distcc client hands its servers: the versioned triplet driver
+    (``x86_64-linux-gnu-gcc-12``), which a server runs only when it has that very compiler; with a
+    plain ``gcc`` an arm64 server compiles for arm64, and one with gcc 13 returns gcc 13 objects."""
+    if goals.arch and goals.arch != _native_arch(facts):
+        return ""  # a cross build names its CROSS_COMPILE prefix already
+    compiler = _versioned_driver(facts, goals, cfg)
+    if compiler is None:
+        notes.warn(
+            f"distcc: this host's {cfg.compiler} is not in its facts, so the servers get the plain name "
+            f"'{cfg.compiler}' and compile with whatever {cfg.compiler} they have"
+        )
+        return ""
+    if compiler.driver is None:
+        notes.warn(
+            f"distcc: no versioned driver for {compiler.version_text} on this host, so the servers get the "
+            f"plain name '{cfg.compiler}' and compile with whatever {cfg.compiler} they have"
+        )
+        return ""
+    reasons["compiler"] = (
+        f"{compiler.driver}: the versioned triplet name of this host's {cfg.compiler} ({compiler.version_text}); a "
+        "server runs it only if it has that compiler, never another version or target"
+    )
+    return compiler.driver
+
+
+def _distcc_links(facts: HostFacts, installs: tuple[str, ...], reasons: dict) -> None:
+    """What distccd may run: only compilers with a link in /usr/lib/distcc (distcc >= 3.3)."""
+    tc = facts.toolchain_facts
+    if installs:
+        reasons["server_packages"] = (
+            f"{' '.join(installs)}: the compiler(s) its clients use, from this release's packages, so it compiles "
+            "exactly what they compile"
+        )
+    if tc is None:
+        return
+    names = [c.driver for c in tc.compilers if c.driver]
+    if tc.distcc_links is None:
+        missing = names
+    else:
+        missing = [n for n in names if n not in tc.distcc_links]
+    linked = [n for n in names if n not in missing]
+    parts = []
+    if linked:
+        parts.append(f"{' '.join(linked)} linked in /usr/lib/distcc")
+    if missing or installs:
+        parts.append(
+            f"{' '.join(missing + [f'the {p} driver' for p in installs]) } to be linked by update-distcc-symlinks "
+            "(it links every installed gcc and clang)"
+        )
+    if parts:
+        reasons["links"] = "distccd runs only compilers linked in /usr/lib/distcc: " + "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- make command and env
@@ -1733,8 +1910,8 @@ def _check_disk(
         )
 
 
-def _cc_value(compiler: str, cross: str, ccache: bool, distcc_client: bool) -> str | None:
-    name = compiler if compiler == "clang" else f"{cross}gcc"
+def _cc_value(compiler: str, cross: str, ccache: bool, distcc_client: bool, driver: str = "") -> str | None:
+    name = driver or (compiler if compiler == "clang" else f"{cross}gcc")
     if ccache:
         return f"ccache {name}"
     if distcc_client:
@@ -1746,7 +1923,7 @@ def _quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def _make_vars(facts: HostFacts, goals: Goals, cfg: _Config, build_dir: str | None, ccache: bool, client: bool, notes: _Notes, reasons: dict) -> dict[str, str]:
+def _make_vars(facts: HostFacts, goals: Goals, cfg: _Config, build_dir: str | None, ccache: bool, client: bool, notes: _Notes, reasons: dict, driver: str = "") -> dict[str, str]:
     make_vars: dict[str, str] = {}
     if build_dir:
         make_vars["O"] = build_dir
@@ -1763,7 +1940,7 @@ def _make_vars(facts: HostFacts, goals: Goals, cfg: _Config, build_dir: str | No
         reasons["arch"] = f"ARCH={goals.arch}: cross build from {facts.arch}"
     if cfg.compiler == "clang":
         make_vars["LLVM"] = "1"
-    cc = _cc_value(cfg.compiler, cross, ccache, client)
+    cc = _cc_value(cfg.compiler, cross, ccache, client, driver)
     if cc:
         make_vars["CC"] = cc
     return make_vars
@@ -1796,7 +1973,8 @@ def _finish_config(
 ) -> ConfigPlan:
     reasons = dict(cfg.reasons)
     reasons.update(dir_reasons)
-    make_vars = _make_vars(facts, goals, cfg, build_dir, ccache.enabled, distcc.client, notes, reasons)
+    driver = distcc.compiler or (ccache.compiler if ccache.enabled else "")
+    make_vars = _make_vars(facts, goals, cfg, build_dir, ccache.enabled, distcc.client, notes, reasons, driver)
     tree = facts.tree.path if facts.tree else None
     config_args = list(cfg.commands) + [c for c in extra_commands if c not in cfg.commands]
     j = distcc.total_jobs if distcc.client else jobs.value
@@ -1847,7 +2025,7 @@ def _env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: DistccPlan
     env.update(cfg.kbuild_env)
     if cfg.build_dir:
         env["KBUILD_OUTPUT"] = cfg.build_dir
-    if ccache.enabled:
+    if ccache.enabled and not ccache.private:
         env["CCACHE_DIR"] = ccache.dir
         if not ccache.hash_dir:
             env["CCACHE_NOHASHDIR"] = "true"
@@ -1857,6 +2035,7 @@ def _env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: DistccPlan
         if ccache.enabled:
             env["CCACHE_PREFIX"] = "distcc"
         env["DISTCC_HOSTS"] = " ".join(distcc.hosts)
+    env.update(cache_rules.env(ccache))
     args = {k: v for k, v in cfg.make_vars.items() if k != "O"}
     env["KPROV_MAKE_ARGS"] = " ".join(f"{k}={_quote(v)}" for k, v in args.items())
     return env
@@ -1889,6 +2068,7 @@ def _packages(
         names += pkgs.ccache
     if distcc.enabled:
         names += pkgs.distcc
+    names += distcc.server_packages
     if cfg.compiler == "clang":
         names += pkgs.clang
     return tuple(dict.fromkeys(names))
@@ -1931,6 +2111,7 @@ def plan(
         gain = _existing_zram_gain(facts, mem)
     jobs = _plan_jobs(facts, goals, cfg, mem, gain, notes)
     ccache = _plan_ccache(facts, goals, cfg, pkgs, notes, profile)
+    ccache = cache_rules.shared_cache(facts, goals, ccache, _cache_inputs(facts, cfg, mem, jobs, profile, build_dir), notes.warn)
     distcc, extra = _plan_distcc(facts, goals, cfg, mem, gain, jobs, ccache, notes)
     _check_disk(facts, cfg, build_dir, build_disk, ccache, notes, dir_reasons)
     config = _finish_config(facts, goals, cfg, jobs, ccache, distcc, extra, build_dir, dir_reasons, notes)

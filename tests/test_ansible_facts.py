@@ -397,7 +397,7 @@ def test_probe_module_documents_its_options_and_result():
         if isinstance(t, ast.Name) and t.id in ("DOCUMENTATION", "EXAMPLES", "RETURN")
     }
     assert docs["DOCUMENTATION"]["module"] == "kbuild_host_probe"
-    assert set(docs["DOCUMENTATION"]["options"]) == {"root", "toolchain"}
+    assert set(docs["DOCUMENTATION"]["options"]) == {"root", "toolchain", "ccache_group"}
     assert docs["DOCUMENTATION"]["attributes"]["check_mode"]["support"] == "full"
-    assert set(docs["RETURN"]["probe"]["contains"]) == set(PROBE) | {"toolchain"}
+    assert set(docs["RETURN"]["probe"]["contains"]) == set(PROBE) | {"toolchain", "toolchain_facts", "ccache_group_members"}
     assert docs["EXAMPLES"][0]["register"] == "__kbuild_host_probe"

@@ -133,6 +133,23 @@ def directory() -> Maker:
     return lambda path: path.mkdir()
 
 
+GOOD_TOKEN = "Zk3v9Qx-_p0LmN4rT7yW2aB5cD8eF1gH6iJ0kL3mN9o"
+
+
+def secret(content: str = GOOD_TOKEN + "\n", mode: int = 0o600) -> Maker:
+    """A store secret file (the good token, 0600, unless told otherwise)."""
+
+    def make(path: Path) -> None:
+        path.write_text(content)
+        path.chmod(mode)
+
+    return make
+
+
+def remote(url: str = "redis://127.0.0.1:6380", *extra: str) -> tuple[str, ...]:
+    return plan_facts("--ccache-remote", url, "--ccache-remote-secret", "{F}", *extra)
+
+
 def sparse(size: int) -> Maker:
     def make(path: Path) -> None:
         with open(path, "wb") as handle:
@@ -397,6 +414,59 @@ CASES: dict[str, Case] = {
     "probe cpu a string": Case(ANSIBLE, probed("cpu", "8"), needle="probe.cpu"),
     "probe device_present a string": Case(
         ANSIBLE, probed("zram.device_present", "false"), needle="device_present"
+    ),
+    # ---- the shared compile cache: store URLs, secret files, store switches
+    "cache URL with |attributes": Case(remote("redis://127.0.0.1:6380|read-only"), secret(), needle="'|'"),
+    "cache URL with a newline": Case(remote("redis://127.0.0.1:6380\nremote_only=true"), secret(), needle="--ccache-remote"),
+    "cache URL with a space": Case(remote("redis://127.0.0.1 :6380"), secret(), needle="--ccache-remote"),
+    "cache URL with userinfo": Case(remote("redis://u:pw@127.0.0.1:6380"), secret(), needle="user or password"),
+    "cache URL userinfo trick": Case(remote("http://127.0.0.1:8380@10.0.0.9/cache/"), secret(), needle="'@'"),
+    "cache URL unknown scheme": Case(remote("rediss://127.0.0.1:6380"), secret(), needle="scheme"),
+    "cache URL file scheme": Case(remote("file:///var/cache/x"), secret(), needle="scheme"),
+    "cache URL with #": Case(remote("http://127.0.0.1:8380/cache/#x"), secret(), needle="--ccache-remote"),
+    "cache URL with ?": Case(remote("http://127.0.0.1:8380/cache/?x=1"), secret(), needle="--ccache-remote"),
+    "cache URL port 0": Case(remote("redis://127.0.0.1:0"), secret(), needle="port"),
+    "cache URL port 65536": Case(remote("redis://127.0.0.1:65536"), secret(), needle="port"),
+    "cache URL numeric host": Case(remote("redis://2130706433:6380"), secret(), needle="2130706433"),
+    "cache URL http path without /": Case(remote("http://127.0.0.1:8380/cache"), secret(), needle="ending with '/'"),
+    "cache URL redis path": Case(remote("redis://127.0.0.1:6380/1"), secret(), needle="no path"),
+    "cache URL dotdot path": Case(remote("http://127.0.0.1:8380/../etc/"), secret(), needle="--ccache-remote"),
+    "cache URL control char": Case(remote("redis://127.0.0.1\x1b[2J:6380"), secret(), needle="--ccache-remote"),
+    "cache secret is a FIFO": Case(remote(), fifo(), needle="not a regular file"),
+    "cache secret world-readable": Case(remote(), secret(mode=0o644), needle="chmod 600"),
+    "cache secret group-readable": Case(remote(), secret(mode=0o640), needle="0640"),
+    "cache secret missing": Case(remote(), None, needle="no such file"),
+    "cache secret a symlink": Case(remote(), symlink("/etc/hostname"), needle="symbolic link"),
+    "cache secret a directory": Case(remote(), directory(), needle="not a regular file"),
+    "cache secret two lines": Case(remote(), secret(GOOD_TOKEN + "\n" + GOOD_TOKEN + "\n"), needle="one line"),
+    "cache secret with a |": Case(remote(), secret("abcdefghijklmnop|read-only\n"), needle="one line"),
+    "cache secret empty": Case(remote(), secret(""), needle="one line"),
+    "cache remote user with :": Case(remote("redis://127.0.0.1:6380", "--ccache-remote-user", "a:b"), secret(),
+                                     needle="store user"),
+    "cache remote write without remote": Case(plan_facts("--ccache-remote-write"), needle="--ccache-remote URL"),
+    "cache remote without secret": Case(plan_facts("--ccache-remote", "redis://127.0.0.1:6380"),
+                                        needle="--ccache-remote-secret"),
+    "cache server without listen": Case(plan_facts("--ccache-server"), needle="--listen"),
+    "cache server public listen without allow": Case(plan_facts("--ccache-server", "--listen", "10.1.2.3"),
+                                                     needle="--allow"),
+    "cache server allow the world": Case(
+        plan_facts("--ccache-server", "--listen", "10.1.2.3", "--allow", "0.0.0.0/0"), needle="--allow"
+    ),
+    "cache server bad backend": Case(plan_facts("--ccache-server", "--listen", "127.0.0.1", "--ccache-backend", "memcached"),
+                                     needle="--ccache-backend"),
+    "cache server port 0": Case(plan_facts("--ccache-server", "--listen", "127.0.0.1", "--ccache-port", "0"),
+                                needle="--ccache-port"),
+    "cache client bad attribute": Case(
+        plan_facts("--ccache-server", "--listen", "127.0.0.1", "--ccache-client", "laptop:admin"), needle=":write"
+    ),
+    "cache client twice": Case(
+        plan_facts("--ccache-server", "--listen", "127.0.0.1", "--ccache-client", "a", "--ccache-client", "a:write"),
+        needle="twice",
+    ),
+    "cache client without server": Case(plan_facts("--ccache-client", "laptop"), needle="--ccache-server"),
+    "cache server and remote": Case(
+        plan_facts("--ccache-server", "--listen", "127.0.0.1", "--ccache-remote", "redis://127.0.0.1:6380"),
+        needle="give one",
     ),
 }
 

@@ -1071,3 +1071,118 @@ def test_a_calibration_profile_gives_the_measured_figures_and_says_so():
     assert "measured on this tree" in result.ccache.reasons["max_size"]
     table = plan(facts, Goals(target="defconfig"), CATALOG, TreeEvaluation(kconfig=_kconfig()))
     assert "estimate: run kprov calibrate --tree /home/u/src/linux" in table.jobs.reason
+
+
+# --------------------------------------------------------------------------- the shared ccache's trust
+
+
+def test_the_ccache_reason_names_who_can_write_the_shared_cache():
+    facts = dataclasses.replace(host("debian12-2c-24g"), ccache_group_members=("alice", "bob"))
+    result = p(facts)
+    writers = result.ccache.reasons["writers"]
+    assert writers.startswith("shared cache written by root and the members of group kbuild (members now: alice, bob)")
+    assert "kprov adds nobody to it unless asked (--ccache-group-add USER)" in writers
+    assert writers.endswith(
+        f"{result.ccache.dir} is kbuild-writable, so each of them can plant objects that the others' builds and "
+        "root's then link"
+    )
+    assert "shared cache written by root and the members of group kbuild" in result.ccache.reason
+    assert result.to_role_vars()["kbuild_host_ccache_group_members"] == []
+    assert result.to_role_vars()["kbuild_host_ccache_private"] is False
+
+
+def test_the_writers_of_a_group_that_is_empty_or_unknown():
+    empty = p(dataclasses.replace(host("debian12-2c-24g"), ccache_group_members=()))
+    assert "(no members now)" in empty.ccache.reasons["writers"]
+    local = p(host("debian12-2c-24g"))  # a local facts file: the group database said nothing
+    assert "(group kbuild does not exist yet, so no members)" in local.ccache.reasons["writers"]
+    remote = p(dataclasses.replace(host("debian12-2c-24g"), source="ansible"))
+    assert "(group kbuild's members are not known from these facts)" in remote.ccache.reasons["writers"]
+
+
+def test_users_are_added_to_the_group_only_when_asked():
+    result = p(host("debian12-2c-24g"), ccache_group_add=("alice", "alice", "bob"))
+    assert result.ccache.group_add == ("alice", "bob")
+    assert result.to_role_vars()["kbuild_host_ccache_group_members"] == ["alice", "bob"]
+    assert "kprov adds alice, bob to it (--ccache-group-add)" in result.ccache.reasons["writers"]
+    with pytest.raises(UserError, match=r"^--ccache-group-add 'a b' is not a valid user name"):
+        p(host("debian12-2c-24g"), ccache_group_add=("a b",))
+
+
+def test_a_private_ccache_has_no_shared_dir_no_group_and_says_so():
+    result = p(host("debian12-2c-24g"), ccache_private=True)
+    c = result.ccache
+    home = result.ccache.dir.removesuffix("/.cache/ccache")
+    assert c.enabled and c.private and c.dir == f"{home}/.cache/ccache" and c.group_add == ()
+    assert home == host("debian12-2c-24g").disk("home").path
+    assert c.reasons["writers"].startswith("private caches: no shared directory and no group; each user keeps ccache's default")
+    assert "CCACHE_DIR" not in result.env and "CCACHE_DIR" not in result.to_role_vars()["kbuild_host_buildenv"]
+    role_vars = result.to_role_vars()
+    assert role_vars["kbuild_host_ccache_private"] is True
+    from provision.validate import check_role_vars
+
+    check_role_vars(role_vars)
+    from provision.runner import check_writable_as_root
+
+    check_writable_as_root(role_vars)  # a local apply accepts it (the role creates no directory there)
+    with pytest.raises(UserError, match="kbuild_host_ccache_group_members with kbuild_host_ccache_private"):
+        check_role_vars({**role_vars, "kbuild_host_ccache_group_members": ["alice"]})
+
+
+@pytest.mark.parametrize(
+    "goals, message",
+    [
+        ({"ccache_dir": "/srv/cache"}, "--ccache-private and --ccache-dir /srv/cache contradict each other: give one"),
+        ({"ccache_group_add": ("alice",)},
+         "--ccache-private and --ccache-group-add alice contradict each other: a private cache has no group"),
+    ],
+)
+def test_a_private_ccache_conflicts_are_one_line(goals, message):
+    with pytest.raises(UserError) as exc:
+        p(host("debian12-2c-24g"), ccache_private=True, **goals)
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ccache-private", "--ccache-dir", "/srv/cache"],
+         "kprov: --ccache-private and --ccache-dir /srv/cache contradict each other: give one"),
+        (["--ccache-private", "--ccache-group-add", "root"],
+         "kprov: --ccache-private and --ccache-group-add root contradict each other: a private cache has no group"),
+        (["--ccache-group-add", "Bad;user"],
+         "kprov: --ccache-group-add 'Bad;user' is not a valid user name (expected e.g. alice: a-z, 0-9, _ and -)"),
+        (["--ccache-group-add", "kprov-no-such-user"], "kprov: --ccache-group-add kprov-no-such-user: no such user on this host"),
+    ],
+)
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_ccache_trust_switch_errors_are_one_line_and_exit_2(capsys, command, args, message):
+    from provision.cli import Kprov
+
+    extra = ["--check"] if command == "apply" else []
+    _, rc = Kprov.run(["kprov", command, *extra, *args], exit=False)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.strip().splitlines() == [message]
+
+
+def test_the_account_check_is_for_this_host_only(capsys):
+    from provision.cli import Kprov
+
+    facts = str(FIXTURES / "debian12-2c-24g.json")
+    _, rc = Kprov.run(["kprov", "plan", "--facts", facts, "--ccache-group-add", "kprov-no-such-user"], exit=False)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "kprov adds kprov-no-such-user to it" in out
+
+
+def test_an_existing_user_is_accepted_by_the_switch(capsys):
+    from provision.cli import Kprov
+
+    _, rc = Kprov.run(
+        ["kprov", "plan", "--facts", str(FIXTURES / "debian12-2c-24g.json"), "--ccache-group-add", "root", "--json"],
+        exit=False,
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert json.loads(out)["ccache"]["group_add"] == ["root"]

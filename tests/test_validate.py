@@ -939,3 +939,71 @@ def test_package_names_are_names(name):
 def test_real_package_lists_pass():
     assert validate.check_packages(["libssl-dev", "perl-base", "elfutils-libelf-devel", "dwarves=1.24-4.1", "g++"],
                                    "kbuild_host_packages")
+
+
+# --------------------------------------------------------------------------- the shared compile cache
+
+
+@pytest.mark.parametrize(
+    "url, canonical",
+    [
+        ("redis://127.0.0.1:6380", "redis://127.0.0.1:6380"),
+        ("redis://127.0.0.1", "redis://127.0.0.1:6380"),
+        ("redis://store.example:7000/", "redis://store.example:7000"),
+        ("http://10.0.0.5:8380/cache/", "http://10.0.0.5:8380/cache/"),
+        ("http://10.0.0.5", "http://10.0.0.5:8380/cache/"),
+        ("http://[::1]:8380/a/b/", "http://[::1]:8380/a/b/"),
+    ],
+)
+def test_store_urls_come_out_canonical(url, canonical):
+    assert str(validate.check_store_url(url, "--ccache-remote")) == canonical
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://a:b@127.0.0.1:6380", "redis://:pw@127.0.0.1", "http://127.0.0.1@evil.example/cache/",
+        "redis://127.0.0.1:6380|read-only", "redis://127.0.0.1:6380\n", "redis:// 127.0.0.1",
+        "http://127.0.0.1/cache/#frag", "http://127.0.0.1/cache/?q", "https://127.0.0.1/cache/",
+        "rediss://127.0.0.1", "redis+unix:///run/redis.sock", "file:///tmp/x", "127.0.0.1:6380",
+        "redis://127.0.0.1:0", "redis://127.0.0.1:65536", "redis://127.0.0.1:+80", "redis://127.0.0.1:0x50",
+        "redis://127.1", "redis://0x7f.1", "redis://", "http://:8380/cache/", "http://h/cache",
+        "http://h/./", "http://h/../", "http://h//", "redis://h/1", "http://h/ca che/", "redis://h\u00e9",
+        "redis://[127.0.0.1]", "http://[::ffff:127.0.0.1]/cache/", "http://[fe80::1%eth0]/cache/", "redis://-bad-.example", 42, None,
+    ],
+)
+def test_bad_store_urls_are_one_line_that_never_shows_a_password(url):
+    with pytest.raises(UserError) as err:
+        validate.check_store_url(url, "--ccache-remote")
+    message = str(err.value)
+    assert "\n" not in message and message.isprintable()
+    assert "pw" not in message and "a:b" not in message
+
+
+@pytest.mark.parametrize("spec, expected", [("laptop", ("laptop", False)), ("ci1.example:write", ("ci1.example", True))])
+def test_store_client_specs(spec, expected):
+    assert validate.check_store_client(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", ":write", "a:read", "a:write:x", "a b", "a@b", "a|b", "-a", "x" * 65, "a#b"])
+def test_bad_store_client_specs(spec):
+    with pytest.raises(UserError):
+        validate.check_store_client(spec)
+
+
+def test_secret_text_is_one_token_line_and_never_echoed():
+    token = "Zk3v9Qx-_p0LmN4rT7yW2aB5cD8eF1gH6iJ0kL3mN9o"
+    assert validate.check_secret_text(token + "\n", "s") == token
+    for bad in ("", "short", token + "\n\n", token + "|x", f"{token}:{token}", "pass word " * 3, None, token + "\r"):
+        with pytest.raises(UserError) as err:
+            validate.check_secret_text(bad, "s")
+        assert token not in str(err.value)
+
+
+def test_the_new_build_environment_variables_are_checked():
+    ok = {"CCACHE_CONFIGPATH": "/etc/kprov/ccache-remote.conf", "KCFLAGS": "-fdebug-prefix-map=/srv/kbuild/="}
+    assert validate.check_buildenv(ok) == ok
+    for name, value in (("KCFLAGS", "-fplugin=/tmp/evil.so"), ("KCFLAGS", "-fdebug-prefix-map=/a/= -fplugin=x"),
+                        ("CCACHE_CONFIGPATH", "relative"), ("CCACHE_CONFIGPATH", "/etc/$(id)")):
+        with pytest.raises(UserError):
+            validate.check_buildenv({name: value})

@@ -49,6 +49,13 @@ def kprov_plan_vars(setup_facts: Any, probe: Any = None, goals: Any = None) -> d
     return plan.to_role_vars()
 
 
+def kprov_farm_toolchain(setup_facts: Any, probe: Any = None) -> Any:
+    """What this host publishes for the distcc farm (kbuild_host_farm_toolchain): its toolchain facts."""
+    facts_from_ansible = _module("ansible_facts").facts_from_ansible
+    farm_toolchain = _module("farm").farm_toolchain
+    return farm_toolchain(_checked(facts_from_ansible, _plain(setup_facts), _plain(probe or {})))
+
+
 def kprov_farm_goals(
     host: str,
     hostvars: Any,
@@ -70,7 +77,7 @@ def kprov_farm_goals(
 
 def _member_vars(hvars: Any) -> dict[str, Any]:
     wanted = ("kbuild_host_farm_address", "ansible_facts", "kbuild_host_farm_jobs", "inventory_hostname",
-              "ansible_host", "kbuild_host_goals")
+              "ansible_host", "kbuild_host_goals", "kbuild_host_farm_toolchain")
     out: dict[str, Any] = {}
     for key in wanted:
         try:
@@ -162,6 +169,57 @@ def kprov_buildenv(env: Any) -> dict[str, str]:
     return _checked(_module("validate").check_buildenv, _plain(env), "kbuild_host_buildenv")
 
 
+# --------------------------------------------------------------------------- the shared compile cache
+
+
+def kprov_ccache_store(store: Any) -> dict[str, Any]:
+    """The planned store in canonical form (``{}`` when this host runs none)."""
+    s = _checked(_module("cache_store").check_store, _plain(store))
+    if s is None:
+        return {}
+    return {
+        "backend": s.backend, "listen": s.listen, "port": s.port, "allow": list(s.allow),
+        "max_size_bytes": s.max_size_bytes, "max_object_bytes": s.max_object_bytes, "dir": s.dir,
+        "users": [{"name": u.name, "write": u.write, "secret_file": u.secret_file} for u in s.users],
+    }
+
+
+def kprov_ccache_remote(remote: Any) -> dict[str, Any]:
+    """The planned remote store of a client in canonical form (``{}`` when it uses none)."""
+    r = _checked(_module("cache_store").check_remote, _plain(remote))
+    if r is None:
+        return {}
+    return {
+        "url": r.url, "user": r.user, "secret_file": r.secret_file, "write": r.write, "only": r.only,
+        "connect_timeout_ms": r.connect_timeout_ms, "operation_timeout_ms": r.operation_timeout_ms,
+    }
+
+
+def kprov_redis_acl(store: Any, secrets: Any) -> list[str]:
+    """Redis ``user`` lines with ``#sha256`` passwords, from ``{name: secret}``."""
+    return list(_checked(_module("cache_store").redis_acl_lines, _plain(store), _plain(secrets)))
+
+
+def kprov_htpasswd(store: Any, secrets: Any, writers_only: bool = False) -> list[str]:
+    """nginx htpasswd lines (``{SSHA}``, salt derived from the user name), from ``{name: secret}``."""
+    return list(_checked(_module("cache_store").nginx_user_file_lines, _plain(store), _plain(secrets), bool(writers_only)))
+
+
+def kprov_ccache_remote_storage(remote: Any, secret: Any) -> str:
+    """ccache's remote_storage value: URL with USER:SECRET@ and its attributes."""
+    return _checked(_module("cache_store").remote_storage_line, _plain(remote), _plain(secret))
+
+
+def kprov_ccache_compiler_check(value: Any) -> str:
+    return _checked(_module("cache_store").check_compiler_check, _plain(value))
+
+
+def kprov_ccache_size_bytes(size: Any, name: str) -> str:
+    """A size in bytes in ccache's binary-unit syntax (``4Gi``), checked."""
+    v = _module("validate")
+    return _module("model").ccache_size_string(_checked(v.check_size_bytes, _plain(size), str(name)))
+
+
 class FilterModule:
     """kprov planning and checking filters."""
 
@@ -169,6 +227,7 @@ class FilterModule:
         return {
             "kprov_plan_vars": kprov_plan_vars,
             "kprov_farm_goals": kprov_farm_goals,
+            "kprov_farm_toolchain": kprov_farm_toolchain,
             "kprov_role_vars_problem": kprov_role_vars_problem,
             "kprov_allow": kprov_allow,
             "kprov_listen": kprov_listen,
@@ -181,4 +240,11 @@ class FilterModule:
             "kprov_host_entries": kprov_host_entries,
             "kprov_sysctls": kprov_sysctls,
             "kprov_buildenv": kprov_buildenv,
+            "kprov_ccache_store": kprov_ccache_store,
+            "kprov_ccache_remote": kprov_ccache_remote,
+            "kprov_redis_acl": kprov_redis_acl,
+            "kprov_htpasswd": kprov_htpasswd,
+            "kprov_ccache_remote_storage": kprov_ccache_remote_storage,
+            "kprov_ccache_size_bytes": kprov_ccache_size_bytes,
+            "kprov_ccache_compiler_check": kprov_ccache_compiler_check,
         }

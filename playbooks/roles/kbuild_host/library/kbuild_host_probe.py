@@ -33,6 +33,11 @@ options:
         C(bc), C(openssl), C(python3) and C(rustc) with their version option and report the versions.
     type: bool
     default: true
+  ccache_group:
+    description:
+      - Group whose members are reported as C(ccache_group_members) (the shared ccache's writers).
+    type: str
+    default: kbuild
 attributes:
   check_mode:
     support: full
@@ -96,12 +101,31 @@ probe:
       description: Tool name -> dotted version, null when the tool is absent. Empty when I(toolchain=false).
       type: dict
       sample: {"gcc": "12.2.0", "clang": null, "ld": "2.40", "make": "4.3", "ccache": "4.7.5"}
+    toolchain_facts:
+      description: C(compilers) (each C(kind), C(version_text) (the first line of C(--version), as
+        C(CONFIG_CC_VERSION_TEXT) records it), C(version), C(triplet) (C(-dumpmachine)), C(driver) (the versioned
+        driver that exists, such as C(x86_64-linux-gnu-gcc-12))), C(drivers) (versioned driver -> its version line),
+        C(assembler), C(linker), C(lld) and C(pahole) version lines (null when absent), C(distcc_links) (the names in
+        C(/usr/lib/distcc), null without that directory). Null when I(toolchain=false).
+      type: dict
+    ccache_group_members:
+      description: Members of I(ccache_group) in C(/etc/group) and C(/etc/passwd); null when the group does not exist.
+      type: list
+      elements: str
 """
 
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kbuild_host_sysprobe import TOOL_ENV, TOOLS, parse_tool_version, probe
+from ansible.module_utils.kbuild_host_sysprobe import (
+    TOOL_ENV,
+    TOOLS,
+    group_members,
+    list_names,
+    parse_tool_version,
+    probe,
+    toolchain_facts,
+)
 
 
 def tool_version(module, argv):
@@ -120,17 +144,32 @@ def toolchain(module):
         return dict((name, fut.result()) for name, fut in futures)
 
 
+def command_output(module, argv):
+    """A command's standard output, None when it is not on PATH or fails."""
+    path = module.get_bin_path(argv[0])
+    if not path:
+        return None
+    rc, out, err = module.run_command([path] + list(argv[1:]), check_rc=False, environ_update=TOOL_ENV)
+    return out if rc == 0 else None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             root=dict(type="path", default="/"),
             toolchain=dict(type="bool", default=True),
+            ccache_group=dict(type="str", default="kbuild"),
         ),
         supports_check_mode=True,
     )
     try:
         result = probe(module.params["root"])
         result["toolchain"] = toolchain(module) if module.params["toolchain"] else {}
+        result["toolchain_facts"] = (
+            toolchain_facts(lambda argv: command_output(module, argv), list_names, module.params["root"])
+            if module.params["toolchain"] else None
+        )
+        result["ccache_group_members"] = group_members(module.params["ccache_group"], module.params["root"])
     except Exception as exc:  # a parser bug must be one readable failure, not a traceback
         module.fail_json(msg="kbuild_host_probe could not read the host: %s" % exc)
     module.exit_json(changed=False, probe=result)

@@ -626,6 +626,136 @@ def parse_tool_version(output):
     return None
 
 
+# --------------------------------------------------------------------------- what goes into autoconf.h
+
+#: Where distccd 3.3+ looks for the compilers it may run: one link per compiler name.
+DISTCC_MASQUERADE_DIR = "/usr/lib/distcc"
+#: The directory whose ``<triplet>-gcc-N`` / ``clang-N`` drivers are listed.
+DRIVER_DIR = "/usr/bin"
+#: How many versioned drivers are asked for their version line (a host with every gcc packaged
+#: has a handful; the bound keeps a probe cheap whatever is installed).
+MAX_DRIVERS = 8
+
+_GCC_DRIVER_RE = re.compile(r"^([a-z0-9_]+(?:-[a-z0-9_]+)+)-gcc-(\d+)$")
+_CLANG_DRIVER_RE = re.compile(r"^clang-(\d+)$")
+_TRIPLET_RE = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_.]+){1,3}$")
+
+
+def first_line(output):
+    """The first non-empty line of a tool's output, stripped, or None (at most 200 characters)."""
+    for line in (output or "").splitlines():
+        line = line.strip()
+        if line:
+            return line[:200]
+    return None
+
+
+def driver_names(names):
+    """The versioned compiler drivers among file names: ``{"x86_64-linux-gnu-gcc-12": ("gcc", 12), ...}``."""
+    found = {}
+    for name in sorted(names or ()):
+        m = _GCC_DRIVER_RE.match(name)
+        if m and "-gcc-" not in m.group(1):
+            found[name] = ("gcc", int(m.group(2)))
+            continue
+        m = _CLANG_DRIVER_RE.match(name)
+        if m:
+            found[name] = ("clang", int(m.group(1)))
+    return found
+
+
+def _compiler(kind, run, drivers):
+    """One compiler's facts: its version line (as CONFIG_CC_VERSION_TEXT records it), triplet,
+    major version and the versioned driver that exists for that version, or None when absent."""
+    text = first_line(run((kind, "--version")))
+    if not text:
+        return None
+    version = parse_tool_version(text)
+    triplet = first_line(run((kind, "-dumpmachine"))) or ""
+    if not _TRIPLET_RE.match(triplet):
+        triplet = ""
+    major = int(version.split(".")[0]) if version else None
+    if kind == "gcc":
+        driver = "%s-gcc-%s" % (triplet, major) if triplet and major is not None else None
+    else:
+        driver = "clang-%s" % major if major is not None else None
+    return {
+        "kind": kind,
+        "version_text": text,
+        "version": version or "",
+        "triplet": triplet,
+        "driver": driver if driver in drivers else None,
+    }
+
+
+def toolchain_facts(run, listdir, root="/"):
+    """What decides whether two hosts build the same objects, and what a distcc server can run.
+
+    ``run(argv)`` returns a command's standard output (None when it fails or is absent);
+    ``listdir(path)`` a directory's names (empty when it cannot be read). The local facts and the
+    role's probe module pass their own; the rules here are the same for both.
+    """
+    drivers = driver_names(listdir(host_path(root, DRIVER_DIR)))
+    compilers = [c for c in (_compiler(kind, run, drivers) for kind in ("gcc", "clang")) if c]
+    versions = {}
+    # the drivers the compilers resolve to first: a host with many drivers keeps those in the list
+    asked = [c["driver"] for c in compilers if c["driver"]]
+    for name in asked + [n for n in sorted(drivers) if n not in asked]:
+        if len(versions) >= MAX_DRIVERS:
+            break
+        # a driver's line names the driver ("x86_64-linux-gnu-gcc-12 (Debian 12.2.0-14) 12.2.0"):
+        # with CC set to it, that is what CONFIG_CC_VERSION_TEXT records
+        line = first_line(run((name, "--version")))
+        if line:
+            versions[name] = line
+    masquerade = listdir(host_path(root, DISTCC_MASQUERADE_DIR))
+    return {
+        "compilers": compilers,
+        "drivers": versions,
+        "assembler": first_line(run(("as", "--version"))),
+        "linker": first_line(run(("ld", "--version"))),
+        "lld": first_line(run(("ld.lld", "--version"))),
+        "pahole": first_line(run(("pahole", "--version"))),
+        "distcc_links": sorted(masquerade) if masquerade is not None else None,
+    }
+
+
+def list_names(path):
+    """The names in a directory, or None when it does not exist or cannot be read."""
+    try:
+        return os.listdir(path)
+    except (OSError, IOError):
+        return None
+
+
+# --------------------------------------------------------------------------- the group database
+
+
+def parse_group_members(group_text, passwd_text, group):
+    """Members of ``group`` from ``/etc/group`` and ``/etc/passwd`` text (its listed members, then
+    the accounts whose primary group it is), or None when the group does not exist."""
+    gid = None
+    members = []
+    for line in (group_text or "").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] == group:
+            gid = fields[2]
+            members = [m for m in fields[3].split(",") if m]
+            break
+    if gid is None:
+        return None
+    for line in (passwd_text or "").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[3] == gid and fields[0] not in members:
+            members.append(fields[0])
+    return members
+
+
+def group_members(group, root="/"):
+    """``parse_group_members`` of this host's files (local accounts; a directory service is not asked)."""
+    return parse_group_members(read_text(root, "/etc/group"), read_text(root, "/etc/passwd"), group)
+
+
 # --------------------------------------------------------------------------- virtualization
 
 
