@@ -1,13 +1,21 @@
-"""What the test modules share: podman readiness, and strict mode for tests/run.sh.
+"""What the test modules share: podman readiness, strict mode for tests/run.sh, xdist groups.
 
 Strict mode (``KPROV_TEST_STRICT=1``, set by tests/run.sh after its preflight): a test that skips
 because a tool, package or image is missing *fails* instead, because the preflight has installed
 and checked everything the suite uses - a skip there would hide a broken install. Skips that depend
 on the hardware or kernel of the machine (listed in ``HOST_DEPENDENT_SKIPS``) stay skips.
+
+Parallel runs (tests/run.sh: ``pytest -n 2 --dist loadscope``): each module runs on one worker,
+so its module-scoped containers are made once, and the modules of a ``SERIAL_GROUPS`` group share
+something of this host - kprov's apply lock (/run/kprov/apply.lock: a second root apply fails at
+once), the host's swap on /dev/zram0, the unpacked kernel tree - so they run as one unit, one test
+after another. The slowest units (``SLOWEST_FIRST``) are handed out first, so the two workers
+finish together instead of one starting a six-minute scenario at the end.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -18,6 +26,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINERS_CONF = ROOT / "tests" / "podman" / "containers.conf"
 IMAGES = ("localhost/kprov-debian:bookworm", "localhost/kprov-debian:trixie")
+#: The apt caches tests/images/build.sh fills, one directory per Debian suite.
+APT_CACHE = Path(os.environ.get("KPROV_APT_CACHE", "/var/cache/kprov-test/apt"))
+
+#: Modules that must not run beside each other, by what they share (module names, without .py).
+APPLY_GROUP = "host"
+SERIAL_GROUPS = {
+    # Root applies take /run/kprov/apply.lock (test_locking holds it on purpose); the zram tests
+    # swap on /dev/zram0, which every container's /proc/swaps shows too.
+    APPLY_GROUP: ("test_apply_container", "test_crash_consistency", "test_locking", "test_root_safety",
+             "test_runner", "test_zram_ownership"),
+    "linux-source": ("test_kconfig", "test_calibrate"),
+}
+#: Work units (group names, else module names) by falling wall time, measured on a 2-core machine.
+SLOWEST_FIRST = (APPLY_GROUP, "test_molecule_cache", "test_role", "test_molecule_fleet",
+                 "test_molecule_systemd", "test_dpkg_repair", "test_collection", "linux-source")
 
 #: Skip reasons that say something about this machine, not about a missing install.
 HOST_DEPENDENT_SKIPS = (
@@ -40,6 +63,71 @@ def podman_unready(*images: str) -> str | None:
         if found.returncode != 0:
             return f"{image} is missing (tests/images/build.sh builds it)"
     return None
+
+
+def apt_cache_volumes(suite: str = "bookworm") -> list[str]:
+    """``podman run`` options that lay the suite's apt cache under a container's apt directories.
+
+    Overlay volumes (``:O``): the container reads the lists and .deb files tests/images/build.sh
+    fetched, and writes only to a layer of its own, so apt runs in full there while downloading
+    little, and no container sees another's lock. Empty when there is no cache: apt downloads.
+    """
+    cache = APT_CACHE / suite
+    if not (cache / "filled").is_file():
+        return []
+    return ["--volume", f"{cache}/archives:/var/cache/apt/archives:O",
+            "--volume", f"{cache}/lists:/var/lib/apt/lists:O"]
+
+
+#: What a test module calls when it runs a root ``kprov apply`` (and so takes the apply lock).
+APPLY_CALLS = ("kprov_apply(", "runner.apply(", "ApplyLock(")
+
+
+@functools.cache
+def _applies(path: Path) -> bool:
+    try:
+        text = path.read_text()
+    except OSError:
+        return False
+    return any(call in text for call in APPLY_CALLS)
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of a parallel run a test belongs to: its module, or the group it shares the host in.
+
+    A module not listed in ``SERIAL_GROUPS`` that runs ``kprov apply`` (``APPLY_CALLS``) joins the
+    apply lock's group too.
+    """
+    file = nodeid.split("::", 1)[0]
+    module = file.rpartition("/")[2].removesuffix(".py")
+    for group, modules in SERIAL_GROUPS.items():
+        if module in modules:
+            return group
+    if _applies(ROOT / file):
+        return APPLY_GROUP
+    return module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with a module per unit, and the modules of a ``SERIAL_GROUPS`` group in one."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SharedScopeScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):  # not an xdist worker: keep the file order
+        return
+    # Every worker sorts the same way (a stable sort of the same collection), as xdist requires;
+    # with --no-loadscope-reorder the units are handed out in this order.
+    rank = {unit: i for i, unit in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
 
 
 def strict() -> bool:

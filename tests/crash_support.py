@@ -3,7 +3,8 @@
 A manifest is what kprov manages on a host, in a form two hosts can be compared by: each managed
 file's mode, owner and sha256 (the applied plan only by its decisions, since its reasons quote
 MemAvailable), Ansible's backup leftovers, dpkg's health and the planned packages, the running
-distccd's command line and the swap devices.
+distccd's command line and the swap devices (those of the container: /proc/swaps lists the
+host's too).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import sys
 import uuid
 from pathlib import Path
 
-from conftest import podman_env
+from conftest import apt_cache_volumes, podman_env
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "localhost/kprov-debian:bookworm"
+#: IMAGE with TEST_PACKAGES installed (tests/images/build.sh): for runs whose point is not the install.
+BUILD_IMAGE = "localhost/kprov-debian:bookworm-build"
 KPROV = Path(sys.executable).parent / "kprov"
 FAULT_PLUGINS = Path(__file__).resolve().parent / "ansible_plugins" / "callback"
 AREAS = ("packages", "zram", "ccache", "distcc", "hosts", "buildenv")
@@ -91,8 +94,8 @@ for pid in os.listdir("/proc"):
         if "distccd" in cmd.split(" ")[0]:
             procs.append(cmd.replace(address, "ADDRESS"))
 out["distccd"] = sorted(set(procs))
-with open("/proc/swaps") as f:
-    out["swaps"] = [line.split()[0] for line in f.read().splitlines()[1:]]
+with open("/proc/swaps") as f:  # not namespaced: keep the swaps whose device is in this container
+    out["swaps"] = [d for d in (line.split()[0] for line in f.read().splitlines()[1:]) if os.path.exists(d)]
 print(json.dumps(out, sort_keys=True))
 """
 
@@ -102,10 +105,10 @@ def podman(*args: str, check: bool = True, timeout: int = 300) -> subprocess.Com
                           check=check, timeout=timeout)
 
 
-def start_container(prefix: str = "kprov-crash") -> tuple[str, str]:
+def start_container(prefix: str = "kprov-crash", image: str = IMAGE) -> tuple[str, str]:
     """A fresh bookworm container on podman's default network: (name, its address)."""
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    podman("run", "-d", "--name", name, IMAGE, "sleep", "infinity")
+    podman("run", "-d", "--name", name, *apt_cache_volumes(), image, "sleep", "infinity")
     address = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
     return name, address
 
@@ -116,7 +119,8 @@ def remove_container(name: str) -> None:
 
 #: The packages area installs these instead of the whole kernel toolchain: a real apt install that
 #: can be killed half-way, without minutes of downloads per run (the fault, not apt, is under test).
-TEST_PACKAGES = '["ccache","distcc","gcc","zram-tools"]'
+#: BUILD_IMAGE has them, and nothing else the plan lists (its manifest compares their dpkg status).
+TEST_PACKAGES = '["ccache","distcc","gcc","make","zram-tools"]'
 
 
 def inventory(path: Path, container: str) -> Path:
@@ -132,16 +136,22 @@ def goals(address: str) -> tuple[str, ...]:
 
 
 def kprov_apply(inv: Path, state: Path, *args: str, fault: str | None = None, mark: Path | None = None,
+                census: Path | None = None, prefix: tuple[str, ...] = (),
                 timeout: int = 1200) -> subprocess.CompletedProcess:
+    """``kprov apply -i INV ARGS``; ``fault`` strikes (see kprov_fault), ``census`` lists the tasks run.
+
+    ``prefix`` goes before the command (crash_every_task.py: a mount namespace of its own).
+    """
     env = {**podman_env(), "XDG_STATE_HOME": str(state)}
-    if fault:
+    if fault or census:
         env.update(
-            KPROV_FAULT_AT=fault,
+            KPROV_FAULT_AT=fault or "",
             KPROV_FAULT_MARK=str(mark or ""),
+            KPROV_FAULT_CENSUS=str(census or ""),
             ANSIBLE_CALLBACK_PLUGINS=str(FAULT_PLUGINS),
             ANSIBLE_CALLBACKS_ENABLED="kprov_fault",
         )
-    return subprocess.run([str(KPROV), "apply", "-i", str(inv), *args], env=env,
+    return subprocess.run([*prefix, str(KPROV), "apply", "-i", str(inv), *args], env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 

@@ -27,7 +27,7 @@ DEFAULT_LIST = HERE / "system-packages.txt"
 
 #: What the suite runs from the venv (tests/run.sh installs them with ``pip install '.[test]'``).
 VENV_TOOLS = ("kprov", "ansible-playbook", "ansible-galaxy", "ansible-runner", "ansible-lint", "molecule", "pytest")
-VENV_MODULES = ("provision", "ansible_runner", "hypothesis", "molecule_plugins")
+VENV_MODULES = ("provision", "ansible_runner", "hypothesis", "molecule_plugins", "xdist")
 
 
 @dataclass(frozen=True)

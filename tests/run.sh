@@ -16,7 +16,8 @@ fi
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 python=${PYTHON:-python3}
-images=(localhost/kprov-debian:bookworm localhost/kprov-debian:trixie localhost/kprov-debian:bookworm-systemd)
+images=(localhost/kprov-debian:bookworm localhost/kprov-debian:trixie localhost/kprov-debian:bookworm-systemd
+        localhost/kprov-debian:bookworm-build)
 
 step "system packages (tests/system-packages.txt)"
 read -r -a need <<<"$("$python" tests/preflight.py packages)"
@@ -49,5 +50,11 @@ export PATH=$root/.venv/bin:$PATH
 # Inside the suite a test that finds a tool or image missing fails instead of skipping:
 # the preflight above has already installed and checked everything it uses.
 export KPROV_TEST_STRICT=1
+# Two workers: most of the suite's time is containers, apt and Molecule waiting on each other.
+# Tests that share something of this host (the apply lock, zram0) stay on one worker, and the
+# slowest go first (tests/conftest.py); KPROV_TEST_WORKERS=0 runs everything in this process.
+workers=${KPROV_TEST_WORKERS:-2}
+parallel=()
+[ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadscope --no-loadscope-reorder)
 cd "$root/tests"  # import provision from the installed wheel, not the checkout
-exec "$root/.venv/bin/python" -m pytest -c "$root/pyproject.toml" --rootdir "$root" "$root/tests" "$@"
+exec "$root/.venv/bin/python" -m pytest -c "$root/pyproject.toml" --rootdir "$root" "${parallel[@]}" "$root/tests" "$@"

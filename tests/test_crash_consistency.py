@@ -1,10 +1,12 @@
 """Killed applies converge: SIGKILL kprov and ansible-playbook inside every area, then apply again.
 
-One container is converged cleanly: its manifest (tests/crash_support.py) is the reference. A second
-container is applied to six times, each run killed (kprov and its ansible-playbook, SIGKILL, by a
-test callback) after the second task that ran in one area (the first in hosts, its only one) of the role - packages, zram, ccache,
-distcc, hosts, build env - each run getting one area further than the last. Then one plain apply
-must reach the clean run's end state, and the apply after it must change nothing.
+One container is converged cleanly: its manifest (tests/crash_support.py) is the reference. It
+starts with the test's packages installed (bookworm-build): its install is not what is tested. A
+second container, from the plain image, is applied to six times, each run killed (kprov and its
+ansible-playbook, SIGKILL, by a test callback) after the second task that ran in one area (the
+first in hosts, its only one) of the role - packages, zram, ccache, distcc, hosts, build env -
+each run getting one area further than the last. Then one plain apply must reach the clean run's
+end state, and the apply after it must change nothing.
 tests/crash_every_task.py does the same for every task boundary of a full apply (too slow for CI).
 """
 
@@ -15,6 +17,7 @@ import pytest
 from conftest import podman_unready
 from crash_support import (
     AREAS,
+    BUILD_IMAGE,
     IMAGE,
     STRIKE,
     goals,
@@ -33,13 +36,13 @@ pytestmark = pytest.mark.podman
 
 @pytest.fixture
 def containers(request):
-    reason = podman_unready(IMAGE) or kprov_ready()
+    reason = podman_unready(IMAGE, BUILD_IMAGE) or kprov_ready()
     if reason:
         pytest.skip(reason)
     made: list[str] = []
 
-    def make() -> tuple[str, str]:
-        name, address = start_container()
+    def make(image: str = IMAGE) -> tuple[str, str]:
+        name, address = start_container(image=image)
         made.append(name)
         return name, address
 
@@ -48,7 +51,7 @@ def containers(request):
 
 
 def test_a_run_killed_in_each_area_then_rerun_ends_like_a_clean_run(containers, tmp_path):
-    clean, clean_address = containers()
+    clean, clean_address = containers(BUILD_IMAGE)
     first = kprov_apply(inventory(tmp_path / "clean.ini", clean), tmp_path / "state", *goals(clean_address))
     assert first.returncode == 0, first.stdout + first.stderr
     reference = manifest(clean, clean_address)

@@ -12,7 +12,7 @@ import pytest
 from conftest import CONTAINERS_CONF, podman_unready
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "localhost/kprov-debian:bookworm"
+IMAGE = "localhost/kprov-debian:bookworm-build"  # tests/images/build.sh
 
 
 @pytest.mark.podman

@@ -2,15 +2,24 @@
 # Build the Debian images that Molecule and the podman tests use, from debootstrap (no container
 # registry is needed). An image that already exists is kept; FORCE=1 rebuilds.
 #
-#   tests/images/build.sh [NAME...]      default: bookworm trixie bookworm-systemd
+#   tests/images/build.sh [NAME...]      default: bookworm trixie bookworm-systemd bookworm-build
 #
-# NAME is a Debian suite (image localhost/kprov-debian:SUITE, a minbase root from debootstrap)
-# or SUITE-systemd (image localhost/kprov-debian:SUITE-systemd: that image with systemd added,
-# booting /sbin/init; run it with --systemd=always).
+# NAME is a Debian suite (image localhost/kprov-debian:SUITE, a minbase root from debootstrap),
+# SUITE-systemd (image localhost/kprov-debian:SUITE-systemd: that image with systemd added,
+# booting /sbin/init; run it with --systemd=always) or SUITE-build (that image with the compiler,
+# ccache, distcc and zram-tools already installed, for tests whose point is not the install:
+# molecule/fleet, the later task boundaries of tests/crash_every_task.py).
+#
+# For each suite it also fills an apt cache on this host, $KPROV_APT_CACHE/SUITE (default
+# /var/cache/kprov-test/apt/SUITE): the package lists and the .deb files of every package the
+# tests install there (the role's package lists, python3-apt). The tests mount it into their
+# containers as overlay volumes (tests/conftest.py: apt_cache_volumes), so each container reads
+# the cache and writes only to its own layer: apt in the container still runs in full, and no
+# container sees another's lock or download. A cache that already exists is kept; FORCE=1 refills.
 set -euo pipefail
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(bookworm trixie bookworm-systemd)
+[ ${#names[@]} -gt 0 ] || names=(bookworm trixie bookworm-systemd bookworm-build)
 
 # podman run (the systemd images) needs runc and the lower ulimits on hosts like the CI machines.
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$(cd "$(dirname "$0")/.." && pwd)/podman/containers.conf}
@@ -83,9 +92,86 @@ build_systemd() {
   echo "image $image: built in $(( $(date +%s) - start ))s"
 }
 
+# The packages the tests install in containers: the role's Debian lists (one name a line, or
+# an inline [a, b] list), and python3-apt, which Ansible's apt module installs on first use.
+role_vars=$(cd "$(dirname "$0")/../.." && pwd)/playbooks/roles/kbuild_host/vars/Debian.yml
+test_packages() {
+  awk '
+    /^__kbuild_host_build_packages:/ { inlist = 1; next }
+    inlist && /^ *- / { sub(/^ *- */, ""); print; next }
+    { inlist = 0 }
+    /^__kbuild_host_(zram|ccache|distcc)_packages: *\[/ { sub(/^[^[]*\[/, ""); sub(/\].*/, ""); gsub(/[ ,]+/, "\n"); print }
+  ' "$role_vars" | grep -v '^$'
+  printf '%s\n' python3-apt libc6-dev
+}
+
+apt_cache=${KPROV_APT_CACHE:-/var/cache/kprov-test/apt}
+
+declare -A filled=()
+
+fill_apt_cache() {
+  local suite=$1 dir="$apt_cache/$1" ctr log start
+  [ -z "${filled[$suite]:-}" ] || return 0
+  filled[$suite]=1
+  if [ "${FORCE:-0}" != 1 ] && [ -z "${built[$suite]:-}" ] && [ -f "$dir/filled" ]; then
+    echo "apt cache $dir: present"
+    return 0
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/archives/partial" "$dir/lists/partial"
+  ctr="kprov-apt-cache-$suite-$$"
+  log=$(mktemp "/var/tmp/kprov-apt-cache-$suite.XXXXXX")
+  trap "podman rm -f '$ctr' >/dev/null 2>&1 || true; rm -f '$log'" EXIT
+  start=$(date +%s)
+  # shellcheck disable=SC2046 # one package name per word
+  podman run --rm --name "$ctr" -v "$dir/archives:/var/cache/apt/archives" -v "$dir/lists:/var/lib/apt/lists" \
+    "localhost/kprov-debian:$suite" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --download-only "$@"' sh $(test_packages) >"$log" 2>&1 \
+    || { tail -n 30 "$log"; exit 1; }
+  rm -f "$dir"/archives/lock "$dir"/lists/lock
+  touch "$dir/filled"
+  rm -f "$log"
+  trap - EXIT
+  echo "apt cache $dir: $(find "$dir/archives" -name '*.deb' | wc -l) packages in $(( $(date +%s) - start ))s"
+}
+
+#: What SUITE-build adds: the packages the farm and crash tests give the role to install.
+build_packages=(ccache distcc gcc libc6-dev make zram-tools python3-apt)
+
+build_build() {
+  local suite=$1 image="localhost/kprov-debian:$1-build" ctr log start
+  build_base "$suite"
+  fill_apt_cache "$suite"
+  if [ "${FORCE:-0}" != 1 ] && [ -z "${built[$suite]:-}" ] && podman image exists "$image"; then
+    echo "image $image: present"
+    return 0
+  fi
+  ctr="kprov-image-build-$suite-build-$$"
+  log=$(mktemp "/var/tmp/kprov-image-$suite-build.XXXXXX")
+  trap "podman rm -f '$ctr' >/dev/null 2>&1 || true; rm -f '$log'" EXIT
+  echo "image $image: ${build_packages[*]} added to localhost/kprov-debian:$suite"
+  start=$(date +%s)
+  podman run --name "$ctr" -v "$apt_cache/$suite/archives:/var/cache/apt/archives:O" \
+    -v "$apt_cache/$suite/lists:/var/lib/apt/lists:O" "localhost/kprov-debian:$suite" sh -c \
+    'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"' \
+    sh "${build_packages[@]}" >"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
+  podman commit -q "$ctr" "$image" >/dev/null
+  podman rm -f "$ctr" >/dev/null
+  rm -f "$log"
+  trap - EXIT
+  echo "image $image: built in $(( $(date +%s) - start ))s"
+}
+
 for name in "${names[@]}"; do
   case "$name" in
     *-systemd) build_systemd "${name%-systemd}" ;;
+    *-build) build_build "${name%-build}" ;;
     *) build_base "$name" ;;
+  esac
+done
+for name in "${names[@]}"; do
+  case "$name" in
+    *-systemd|*-build) ;;
+    *) fill_apt_cache "$name" ;;
   esac
 done

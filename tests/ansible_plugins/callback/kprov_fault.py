@@ -10,6 +10,9 @@ When the task's result arrives, the plugin writes the task's area and name to ``
 (if set), then SIGKILLs its parent - the kprov process that started ansible-playbook - and
 ansible-playbook itself: the two deaths a user gets from ``kill -9`` or the OOM killer, which no
 handler can soften.
+
+``KPROV_FAULT_CENSUS=FILE`` (with or without a strike) appends one line per counted task to FILE:
+its number in the run, its area and its name - the task boundaries a run has.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ class CallbackModule(CallbackBase):
         self.area = area or None
         self.number = int(number) if number.isdigit() else 0
         self.mark = os.environ.get("KPROV_FAULT_MARK")
+        self.census = os.environ.get("KPROV_FAULT_CENSUS")
         self.seen: dict[str, list[str]] = {}  # area (or "" for the whole run) -> task uuids seen
+        self.counted: list[str] = []  # every task that ran, in order (the census)
 
     @staticmethod
     def _area(task) -> str:
@@ -42,9 +47,13 @@ class CallbackModule(CallbackBase):
         return Path(path).stem if Path(path).parent.name == "tasks" else Path(path).stem
 
     def _count(self, result) -> None:
+        task = result._task
+        if self.census and task._uuid not in self.counted:
+            self.counted.append(task._uuid)
+            with open(self.census, "a") as f:
+                f.write(f"{len(self.counted)}\t{self._area(task)}\t{task.get_name()}\n")
         if not self.number:
             return
-        task = result._task
         key = self.area if self.area is not None else ""
         if self.area is not None and self._area(task) != self.area:
             return
