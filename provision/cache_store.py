@@ -15,49 +15,15 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from provision import validate as v
 from provision.errors import UserError, shown
+from provision.model import CacheRemotePlan, CacheStorePlan, CacheUser
 
 BACKENDS = v.CACHE_BACKENDS
 #: Redis key prefix ccache uses; ACL users may touch nothing else.
 REDIS_KEY_PATTERN = "ccache:*"
-
-
-@dataclass(frozen=True)
-class StoreUser:
-    name: str
-    write: bool
-    secret_file: str
-
-
-@dataclass(frozen=True)
-class Store:
-    backend: str
-    listen: str
-    port: int
-    allow: tuple[str, ...]
-    max_size_bytes: int
-    max_object_bytes: int
-    dir: str
-    users: tuple[StoreUser, ...]
-
-    @property
-    def writers(self) -> tuple[StoreUser, ...]:
-        return tuple(u for u in self.users if u.write)
-
-
-@dataclass(frozen=True)
-class Remote:
-    url: str
-    user: str
-    secret_file: str
-    write: bool
-    only: bool
-    connect_timeout_ms: int
-    operation_timeout_ms: int
 
 
 def check_user_name(name: Any, where: str) -> str:
@@ -69,22 +35,22 @@ def check_secret(secret: Any, where: str) -> str:
     return v.check_secret_text(secret, where)
 
 
-def check_store(store: Any, where: str = "kbuild_host_ccache_store") -> Store | None:
+def check_store(store: Any, where: str = "kbuild_host_ccache_store") -> CacheStorePlan | None:
     """The planned store, checked and canonical; None when this host runs no store (``{}``/null)."""
     s = v.check_store_var(store, where)
     if not s:
         return None
-    users = tuple(StoreUser(u["name"], u["write"], u["secret_file"]) for u in s["users"])
-    return Store(s["backend"], s["listen"], s["port"], tuple(s["allow"]), s["max_size_bytes"],
-                 s["max_object_bytes"], s["dir"], users)
+    users = tuple(CacheUser(u["name"], u["write"], u["secret_file"]) for u in s["users"])
+    return CacheStorePlan(s["backend"], s["listen"], s["port"], tuple(s["allow"]), s["max_size_bytes"],
+                          s["max_object_bytes"], s["dir"], users)
 
 
-def check_remote(remote: Any, where: str = "kbuild_host_ccache_remote") -> Remote | None:
+def check_remote(remote: Any, where: str = "kbuild_host_ccache_remote") -> CacheRemotePlan | None:
     """The planned remote store of a client, checked; None when this host uses none (``{}``/null)."""
     r = v.check_remote_var(remote, where)
     if not r:
         return None
-    return Remote(**r)
+    return CacheRemotePlan(**r)
 
 
 def check_compiler_check(value: Any, where: str = "kbuild_host_ccache_compiler_check") -> str:
@@ -151,7 +117,7 @@ def nginx_user_file_lines(store: Any, secrets: Mapping[str, Any], writers_only: 
     s = check_store(store)
     if s is None:
         return []
-    users = s.writers if writers_only else s.users
+    users = tuple(u for u in s.users if u.write) if writers_only else s.users
     missing = [u.name for u in users if u.name not in secrets]
     if missing:
         raise UserError(f"kbuild_host_ccache_store: no secret read for store user {shown(missing[0])}")

@@ -175,24 +175,13 @@ def kprov_buildenv(env: Any) -> dict[str, str]:
 def kprov_ccache_store(store: Any) -> dict[str, Any]:
     """The planned store in canonical form (``{}`` when this host runs none)."""
     s = _checked(_module("cache_store").check_store, _plain(store))
-    if s is None:
-        return {}
-    return {
-        "backend": s.backend, "listen": s.listen, "port": s.port, "allow": list(s.allow),
-        "max_size_bytes": s.max_size_bytes, "max_object_bytes": s.max_object_bytes, "dir": s.dir,
-        "users": [{"name": u.name, "write": u.write, "secret_file": u.secret_file} for u in s.users],
-    }
+    return {} if s is None else s.to_role_var()
 
 
 def kprov_ccache_remote(remote: Any) -> dict[str, Any]:
     """The planned remote store of a client in canonical form (``{}`` when it uses none)."""
     r = _checked(_module("cache_store").check_remote, _plain(remote))
-    if r is None:
-        return {}
-    return {
-        "url": r.url, "user": r.user, "secret_file": r.secret_file, "write": r.write, "only": r.only,
-        "connect_timeout_ms": r.connect_timeout_ms, "operation_timeout_ms": r.operation_timeout_ms,
-    }
+    return {} if r is None else r.to_role_var()
 
 
 def kprov_redis_acl(store: Any, secrets: Any) -> list[str]:
