@@ -468,6 +468,13 @@ CASES: dict[str, Case] = {
         plan_facts("--ccache-server", "--listen", "127.0.0.1", "--ccache-remote", "redis://127.0.0.1:6380"),
         needle="give one",
     ),
+    "ccache group user $(...)": Case(plan_facts("--ccache-group-add", "$(reboot)"), needle="--ccache-group-add"),
+    "ccache group user empty": Case(plan_facts("--ccache-group-add", ""), needle="--ccache-group-add"),
+    "ccache group user newline": Case(plan_facts("--ccache-group-add", "alice\nroot"), needle="--ccache-group-add"),
+    "ccache private with a group": Case(plan_facts("--ccache-private", "--ccache-group-add", "alice"),
+                                        needle="contradict"),
+    "ccache private with a dir": Case(plan_facts("--ccache-private", "--ccache-dir", "/var/cache/ccache"),
+                                      needle="contradict"),
 }
 
 
