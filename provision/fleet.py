@@ -36,8 +36,12 @@ from provision.farm import (
     FarmMember,
     farm_toolchain,
     member_toolchain,
+    partitions_text,
+    toolchain_partitions,
 )
 from provision.model import (
+    CacheRemoteGoal,
+    CacheUser,
     Goals,
     HostEntry,
     HostFacts,
@@ -46,7 +50,14 @@ from provision.model import (
     ccache_size_string,
     human_bytes,
 )
-from provision.validate import parse_ip
+from provision.validate import (
+    CACHE_DEFAULT_PORTS,
+    check_path,
+    check_store_user,
+    check_store_var,
+    parse_ip,
+    store_url,
+)
 
 __all__ = [
     "CLIENT_GROUP",
@@ -261,8 +272,6 @@ def _store_endpoint(store: str, hostvars: Any) -> tuple[str, int] | None:
     planned = _dig(hostvars, store, "kbuild_host_ccache_store")
     if not planned:
         return None
-    from provision.validate import check_store_var
-
     checked = check_store_var(dict(planned), f"{store}: kbuild_host_ccache_store")
     return checked["backend"], checked["port"]
 
@@ -288,9 +297,8 @@ def cache_goals_from_hostvars(
     (``kbuild_host_ccache_store``), else the backend asked in ``goals``. A host that cannot take
     part is excluded with the reason in its plan.
     """
+    # cache_status does file and network I/O: loaded only when a fleet has a store
     from provision.cache_status import ensure_secret_file
-    from provision.model import CacheRemoteGoal, CacheUser
-    from provision.validate import CACHE_DEFAULT_PORTS, check_path, check_store_user, store_url
 
     goals = dict(goals or {})
     store = cache_store_of(groups, store_group)
@@ -314,7 +322,7 @@ def cache_goals_from_hostvars(
 
     excluded: dict[str, str] = {}
     addresses: dict[str, str] = {}
-    family = 6 if ":" in listen else 4
+    family = ipaddress.ip_address(listen).version
     for name in fleet:
         if name == store:
             continue
@@ -323,42 +331,28 @@ def cache_goals_from_hostvars(
             excluded[name] = "no address known (set kbuild_host_farm_address or gather its facts)"
             continue
         address = parse_ip(m.address, f"host {name}: its address")
-        if (6 if ":" in address else 4) != family:
+        if ipaddress.ip_address(address).version != family:
             excluded[name] = f"its address {address} is not in the store's address family ({listen})"
             continue
         addresses[name] = address
-    kinds_note = ""
-    partitions = ()
-    try:
-        from provision.farm import TOOLCHAIN_VAR, partitions_text, toolchain_partitions
-
-        published = {n: _dig(hostvars, n, "ansible_facts") for n in [store, *addresses]}
-        members = {}
-        for n in published:
-            tc = _dig(hostvars, n, TOOLCHAIN_VAR)
-            if tc is not None:
-                members[n] = tc
-        if members:
-            from provision.farm import member_toolchain
-
-            parsed = {n: member_toolchain(v, n) for n, v in members.items()}
-            partitions = toolchain_partitions({n: v for n, v in parsed.items() if v is not None})
-            kinds_note = partitions_text(partitions) if partitions else ""
-    except ImportError:
-        partitions = ()
+    published = {n: _dig(hostvars, n, TOOLCHAIN_VAR) for n in [store, *addresses]}
+    parsed = {n: member_toolchain(tc, n) for n, tc in published.items() if tc is not None}
+    partitions = toolchain_partitions({n: tc for n, tc in parsed.items() if tc is not None})
+    kinds_note = partitions_text(partitions) if partitions else ""
     role_of = "store" if host == store else ("writer" if host in writers else "reader")
     if host in excluded:
         goals["ccache_fleet_role"] = f"excluded: {excluded[host]}"
         return goals
     notes = [kinds_note] if kinds_note else []
     if host == store:
-        allow = tuple(f"{a}/{32 if family == 4 else 128}" for a in sorted(set(addresses.values())))
-        users = [CacheUser(n, True, secret_of(n)) for n in [store]]
+        # each client by its own address (a /32 or /128), or the store alone when it has none
+        allow = [str(ipaddress.ip_network(a)) for a in sorted(set(addresses.values())) or [listen]]
+        users = [CacheUser(store, True, secret_of(store))]
         users += [CacheUser(n, n in writers, secret_of(n)) for n in addresses]
         goals.update(
             ccache_server=True,
             ccache_listen=listen,
-            ccache_allow=list(allow or (f"{listen}/{32 if family == 4 else 128}",)),
+            ccache_allow=allow,
             ccache_users=[u.to_dict() for u in users],
             ccache_toolchains=max(1, len(partitions)),
         )
