@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from provision import calibration as cal
 from provision.errors import UserError
 from provision.model import (
-    GIB,
     MIB,
     CacheRemotePlan,
     CacheStorePlan,
@@ -28,6 +27,7 @@ from provision.model import (
     CcachePlan,
     Goals,
     HostFacts,
+    human_bytes,
 )
 from provision.validate import (
     CACHE_DEFAULT_PORTS,
@@ -108,12 +108,6 @@ RANDSTRUCT_OPTIONS = ("RANDSTRUCT_FULL", "RANDSTRUCT_PERFORMANCE", "GCC_PLUGIN_R
 RANDSTRUCT_SEED = "scripts/basic/randstruct.seed"
 
 
-def gib(n: float) -> str:
-    if abs(n) < GIB:
-        return f"{n / MIB:.0f} MiB"
-    return f"{n / GIB:.1f} GiB"
-
-
 @dataclasses.dataclass(frozen=True)
 class Inputs:
     """What the planner already knows that the cache rules need."""
@@ -178,12 +172,12 @@ def plan_store(
     free = max(0, disk.free_bytes - local_cache_bytes) if disk else 0
     disk_room = int(free * STORE_DISK_SHARE) if disk else None
     redis_text = (
-        f"Redis needs {gib(redis_need)} of RAM ({gib(size_bytes)} + {REDIS_OVERHEAD:.0%} per-key overhead + "
-        f"{gib(REDIS_BASE_BYTES)} base), {'within' if redis_need <= redis_room else 'more than'} the "
-        f"{gib(redis_room)} it may take ({REDIS_RAM_SHARE:.0%} of {inputs.ram_story})"
+        f"Redis needs {human_bytes(redis_need)} of RAM ({human_bytes(size_bytes)} + {REDIS_OVERHEAD:.0%} per-key overhead + "
+        f"{human_bytes(REDIS_BASE_BYTES)} base), {'within' if redis_need <= redis_room else 'more than'} the "
+        f"{human_bytes(redis_room)} it may take ({REDIS_RAM_SHARE:.0%} of {inputs.ram_story})"
     )
     disk_text = (
-        f"{STORE_DISK_SHARE:.0%} of the {gib(free)} free on {disk.mount} beside the local cache is {gib(disk_room)}"
+        f"{STORE_DISK_SHARE:.0%} of the {human_bytes(free)} free on {disk.mount} beside the local cache is {human_bytes(disk_room)}"
         if disk else "free disk for the store unknown"
     )
     if goals.ccache_backend is not None:
@@ -193,7 +187,7 @@ def plan_store(
             why += "; the host's own builds may run short of memory"
         if backend == "http" and disk_room is not None and size_bytes > disk_room:
             raise UserError(
-                f"--ccache-backend http: the store needs {gib(size_bytes)} ({story}) but {disk_text}; "
+                f"--ccache-backend http: the store needs {human_bytes(size_bytes)} ({story}) but {disk_text}; "
                 "give a smaller --builds-to-keep or free the disk"
             )
     elif redis_need <= redis_room:
@@ -204,7 +198,7 @@ def plan_store(
         why = f"http (nginx WebDAV on disk): {redis_text}; {disk_text}"
     else:
         raise UserError(
-            f"--ccache-server: the store needs {gib(size_bytes)} ({story}): {redis_text}, and {disk_text}; "
+            f"--ccache-server: the store needs {human_bytes(size_bytes)} ({story}): {redis_text}, and {disk_text}; "
             "give a smaller --builds-to-keep, or run the store on a host with more RAM or disk"
         )
     port = (
@@ -214,11 +208,11 @@ def plan_store(
     max_size = redis_bytes if backend == "redis" else size_bytes
     reasons["backend"] = why
     reasons["max_size"] = (
-        f"{gib(max_size)}: {story}" + (f" + {REDIS_OVERHEAD:.0%} Redis overhead (maxmemory, allkeys-lru)"
+        f"{human_bytes(max_size)}: {story}" + (f" + {REDIS_OVERHEAD:.0%} Redis overhead (maxmemory, allkeys-lru)"
                                        if backend == "redis" else " (ccache --trim-dir on a timer)")
     )
     reasons["max_object"] = (
-        f"{gib(STORE_MAX_OBJECT_BYTES)}: nginx's default body limit (1 MiB) refuses large kernel objects; never 0"
+        f"{human_bytes(STORE_MAX_OBJECT_BYTES)}: nginx's default body limit (1 MiB) refuses large kernel objects; never 0"
     )
     reasons["listen"] = (
         f"{listen}:{port}, allow {', '.join(allow)}"
@@ -398,7 +392,7 @@ def shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs: Inp
         kinds = max(1, goals.ccache_toolchains)
         size = max(int(inputs.footprint_bytes * keep * kinds * cal.CCACHE_HEADROOM), cal.CCACHE_MIN_BYTES)
         story = (
-            f"~{gib(inputs.footprint_bytes)} per build ({inputs.footprint_source}) x {keep} builds to keep x "
+            f"~{human_bytes(inputs.footprint_bytes)} per build ({inputs.footprint_source}) x {keep} builds to keep x "
             f"{kinds} toolchain(s){'' if goals.ccache_toolchains > 1 or fleet_role else ' (only this host known)'} "
             f"x {cal.CCACHE_HEADROOM:g} headroom"
         )
