@@ -127,8 +127,9 @@ def local_secret_file(name: str) -> str:
 
 
 def own_user_name(hostname: str) -> str:
-    """The store host's own credential: its short host name."""
-    return check_store_user(hostname.split(".", 1)[0], "the store host's name (its short host name)")
+    """A host's own store credential name: its short host name (the store host's, or a client's
+    that joins without --ccache-remote-user)."""
+    return check_store_user(hostname.split(".", 1)[0], "this host's short host name as a store user")
 
 
 # --------------------------------------------------------------------------- the store

@@ -361,7 +361,7 @@ class PlanningSwitches(SourceSwitches):
 
     def _cache_goals(self) -> dict:
         """The shared compile cache's switches as Goals fields; the secret file is checked now."""
-        from provision.cache import local_secret_file
+        from provision.cache import local_secret_file, own_user_name
         from provision.model import CacheRemoteGoal, CacheUser
         from provision.validate import check_store_client, check_store_url, check_store_user
 
@@ -380,10 +380,8 @@ class PlanningSwitches(SourceSwitches):
         elif self.ccache_server:
             raise UserError("--ccache-server and --ccache-remote: a store host uses its own store; give one")
         users = []
-        for spec in self.ccache_clients:
+        for spec in self.ccache_clients:  # a name given twice is the planner's error (cache._store_users)
             name, write = check_store_client(spec)
-            if any(u.name == name for u in users):
-                raise UserError(f"--ccache-client {name}: given twice (one credential per host)")
             users.append(CacheUser(name, write, local_secret_file(name)))
         remote = None
         if self.ccache_remote is not None:
@@ -393,10 +391,13 @@ class PlanningSwitches(SourceSwitches):
             from provision.cache_status import check_secret_file
 
             secret_file = check_secret_file(os.path.abspath(self.ccache_remote_secret), "--ccache-remote-secret")
-            user = self.ccache_remote_user or os.uname().nodename.split(".", 1)[0]
+            if self.ccache_remote_user is None:
+                user = own_user_name(os.uname().nodename)
+            else:
+                user = check_store_user(self.ccache_remote_user, "--ccache-remote-user")
             remote = CacheRemoteGoal(
                 url=url,
-                user=check_store_user(user, "--ccache-remote-user"),
+                user=user,
                 secret_file=secret_file,
                 write=self.ccache_remote_write,
                 only=self.ccache_remote_only,
