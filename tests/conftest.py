@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +55,39 @@ HOST_DEPENDENT_SKIPS = (
 def podman_env(**extra: str) -> dict[str, str]:
     """The environment podman runs in for the suite (runc and ulimits from tests/podman)."""
     return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF), **extra}
+
+
+#: Colour codes some Molecule versions print even with colour turned off.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def molecule_test(scenario: str, image: str, timeout: float | None = None, **env: str) -> str:
+    """``molecule test -s SCENARIO`` from the checkout, with the venv's tools and the suite's
+    podman settings: skips when podman, ``image`` or molecule is missing, asserts that it passed,
+    and returns its output (stdout and stderr, colour codes removed)."""
+    reason = podman_unready(image)
+    if reason:
+        pytest.skip(reason)
+    bindir = Path(sys.executable).parent
+    if not (bindir / "molecule").exists():
+        pytest.skip(f"molecule is not installed next to {sys.executable}")
+    run_env = podman_env(
+        PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        ANSIBLE_FORCE_COLOR="0",
+        PY_COLORS="0",
+        NO_COLOR="1",
+        COLUMNS="250",  # wide enough that Molecule does not wrap the lines the tests look for
+        **env,
+    )
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(bindir / "molecule"), "test", "-s", scenario], cwd=ROOT, env=run_env, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+    )
+    print(f"molecule test -s {scenario}: exit {proc.returncode} in {time.monotonic() - start:.0f} s")
+    out = ANSI.sub("", proc.stdout)
+    assert proc.returncode == 0, out[-12000:]
+    return out
 
 
 def podman_unready(*images: str) -> str | None:
