@@ -135,8 +135,17 @@ def own_user_name(hostname: str) -> str:
 # --------------------------------------------------------------------------- the store
 
 
+def _own_user(facts: HostFacts, goals: Goals) -> str:
+    """The store host's own credential: in a fleet the first of its users (the fleet names every
+    host by its inventory name and puts the store first: fleet.cache_goals_from_hostvars), else
+    this host's short name."""
+    if goals.ccache_fleet_role and goals.ccache_users:
+        return goals.ccache_users[0].name
+    return own_user_name(facts.hostname)
+
+
 def _store_users(facts: HostFacts, goals: Goals) -> tuple[CacheUser, ...]:
-    own = own_user_name(facts.hostname)
+    own = _own_user(facts, goals)
     users: list[CacheUser] = []
     for u in goals.ccache_users:
         name = check_store_user(u.name, "--ccache-client")
@@ -388,7 +397,7 @@ def shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs: Inp
     fleet_role = goals.ccache_fleet_role
     own = None
     if goals.ccache_server:
-        own = own_user_name(facts.hostname)
+        own = _own_user(facts, goals)
         keep = goals.builds_to_keep
         kinds = max(1, goals.ccache_toolchains)
         size = max(int(inputs.footprint_bytes * keep * kinds * cal.CCACHE_HEADROOM), cal.CCACHE_MIN_BYTES)

@@ -365,10 +365,17 @@ class PlanningSwitches(SourceSwitches):
         from provision.model import CacheRemoteGoal, CacheUser
         from provision.validate import check_store_client, check_store_url, check_store_user
 
+        inventory = getattr(self, "inventory", None)
+        if inventory and (self.ccache_server or self.ccache_clients):
+            # the role plans each host on the controller: the store and its users come from the inventory
+            raise UserError(
+                f"{'--ccache-server' if self.ccache_server else '--ccache-client'} plans a store on this host: "
+                "with -i, put the store host in the inventory group ccache_store (writers in ccache_writers)"
+            )
         if not self.ccache_server:
             for name, given in (("--ccache-backend", self.ccache_backend), ("--ccache-port", self.ccache_port),
                                 ("--ccache-client", self.ccache_clients)):
-                if given:
+                if given and not inventory:  # with -i they shape the inventory's store
                     raise UserError(f"{name} shapes the store this host runs: it needs --ccache-server")
         if self.ccache_remote is None:
             for name, given in (("--ccache-remote-secret", self.ccache_remote_secret),

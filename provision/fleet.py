@@ -347,7 +347,7 @@ def cache_goals_from_hostvars(
     if host == store:
         # each client by its own address (a /32 or /128), or the store alone when it has none
         allow = [str(ipaddress.ip_network(a)) for a in sorted(set(addresses.values())) or [listen]]
-        users = [CacheUser(store, True, secret_of(store))]
+        users = [CacheUser(store, True, secret_of(store))]  # first: the store's own (cache._own_user)
         users += [CacheUser(n, n in writers, secret_of(n)) for n in addresses]
         goals.update(
             ccache_server=True,

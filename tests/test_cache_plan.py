@@ -301,6 +301,49 @@ def test_the_role_path_and_plan_i_give_the_client_the_same_goals(tmp_path):
     Goals.from_dict(goals, "goals")  # what the role hands the planner is valid Goals
 
 
+def test_the_roles_filter_plans_the_store_then_its_clients_at_its_published_endpoint(tmp_path):
+    """kprov_cache_goals, as tasks/plan.yml calls it: the store first (its goals and secrets), then
+    each other host at the backend and port the store published (kbuild_host_ccache_endpoint)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "kbuild_host_filters", Path(__file__).resolve().parent.parent / "playbooks" / "roles" / "kbuild_host"
+        / "filter_plugins" / "kprov.py")
+    filters = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(filters)
+    hv = {
+        n: {"inventory_hostname": n, "ansible_facts": {"hostname": n, "default_ipv4": {"address": a}} if a else {}}
+        for n, a in ADDRESSES.items()
+    }
+    secrets = tmp_path / "kprov-secrets" / "ccache"
+    store = filters.kprov_cache_goals("store1", hv, GROUPS, {"ccache_backend": "http"}, str(secrets))
+    assert store["ccache_server"] is True and store["ccache_listen"] == "10.89.7.5"
+    assert store["ccache_allow"] == ["10.89.7.21/32", "10.89.7.22/32"]  # far1 has no address: excluded
+    assert {u["name"]: u["write"] for u in store["ccache_users"]} == {"store1": True, "ci1": True, "laptop1": False}
+    assert sorted(p.name for p in secrets.iterdir()) == ["ci1", "laptop1", "store1"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in secrets.iterdir())
+    Goals.from_dict(store, "goals")
+
+    ci = filters.kprov_cache_goals("ci1", hv, GROUPS, {}, str(secrets), "ccache_store", "ccache_writers", ["http", 8380])
+    assert ci["ccache_remote"]["url"] == "http://10.89.7.5:8380/cache/" and ci["ccache_remote"]["write"] is True
+    far = filters.kprov_cache_goals("far1", hv, GROUPS, {}, str(secrets), "ccache_store", "ccache_writers", ["http", 8380])
+    assert far["ccache_fleet_role"].startswith("excluded") and "ccache_remote" not in far
+    with pytest.raises(Exception, match="exactly one store"):
+        filters.kprov_cache_goals("ci1", hv, {**GROUPS, "ccache_store": ["store1", "ci1"]}, {}, str(secrets))
+
+
+def test_a_store_whose_host_name_is_not_its_inventory_name_uses_only_the_fleets_credentials(tmp_path):
+    """Inventories name hosts by address or FQDN: the store's own credential is its inventory name,
+    never a second one from its host name (whose secret file nobody made)."""
+    fs = _fleet_facts()
+    fs["store1"] = dataclasses.replace(fs["store1"], hostname="box-17")
+    plans = fleet.plan_fleet(fs, GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path))
+    c = plans["store1"].ccache
+    assert [u.name for u in c.store.users] == ["store1", "ci1", "laptop1"]
+    assert c.remote.user == "store1" and c.remote.write
+    assert all(Path(u.secret_file).exists() for u in c.store.users)
+
+
 def test_a_fleet_of_several_toolchains_is_told_its_cache_is_partitioned_and_the_store_grows(tmp_path):
     fs = _fleet_facts()
     fs["laptop1"] = dataclasses.replace(facts("rpi4-4g"), hostname="laptop1", default_ipv4="10.89.7.22")

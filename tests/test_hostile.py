@@ -475,6 +475,9 @@ CASES: dict[str, Case] = {
                                         needle="contradict"),
     "ccache private with a dir": Case(plan_facts("--ccache-private", "--ccache-dir", "/var/cache/ccache"),
                                       needle="contradict"),
+    "ccache server with -i": Case(("apply", "--check", "-i", "inventory.ini", "--ccache-server", "--listen", "127.0.0.1"),
+                                  needle="ccache_store"),
+    "ccache client with -i": Case(("plan", "-i", "inventory.ini", "--ccache-client", "laptop"), needle="ccache_store"),
 }
 
 

@@ -75,6 +75,32 @@ def kprov_farm_goals(
     )
 
 
+def kprov_cache_goals(
+    host: str,
+    hostvars: Any,
+    groups: Any,
+    goals: Any,
+    secrets_dir: str,
+    store_group: str = "ccache_store",
+    writer_group: str = "ccache_writers",
+    endpoint: Any = None,
+) -> dict[str, Any]:
+    """``goals`` extended with this host's part in the shared compile cache of its inventory: the
+    store (the one host of ``store_group``) or a client of it at ``endpoint`` ([backend, port], the
+    store's published kbuild_host_ccache_endpoint). Secret files are made on the controller, in
+    ``secrets_dir``, when missing."""
+    cache_goals_from_hostvars = _module("fleet").cache_goals_from_hostvars
+    plain_groups = _plain(groups)
+    fleet = plain_groups.get("all") or list(hostvars)
+    member_vars = {h: _member_vars(hostvars[h]) for h in sorted(set(fleet)) if h in hostvars}
+    where = _plain(endpoint) if endpoint else None
+    return _checked(
+        cache_goals_from_hostvars,
+        str(host), member_vars, plain_groups, _plain(goals or {}), str(secrets_dir), str(store_group),
+        str(writer_group), (str(where[0]), int(where[1])) if where else None,
+    )
+
+
 def _member_vars(hvars: Any) -> dict[str, Any]:
     wanted = ("kbuild_host_farm_address", "ansible_facts", "kbuild_host_farm_jobs", "inventory_hostname",
               "ansible_host", "kbuild_host_goals", "kbuild_host_farm_toolchain")
@@ -216,6 +242,7 @@ class FilterModule:
         return {
             "kprov_plan_vars": kprov_plan_vars,
             "kprov_farm_goals": kprov_farm_goals,
+            "kprov_cache_goals": kprov_cache_goals,
             "kprov_farm_toolchain": kprov_farm_toolchain,
             "kprov_role_vars_problem": kprov_role_vars_problem,
             "kprov_allow": kprov_allow,
