@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, molecule_test
 from test_kconfig import linux_source
 
-IMAGE = "localhost/kprov-debian:bookworm"
+IMAGE = "localhost/kprov-debian:bookworm-build"
 KERNEL_TREE = Path(os.environ.get("KPROV_CACHE_KERNEL_TREE", "/var/tmp/kprov-linux/linux-source-6.1"))
 
 

@@ -15,7 +15,8 @@
 # tests install there (the role's package lists, python3-apt). The tests mount it into their
 # containers as overlay volumes (tests/conftest.py: apt_cache_volumes), so each container reads
 # the cache and writes only to its own layer: apt in the container still runs in full, and no
-# container sees another's lock or download. A cache that already exists is kept; FORCE=1 refills.
+# container sees another's lock or download. A cache filled for the same package list is kept;
+# FORCE=1 refills.
 set -euo pipefail
 
 names=("$@")
@@ -93,14 +94,15 @@ build_systemd() {
 }
 
 # The packages the tests install in containers: the role's Debian lists (one name a line, or
-# an inline [a, b] list), and python3-apt, which Ansible's apt module installs on first use.
+# an inline [a, b] list; the shared cache store's Redis, nginx and cron too), and python3-apt,
+# which Ansible's apt module installs on first use.
 role_vars=$(cd "$(dirname "$0")/../.." && pwd)/playbooks/roles/kbuild_host/vars/Debian.yml
 test_packages() {
   awk '
     /^__kbuild_host_build_packages:/ { inlist = 1; next }
     inlist && /^ *- / { sub(/^ *- */, ""); print; next }
     { inlist = 0 }
-    /^__kbuild_host_(zram|ccache|distcc)_packages: *\[/ { sub(/^[^[]*\[/, ""); sub(/\].*/, ""); gsub(/[ ,]+/, "\n"); print }
+    /^__kbuild_host_(zram|ccache|distcc|redis|nginx|cron)_packages: *\[/ { sub(/^[^[]*\[/, ""); sub(/\].*/, ""); gsub(/[ ,]+/, "\n"); print }
   ' "$role_vars" | grep -v '^$'
   printf '%s\n' python3-apt libc6-dev
 }
@@ -113,7 +115,9 @@ fill_apt_cache() {
   local suite=$1 dir="$apt_cache/$1" ctr log start
   [ -z "${filled[$suite]:-}" ] || return 0
   filled[$suite]=1
-  if [ "${FORCE:-0}" != 1 ] && [ -z "${built[$suite]:-}" ] && [ -f "$dir/filled" ]; then
+  # The marker holds the package list it was filled for: a changed list refills the cache.
+  if [ "${FORCE:-0}" != 1 ] && [ -z "${built[$suite]:-}" ] && [ -f "$dir/filled" ] \
+     && [ "$(cat "$dir/filled")" = "$(test_packages | sort -u)" ]; then
     echo "apt cache $dir: present"
     return 0
   fi
@@ -129,7 +133,7 @@ fill_apt_cache() {
       apt-get install -y -qq --download-only "$@"' sh $(test_packages) >"$log" 2>&1 \
     || { tail -n 30 "$log"; exit 1; }
   rm -f "$dir"/archives/lock "$dir"/lists/lock
-  touch "$dir/filled"
+  test_packages | sort -u >"$dir/filled"
   rm -f "$log"
   trap - EXIT
   echo "apt cache $dir: $(find "$dir/archives" -name '*.deb' | wc -l) packages in $(( $(date +%s) - start ))s"

@@ -23,12 +23,13 @@ def remote_urls(conf):
     sys.exit(f"{conf}: no remote_storage line")
 
 
-def as_http(url, port):
+def as_http(url, host, port):
+    """The role's redis:// URL (user and password) pointed at the WebDAV store on HOST:PORT."""
     first, _, attrs = url.partition("|")
-    m = re.fullmatch(r"redis://([^@]+)@([0-9.]+):[0-9]+", first)
+    m = re.fullmatch(r"redis://([^@]+)@[0-9.]+:[0-9]+", first)
     if not m:
         sys.exit("the role's remote_storage line is not a redis:// URL with a user")
-    return f"http://{m.group(1)}@{m.group(2)}:{port}/cache/" + (f"|{attrs}" if attrs else "")
+    return f"http://{m.group(1)}@{host}:{port}/cache/" + (f"|{attrs}" if attrs else "")
 
 
 def write_conf(src, dest, urls):
@@ -96,6 +97,7 @@ def main():
     c.add_argument("--from", dest="src", default="/etc/kprov/ccache-remote.conf")
     c.add_argument("--to", required=True)
     c.add_argument("--backends", default="redis,http")
+    c.add_argument("--http-host", required=True)
     c.add_argument("--http-port", default="8380")
     b = sub.add_parser("build")
     b.add_argument("--src", required=True)
@@ -110,7 +112,7 @@ def main():
     args = p.parse_args()
     if args.cmd == "config":
         redis = remote_urls(args.src)[0]
-        urls = {"redis": redis, "http": as_http(redis, args.http_port)}
+        urls = {"redis": redis, "http": as_http(redis, args.http_host, args.http_port)}
         write_conf(args.src, args.to, [urls[b] for b in args.backends.split(",")])
     elif args.cmd == "build":
         build(args)

@@ -64,7 +64,7 @@ def redis(args, user, password):
 def http_probe(args, user, password, path="/cache/kprov-probe"):
     out = {}
     for method in ("GET", "PUT", "DELETE"):
-        c = httplib.HTTPConnection(args.host, args.http_port, timeout=5)
+        c = httplib.HTTPConnection(args.http_host, args.http_port, timeout=5)
         headers = {}
         if user:
             headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -103,6 +103,7 @@ def main():
     p.add_argument("--user")
     p.add_argument("--host", required=True)
     p.add_argument("--redis-port", type=int, default=6380)
+    p.add_argument("--http-host", required=True)
     p.add_argument("--http-port", type=int, default=8380)
     p.add_argument("--where", nargs="*", default=[])
     args = p.parse_args()
