@@ -196,6 +196,7 @@ class _Memory:
     average: int = 0  # each further job, on average
     serial: tuple[_Serial, ...] = ()
     measured: bool = False  # per-job figures from a calibration profile of this tree
+    headroom: int = 0  # the part of a cgroup limit held back for the page cache (not in ram_budget)
 
     @property
     def link_peak(self) -> int:
@@ -556,11 +557,13 @@ def _estimate_tag(facts: HostFacts) -> str:
     return f"estimate: run kprov calibrate{where}"
 
 
-def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str]:
-    """RAM the build may use, and why. A cgroup limit covers only what runs in the cgroup: the
-    whole limit is the build's, with no reserve for a system that lives outside it."""
+def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str, int]:
+    """RAM the build may use, why, and the page-cache headroom held back from a cgroup limit. A
+    cgroup limit covers only what runs in the cgroup: the whole limit is the build's, with no
+    reserve for a system that lives outside it."""
     m = facts.memory
     effective = m.effective_bytes
+    headroom = 0
     if m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes:
         headroom = int(effective * cal.CGROUP_HEADROOM_FRACTION)
         budget = effective - headroom
@@ -572,6 +575,7 @@ def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str]:
         if 0 < m.available_bytes < budget:
             budget = m.available_bytes
             why = f"{gib(budget)} budget: MemAvailable, below the cgroup memory limit of {gib(effective)}"
+            headroom = 0  # the host's RAM binds, not the cap
     else:
         reserve = min(
             max(effective * cal.OS_RESERVE_FRACTION, cal.OS_RESERVE_MIN_MIB * MIB), cal.OS_RESERVE_MAX_MIB * MIB
@@ -585,7 +589,7 @@ def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str]:
     if tmpfs:
         budget -= tmpfs
         why += f", less {gib(tmpfs)} for the build directory on tmpfs (its files live in RAM)"
-    return max(0, int(budget)), why
+    return max(0, int(budget)), why, headroom
 
 
 def _memory(
@@ -593,7 +597,7 @@ def _memory(
 ) -> tuple[_Memory, int]:
     """The budget, the compile phase's per-job figure and the serial phases' peaks; returns the
     memory model and the ThinLTO jobs (0 without ThinLTO)."""
-    budget, why = _budget(facts, tmpfs)
+    budget, why, headroom = _budget(facts, tmpfs)
     tag = _estimate_tag(facts)
     klass, debug = cfg.target_class, cfg.debug_info
     if profile is not None:
@@ -664,7 +668,15 @@ def _memory(
             )
         )
     memory = _Memory(
-        budget, why, max(1, int(per_job)), per_job_source, base, max(1, int(average)), tuple(serial), profile is not None
+        budget,
+        why,
+        max(1, int(per_job)),
+        per_job_source,
+        base,
+        max(1, int(average)),
+        tuple(serial),
+        profile is not None,
+        headroom,
     )
     return memory, thin_jobs
 
@@ -1102,6 +1114,8 @@ def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain:
     auto = max(1, min(cpus, fit))
     what = f"{cfg.target} with {cfg.compiler}" + (f", debug info {cfg.debug_info}" if cfg.debug_info != "none" else "")
     zram_part = f" + {gib(gain)} counted from zram" if gain else ""
+    if gain and mem.headroom:
+        zram_part += f" (with the cap's {gib(mem.headroom)} page-cache headroom, which swap on zram makes room for)"
     arithmetic = (
         f"compile phase {mem.arithmetic(auto)} = {gib(mem.need(auto))} of {gib(mem.ram_budget)}{zram_part}: "
         f"room for {_count(fit, 'job')} ({what}; per job: {mem.per_job_source})"
@@ -2109,6 +2123,11 @@ def plan(
     zram, gain = _plan_zram(facts, goals, pkgs, mem, cpus, notes, _serial_short(facts, cfg, mem, cpus))
     if not zram.enabled and goals.zram is not False:
         gain = _existing_zram_gain(facts, mem)
+    if gain:
+        # docs/calibration.md §3: with swap on zram the kernel moves idle pages of the jobs out to
+        # make room for the page cache, so a cap's page-cache headroom is the build's too (224 and
+        # 192 MiB caps: -j2 fastest, -j3 killed once the need passed the cap + zram)
+        gain += mem.headroom
     jobs = _plan_jobs(facts, goals, cfg, mem, gain, notes)
     ccache = _plan_ccache(facts, goals, cfg, pkgs, notes, profile)
     ccache = cache_rules.shared_cache(facts, goals, ccache, _cache_inputs(facts, cfg, mem, jobs, profile, build_dir), notes.warn)

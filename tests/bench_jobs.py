@@ -29,6 +29,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -80,9 +81,22 @@ class MemoryCgroup:
         path.mkdir(exist_ok=True)
         return 2, path
 
-    def set_limit(self, limit: int) -> None:
+    def set_limit(self, limit: int | None) -> None:
+        """``None``: no cap (the cgroup only measures)."""
         self.limit = limit
-        (self.path / ("memory.limit_in_bytes" if self.version == 1 else "memory.max")).write_text(str(limit))
+        value = str(limit) if limit is not None else ("-1" if self.version == 1 else "max")
+        (self.path / ("memory.limit_in_bytes" if self.version == 1 else "memory.max")).write_text(value)
+
+    def anon(self) -> int:
+        """Anonymous memory of the cgroup now, swapped-out pages included (not the page cache)."""
+        stat = dict(line.split() for line in (self.path / "memory.stat").read_text().splitlines())
+        if self.version == 1:
+            return int(stat.get("total_rss", 0)) + int(stat.get("total_swap", 0))
+        swap = self.path / "memory.swap.current"
+        return int(stat.get("anon", 0)) + (int(swap.read_text()) if swap.exists() else 0)
+
+    def pids(self) -> list[int]:
+        return [int(x) for x in (self.path / "cgroup.procs").read_text().split()]
 
     def reset_peak(self) -> None:
         if self.version == 1:
@@ -120,6 +134,61 @@ class MemoryCgroup:
                 return
             except OSError:
                 time.sleep(0.2)
+
+
+class Sampler(threading.Thread):
+    """Samples the cgroup's anonymous memory every 0.1 s, and the RssAnon + VmSwap of every process
+    that is not a compile job (make, shells, kbuild scripts: the build's base). Records each cc1's
+    own peak, for the per-job figures."""
+
+    JOBS = ("cc1", "as", "gcc", "x86_64-linux-gnu-gcc-12", "gcc-12")
+
+    def __init__(self, cgroup: MemoryCgroup):
+        super().__init__(daemon=True)
+        self.cgroup = cgroup
+        self.stop = threading.Event()
+        self.anon_peak = 0
+        self.base_peak = 0
+        self.job_peaks: dict[int, int] = {}
+
+    @staticmethod
+    def _status(pid: int) -> tuple[str, int]:
+        name, anon = "", 0
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("Name:"):
+                    name = line.split()[1]
+                elif line.startswith(("RssAnon:", "VmSwap:")):
+                    anon += int(line.split()[1]) << 10
+        except OSError:
+            pass
+        return name, anon
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            try:
+                total = self.cgroup.anon()
+                base = 0
+                for pid in self.cgroup.pids():
+                    name, anon = self._status(pid)
+                    if name not in self.JOBS:
+                        base += anon
+                    elif name == "cc1":
+                        self.job_peaks[pid] = max(self.job_peaks.get(pid, 0), anon)
+            except (OSError, ValueError):
+                continue
+            self.anon_peak = max(self.anon_peak, total)
+            self.base_peak = max(self.base_peak, base)
+
+    def figures(self) -> dict:
+        peaks = sorted(self.job_peaks.values())
+        def q(f: float) -> int:
+            return peaks[min(len(peaks) - 1, int(f * len(peaks)))] >> 20 if peaks else 0
+        return {
+            "anon_peak_mib": self.anon_peak >> 20,
+            "base_peak_mib": self.base_peak >> 20,
+            "cc1_anon_mib": {"n": len(peaks), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": q(1.0)},
+        }
 
 
 # --------------------------------------------------------------------------- zram
@@ -203,10 +272,14 @@ def build_once(tree: Path, build: Path, jobs: int, scenario: Scenario, timeout: 
         scenario.cgroup.reset_peak()
     argv = ["make", "-s", "-C", str(tree), f"O={build}", f"-j{jobs}", *SUBSET]
     start = time.monotonic()
+    # no thread runs during the fork: the sampler starts after it
     proc = subprocess.Popen(
         argv, env=dict(os.environ, **ENV), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        preexec_fn=scenario.preexec,
+        preexec_fn=scenario.preexec,  # noqa: PLW1509
     )
+    sampler = Sampler(scenario.cgroup) if scenario.cgroup is not None else None
+    if sampler is not None:
+        sampler.start()
     try:
         _out, err = proc.communicate(timeout=timeout)
         status = "ok" if proc.returncode == 0 else f"failed ({err.decode(errors='replace').strip().splitlines()[-1:]})"
@@ -217,8 +290,11 @@ def build_once(tree: Path, build: Path, jobs: int, scenario: Scenario, timeout: 
     seconds = time.monotonic() - start
     result = {"jobs": jobs, "seconds": round(seconds, 1), "status": status}
     if scenario.cgroup is not None:
+        sampler.stop.set()
+        sampler.join()
         result["peak_mib"] = scenario.cgroup.peak() >> 20
         result["failcnt"] = scenario.cgroup.failcnt()
+        result.update(sampler.figures())
     return result
 
 
@@ -288,9 +364,11 @@ def main() -> int:
     scenarios: list[Scenario] = []
     zram: Zram | None = None
     cgroup: MemoryCgroup | None = None
+    measuring: MemoryCgroup | None = None
     try:
-        if "unlimited" in names:
-            scenarios.append(Scenario("unlimited"))
+        if "unlimited" in names:  # in a cgroup without a cap: it only measures
+            measuring = MemoryCgroup(f"kprov-bench-measure-{os.getpid()}", None)
+            scenarios.append(Scenario("unlimited", measuring))
         if "capped" in names:
             share = 0.0 if args.zram_mib else args.zram_share
             zram = Zram((args.zram_mib or 1024) << 20)
@@ -322,11 +400,16 @@ def main() -> int:
                     timeout = min(args.timeout, 4 * best) if best else args.timeout
                     r = build_once(tree, build, jobs, sc, timeout)
                     results[sc.name].setdefault(jobs, []).append(r)
-                    extra = f", peak {r['peak_mib']} MiB, failcnt {r['failcnt']}" if "peak_mib" in r else ""
+                    extra = (
+                        f", peak {r['peak_mib']} MiB (anonymous {r['anon_peak_mib']}, of it base {r['base_peak_mib']}), "
+                        f"failcnt {r['failcnt']}, cc1 anonymous peaks {r['cc1_anon_mib']}"
+                        if "peak_mib" in r else ""
+                    )
                     log(f"round {round_ + 1} [{sc.name}] -j{jobs}: {r['seconds']} s {r['status']}{extra}")
     finally:
-        if cgroup is not None:
-            cgroup.remove()
+        for group in (cgroup, measuring):
+            if group is not None:
+                group.remove()
         if zram is not None:
             zram.close()
 

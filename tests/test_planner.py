@@ -868,8 +868,38 @@ def test_the_measured_768_mib_cgroup_case_plans_j2():
     assert result.jobs.budget_bytes == cap - int(cap * cal.CGROUP_HEADROOM_FRACTION)
     assert "nothing is reserved for the rest of the system" in result.jobs.reason
     assert [ph.fits for ph in result.phases] == ["ram", "ram"]
-    # 96 MiB base + 176 MiB (p99) + 5 x 70 MiB = 622 MiB of 653 MiB
-    assert "room for 6 jobs" in result.jobs.reason
+    # 32 MiB base + 176 MiB (p99) + 6 x 70 MiB = 628 MiB of 653 MiB
+    assert "room for 7 jobs" in result.jobs.reason
+
+
+@pytest.mark.parametrize(
+    ("cap_mib", "jobs"),
+    [
+        # measured (tests/bench_jobs.py, docs/calibration.md §3): -j2 236 s, -j3 256 s, -j1 445 s
+        (224, 2),
+        # measured: -j2 184 s, -j1 381 s, -j3 killed (its need passed the cap + zram)
+        (192, 2),
+        # -j2's 278 MiB no longer fits 160 MiB + 80 MiB of zram
+        (160, 1),
+    ],
+)
+def test_a_measured_cgroup_cap_with_zram_at_half_of_it_plans_the_fastest_j(cap_mib, jobs):
+    """The defconfig subset under a cgroup cap with lz4 zram swap of half the cap. The compile phase
+    at -j2 is 32 MiB base + 176 MiB + 70 MiB = 278 MiB, at -j3 348 MiB; what zram frees counts, and
+    so does the cap's page-cache headroom: with swap the kernel moves idle pages out to make room for
+    the page cache (without it that headroom is what keeps a cap from livelocking)."""
+    facts = build_host(cpus=4, ram_gib=24, cgroup_gib=cap_mib / 1024, zram_in_use=("zram0",), zram_swap_gib=cap_mib / 2048)
+    result = p(facts, target="defconfig")
+    assert result.jobs.value == jobs and result.jobs.limited_by == "memory", result.jobs.reason
+    assert f"room for {_count_text(jobs)}" in result.jobs.reason
+    assert "counted from zram (with the cap's" in result.jobs.reason
+    # the same cap without swap keeps its headroom for the page cache
+    bare = p(build_host(cpus=4, ram_gib=24, cgroup_gib=cap_mib / 1024), target="defconfig", zram=False)
+    assert "counted from zram" not in bare.jobs.reason and bare.jobs.value == 1
+
+
+def _count_text(n: int) -> str:
+    return f"{n} job" + ("" if n == 1 else "s")
 
 
 def test_16_cpus_8_gib_with_dwarf_keeps_j16():
