@@ -120,3 +120,24 @@ def test_the_role_itself_refuses_a_symlinked_ccache_dir(planted):
     assert not outcome.result.ok
     assert f"refusing to write as root: {link} is a symlink" in out.getvalue()
     assert stat.S_IMODE(etc.stat().st_mode) == 0o755
+
+
+@needs_root
+def test_a_record_is_read_only_when_it_is_roots_regular_json_object(tmp_path):
+    """kbuild_host_paths reads kprov's records (the store record) once, as data: a symlink, a file
+    someone else owns, a huge file or anything but a JSON object reads as no record."""
+    read = sysprobe().read_record
+    good = tmp_path / "ccache-store.json"
+    good.write_text('{"backend": "redis", "dir": "/var/lib/kprov-ccache-redis"}\n')
+    assert read(str(good)) == {"backend": "redis", "dir": "/var/lib/kprov-ccache-redis"}
+    assert read(str(tmp_path / "missing.json")) is None
+    link = tmp_path / "link.json"
+    link.symlink_to(good)
+    assert read(str(link)) is None
+    theirs = tmp_path / "theirs.json"
+    theirs.write_text('{"backend": "http"}')
+    os.chown(theirs, NOBODY, NOBODY)
+    assert read(str(theirs)) is None
+    for name, text in (("list.json", "[1, 2]"), ("broken.json", "{"), ("big.json", '{"a": "' + "x" * 70000 + '"}')):
+        (tmp_path / name).write_text(text)
+        assert read(str(tmp_path / name)) is None, name

@@ -190,3 +190,18 @@ def test_a_run_killed_half_way_finishes_its_own_activation(zram0, tmp_path):
     assert out["changed"] and out["action"] == "activate" and is_swap()
     assert "phase=active" in state.read_text()
     assert script(state)["action"] == "unchanged"
+
+
+def test_the_probe_reads_each_zram_config_digest_and_what_the_kernel_lets_the_role_change(tmp_path):
+    """The role's zram area reads these from the probe instead of a stat of its own per path."""
+    config = "ALGO=lz4\n"
+    z = sysprobe().zram_facts(fake_root(tmp_path, "", "", {"/etc/default/zramswap": config}))
+    assert z["config_sha256"] == {
+        "/etc/default/zramswap": hashlib.sha256(config.encode()).hexdigest(),
+        "/etc/systemd/zram-generator.conf": None,
+    }
+    # a fake root has no /proc/sys/vm/swappiness and no zram0: nothing is writable there
+    assert z["proc_sys_writable"] is False and z["sysfs_writable"] is False and z["device_present"] is False
+    (tmp_path / "proc/sys/vm").mkdir(parents=True)
+    (tmp_path / "proc/sys/vm/swappiness").write_text("60\n")
+    assert sysprobe().zram_facts(str(tmp_path))["proc_sys_writable"] is True

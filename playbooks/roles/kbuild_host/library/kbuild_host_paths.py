@@ -20,6 +20,13 @@ options:
     type: list
     elements: path
     required: true
+  records:
+    description:
+      - kprov's own JSON records to read (root's regular files of at most 64 KiB), so the
+        role reads each once, here, before anything of this run writes them.
+    type: list
+    elements: path
+    default: []
 author: kprov developers
 """
 
@@ -35,22 +42,41 @@ checked:
   type: list
   elements: str
   returned: always
+existing:
+  description: Those of the paths that exist (a symlink counts).
+  type: list
+  elements: str
+  returned: always
+records:
+  description: Each of I(records) -> its JSON object, or null when it is missing or not a readable record.
+  type: dict
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kbuild_host_sysprobe import unsafe_paths
+import os
+
+from ansible.module_utils.kbuild_host_sysprobe import read_record, unsafe_paths
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(paths=dict(type="list", elements="path", required=True)),
+        argument_spec=dict(
+            paths=dict(type="list", elements="path", required=True),
+            records=dict(type="list", elements="path", default=[]),
+        ),
         supports_check_mode=True,
     )
     paths = module.params["paths"]
     reason = unsafe_paths(paths)
     if reason:
         module.fail_json(msg="kbuild_host: refusing to write as root: %s" % reason, checked=paths)
-    module.exit_json(changed=False, checked=paths)
+    module.exit_json(
+        changed=False,
+        checked=paths,
+        existing=[p for p in paths if os.path.lexists(p)],
+        records=dict((p, read_record(p)) for p in module.params["records"]),
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ Nothing here writes anything.
 from __future__ import absolute_import, division, print_function
 
 import glob
+import hashlib
+import json
 import math
 import os
 import re
@@ -400,8 +402,14 @@ def zram_facts(root="/"):
         "devices_in_use": in_use,
         "kprov_devices": [d for d in in_use if d in kprov_zram_devices(root)],
         "foreign_configs": foreign_zram_configs(root),
+        "config_sha256": dict((path, file_sha256(root, path)) for path in sorted(ZRAM_TOOL_CONFIGS.values())),
         "swap_bytes": sum(s["size_bytes"] for s in zram_swaps),
+        # what the kernel lets this host change (read-only in a container): os.access, as stat's
+        # writeable, so the role needs no stat of its own
+        "proc_sys_writable": os.access(host_path(root, "/proc/sys/vm/swappiness"), os.W_OK),
+        "sysfs_writable": os.access(host_path(root, "/sys/block/zram0/disksize"), os.W_OK),
     }
+
 
 
 #: kprov's record of the zram swap it owns: one line per device, ``key=value`` fields. Ownership
@@ -435,8 +443,6 @@ def boot_id(root="/"):
 
 
 def file_sha256(root, path):
-    import hashlib
-
     try:
         with open(host_path(root, path), "rb") as handle:
             return hashlib.sha256(handle.read()).hexdigest()
@@ -480,8 +486,6 @@ def package_default(root, path):
     Such a file is nobody's choice (trixie's zram-tools ships an /etc/default/zramswap that sets
     ALGO and PERCENT): kprov may write it. Once edited, its md5 differs and it is the user's.
     """
-    import hashlib
-
     status = read_text(root, "/var/lib/dpkg/status") or ""
     shipped = set(re.findall(r"^ %s ([0-9a-f]{32})(?: obsolete)?$" % re.escape(path), status, re.M))
     if not shipped:
@@ -909,6 +913,27 @@ def unsafe_path(path, root="/"):
             return "%s is writable by everyone without the sticky bit: anyone could swap what kprov writes there" % candidate
         current = candidate
     return None
+
+
+#: The largest record read_record reads: kprov's records are a few hundred bytes.
+RECORD_MAX_BYTES = 65536
+
+
+def read_record(path, root="/"):
+    """One of kprov's JSON records: its object when it is a regular file (not a symlink) owned by
+    root and at most RECORD_MAX_BYTES, else None. The content is data, never evaluated."""
+    full = host_path(root, path)
+    try:
+        st = os.lstat(full)
+    except (OSError, IOError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_size > RECORD_MAX_BYTES:
+        return None
+    try:
+        data = json.loads(read_text(root, path) or "")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def unsafe_paths(paths, root="/"):
