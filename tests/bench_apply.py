@@ -26,7 +26,7 @@ RERUN_TARGET_SECONDS = 20
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(ROOT / "tests/podman/containers.conf"))}
+    return {**os.environ, "CONTAINERS_CONF": os.path.abspath(os.environ.get("CONTAINERS_CONF", str(ROOT / "tests/podman/containers.conf")))}
 
 
 def apply(kprov: Path, inventory: Path, state: Path, switches: tuple[str, ...]) -> tuple[float, int, dict[str, int]]:
