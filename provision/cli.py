@@ -372,6 +372,13 @@ class PlanningSwitches(SourceSwitches):
                 f"{'--ccache-server' if self.ccache_server else '--ccache-client'} plans a store on this host: "
                 "with -i, put the store host in the inventory group ccache_store (writers in ccache_writers)"
             )
+        if inventory and self.ccache_remote is not None:
+            # one URL and one secret for every host would be one credential for the whole fleet:
+            # no host could be revoked alone
+            raise UserError(
+                "--ccache-remote joins one host with its own credential: with -i, put the store host in the "
+                "inventory group ccache_store (writers in ccache_writers), and each host gets its own"
+            )
         if not self.ccache_server:
             for name, given in (("--ccache-backend", self.ccache_backend), ("--ccache-port", self.ccache_port),
                                 ("--ccache-client", self.ccache_clients)):

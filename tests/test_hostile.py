@@ -478,6 +478,11 @@ CASES: dict[str, Case] = {
     "ccache server with -i": Case(("apply", "--check", "-i", "inventory.ini", "--ccache-server", "--listen", "127.0.0.1"),
                                   needle="ccache_store"),
     "ccache client with -i": Case(("plan", "-i", "inventory.ini", "--ccache-client", "laptop"), needle="ccache_store"),
+    "ccache remote with -i": Case(
+        ("apply", "--check", "-i", "inventory.ini", "--ccache-remote", "redis://10.0.0.5:6380",
+         "--ccache-remote-secret", "/etc/hostname", "--ccache-remote-user", "ci"),
+        needle="its own credential",
+    ),
 }
 
 
