@@ -309,15 +309,22 @@ def _randstruct(config: Mapping[str, str]) -> str | None:
     return next((o for o in RANDSTRUCT_OPTIONS if config.get(o) == "y"), None)
 
 
-def _base_dir(ccache: CcachePlan, inputs: Inputs) -> str | None:
-    if ccache.base_dir and ccache.base_dir != "/":
-        return ccache.base_dir
-    for path in (inputs.tree, inputs.build_dir):
+def common_parent(*paths: str | None) -> str | None:
+    """ccache's base_dir for a shared cache: the parent of the first of ``paths`` (the tree, then
+    the build directory) that has one other than ``/`` (base_dir ``/`` would make every path
+    relative to the root: no common part that hosts could share)."""
+    for path in paths:
         if path:
             parent = path.rstrip("/").rsplit("/", 1)[0]
             if parent and parent != "/":
                 return parent
     return None
+
+
+def _base_dir(ccache: CcachePlan, inputs: Inputs) -> str | None:
+    if ccache.base_dir and ccache.base_dir != "/":
+        return ccache.base_dir
+    return common_parent(inputs.tree, inputs.build_dir)
 
 
 def _toolchain_lines(facts: HostFacts, compiler: str) -> list[str]:

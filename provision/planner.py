@@ -1484,11 +1484,8 @@ def _plan_ccache(
     # A compile-cache store shares hits between hosts just as --ccache-shared does.
     if goals.ccache_shared or goals.ccache_server or goals.ccache_remote is not None:
         hash_dir = False
-        if facts.tree:
-            base_dir = facts.tree.path.rstrip("/").rsplit("/", 1)[0] or "/"
-        elif goals.build_dir:
-            base_dir = goals.build_dir.rstrip("/").rsplit("/", 1)[0] or "/"
-        elif facts.disk("home"):
+        base_dir = cache_rules.common_parent(facts.tree.path if facts.tree else None, goals.build_dir)
+        if base_dir is None and facts.disk("home") and facts.disk("home").path != "/":
             base_dir = facts.disk("home").path
         if base_dir is not None:
             try:
@@ -1499,6 +1496,10 @@ def _plan_ccache(
         reasons["sharing"] = (
             f"shared cache: hash_dir false (the build directory is not hashed) and base_dir {base_dir} "
             "(paths below it are hashed relative); build in the same absolute path on every machine"
+            if base_dir
+            else "shared cache: hash_dir false (the build directory is not hashed); no base_dir (no tree, build "
+            "directory or home below /): absolute source paths are hashed, so build in the same absolute path "
+            "on every machine"
         )
         own = _versioned_driver(facts, goals, cfg)
         if own is not None and own.driver:

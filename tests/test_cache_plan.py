@@ -146,6 +146,17 @@ def test_a_client_makes_hits_cross_hosts_and_says_where_they_cannot():
     assert p.env["KCFLAGS"] == f"-fdebug-prefix-map={c.base_dir}/="
 
 
+def test_base_dir_is_a_common_parent_other_than_the_root():
+    """A tree right under / has no parent to share: the build directory's parent is used, never /."""
+    from provision.model import TreeFacts
+
+    f = dataclasses.replace(facts("laptop-8c-16g"), tree=TreeFacts(path="/linux", kernel_version="6.1.0"))
+    c = plan(f, dataclasses.replace(remote_goal(), build_dir="/srv/kbuild/out"), load_catalog()).ccache
+    assert c.base_dir == "/srv/kbuild"
+    assert cache_rules.common_parent("/linux", None) is None
+    assert cache_rules.common_parent("/linux", "/srv/k/out/") == "/srv/k"
+
+
 def test_without_a_store_nothing_of_it_is_planned():
     p = plan(facts("laptop-8c-16g"), Goals(), load_catalog())
     assert p.ccache.store is None and p.ccache.remote is None and p.ccache.sharing == ()
