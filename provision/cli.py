@@ -638,6 +638,9 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
         if self.inventory:
             self.check_inventory()
         goals = self.goals()  # bad switches first: exit 2 before anything is measured or run
+        from provision.validate import check_area_tags
+
+        tags, skip_tags = check_area_tags(self.tags, "--tags"), check_area_tags(self.skip_tags, "--skip-tags")
         if not self.check and os.geteuid() != 0:
             sudo = "sudo kprov apply -i INVENTORY" if self.inventory else "sudo kprov apply"
             raise UserError(f"kprov apply changes the system: run it as root ({sudo}), or use --check")
@@ -656,8 +659,8 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
             limit=self.limit,
             check=self.check,
             diff=self.diff,
-            tags=tuple(self.tags),
-            skip_tags=tuple(self.skip_tags),
+            tags=tags,
+            skip_tags=skip_tags,
             verbosity=self.verbose,
             repair=not self.no_repair,
         )

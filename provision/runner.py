@@ -218,11 +218,7 @@ def _apply_lock(out: TextIO) -> Iterator[ApplyLock | None]:
 
 def role_tag(tag: str) -> str:
     """``--tags zram`` means the role's area tag ``kbuild_host_zram`` (an area = a task file)."""
-    from provision.resources import role_dir
-
-    if not tag.startswith("kbuild_host_") and (role_dir() / "tasks" / f"{tag}.yml").is_file():
-        return f"kbuild_host_{tag}"
-    return tag
+    return tag if tag.startswith("kbuild_host_") else f"kbuild_host_{tag}"
 
 
 def goals_extravars(goals: Goals | None) -> dict[str, Any]:

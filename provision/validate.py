@@ -17,7 +17,7 @@ import functools
 import ipaddress
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1190,3 +1190,22 @@ def check_role_vars(role_vars: Mapping[str, Any], host_addresses: Iterable[Any] 
         check_host_entries(v.get("kbuild_host_hosts_entries") or (), "kbuild_host_hosts_entries")
     if on("kbuild_host_buildenv_enabled"):
         check_buildenv(v.get("kbuild_host_buildenv") or {}, "kbuild_host_buildenv")
+
+
+#: The role's areas, in the order its tasks/main.yml runs them; each is tagged kbuild_host_<area>.
+AREAS = ("packages", "zram", "ccache", "distcc", "hosts", "buildenv")
+
+
+def check_area_tags(values: Sequence[str], switch: str) -> tuple[str, ...]:
+    """``--tags``/``--skip-tags`` values (repeated, or comma-separated as Ansible takes them) as
+    area names; anything else is one line and exit 2: a tag that matched nothing would make a run
+    that silently does nothing."""
+    areas: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip()
+            area = name[len("kbuild_host_"):] if name.startswith("kbuild_host_") else name
+            if area not in AREAS:
+                raise UserError(f"{switch} {name or repr(part)}: not an area of kprov apply (choose from {', '.join(AREAS)})")
+            areas.append(area)
+    return tuple(dict.fromkeys(areas))

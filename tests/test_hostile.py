@@ -478,6 +478,7 @@ CASES: dict[str, Case] = {
     "ccache server with -i": Case(("apply", "--check", "-i", "inventory.ini", "--ccache-server", "--listen", "127.0.0.1"),
                                   needle="ccache_store"),
     "ccache client with -i": Case(("plan", "-i", "inventory.ini", "--ccache-client", "laptop"), needle="ccache_store"),
+    "unknown area tag": Case(("apply", "--check", "--tags", "packages,pakages"), needle="pakages"),
     "ccache remote with -i": Case(
         ("apply", "--check", "-i", "inventory.ini", "--ccache-remote", "redis://10.0.0.5:6380",
          "--ccache-remote-secret", "/etc/hostname", "--ccache-remote-user", "ci"),

@@ -492,7 +492,26 @@ def test_real_role_check_mode_on_localhost_changes_nothing():
 def test_area_names_map_to_the_role_tags():
     assert runner.role_tag("zram") == "kbuild_host_zram"
     assert runner.role_tag("kbuild_host_ccache") == "kbuild_host_ccache"
-    assert runner.role_tag("always") == "always"
+
+
+def test_the_areas_are_the_role_mains_tagged_includes():
+    """provision.validate.AREAS is what --tags accepts: the role's tasks/main.yml must agree."""
+    import yaml
+
+    from provision.validate import AREAS
+
+    main = yaml.safe_load((playbooks_dir() / "roles/kbuild_host/tasks/main.yml").read_text())
+    tagged = [t["tags"][0][len("kbuild_host_"):] for t in main if t["tags"] != ["always"]]
+    assert tuple(tagged) == AREAS
+
+
+def test_tags_are_areas_repeated_or_comma_separated():
+    from provision.validate import check_area_tags
+
+    assert check_area_tags(["packages,ccache", "kbuild_host_zram", "ccache"], "--tags") == ("packages", "ccache", "zram")
+    for bad in ("plan", "always", "ccache,", "pakages"):
+        with pytest.raises(UserError, match="not an area of kprov apply"):
+            check_area_tags([bad], "--tags")
 
 
 def test_long_diffs_are_cut_with_a_pointer_to_the_artifacts():
