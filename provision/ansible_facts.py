@@ -396,6 +396,8 @@ def _from_ansible(facts: dict, probe: dict | None, build_dir: str | None, ccache
             None if (probe or {}).get("ccache_group_members") is None
             else _names(probe["ccache_group_members"], "probe.ccache_group_members")
         ),
+        # Ansible's own answer first: the role decides how it runs services from the same fact
+        service_manager=_text(facts.get("service_mgr") or (probe or {}).get("service_manager"), "service_mgr"),
     )
 
 

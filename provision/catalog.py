@@ -31,6 +31,9 @@ _KEYS = {
     "ccache": "__kbuild_host_ccache_packages",
     "distcc": "__kbuild_host_distcc_packages",
     "clang": "__kbuild_host_clang_packages",
+    "redis": "__kbuild_host_redis_packages",
+    "nginx": "__kbuild_host_nginx_packages",
+    "cron": "__kbuild_host_cron_packages",
 }
 
 

@@ -712,6 +712,7 @@ def gather(
         source="local",
         toolchain_facts=toolchain_detail,
         ccache_group_members=ccache_group_members(),
+        service_manager=str(probe.get("service_manager") or ""),
     )
 
 

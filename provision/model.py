@@ -369,6 +369,7 @@ class HostFacts(_Serialisable):
     schema: int = FACTS_SCHEMA
     toolchain_facts: ToolchainFacts | None = None  # None: not probed
     ccache_group_members: tuple[str, ...] | None = None  # the ccache group's members; None: unknown
+    service_manager: str = ""  # "systemd", else PID 1's name; "" = unknown
 
     def disk(self, role: str) -> DiskFacts | None:
         for d in self.disks:
@@ -830,6 +831,9 @@ class PackageSet(_Serialisable):
     distcc: tuple[str, ...] = ()
     clang: tuple[str, ...] = ()
     zram_tool: str = "none"  # zram-tools, zram-generator, zram-init, none
+    redis: tuple[str, ...] = ()  # a compile cache store on Redis
+    nginx: tuple[str, ...] = ()  # a compile cache store on nginx WebDAV
+    cron: tuple[str, ...] = ()  # the WebDAV store's trim where systemd does not run (no timers)
 
 
 @dataclass(frozen=True)

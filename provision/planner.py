@@ -2081,6 +2081,12 @@ def _packages(
         names += pkgs.zram
     if ccache.enabled:
         names += pkgs.ccache
+        store = ccache.store
+        if store is not None:
+            # the trim of a WebDAV store is a systemd timer, else a cron entry
+            names += pkgs.redis if store.backend == "redis" else pkgs.nginx + (
+                () if facts.service_manager == "systemd" else pkgs.cron
+            )
     if distcc.enabled:
         names += pkgs.distcc
     names += distcc.server_packages

@@ -146,6 +146,18 @@ def test_a_client_makes_hits_cross_hosts_and_says_where_they_cannot():
     assert p.env["KCFLAGS"] == f"-fdebug-prefix-map={c.base_dir}/="
 
 
+def test_the_store_packages_are_in_the_plans_package_list():
+    """One package rule: the planner lists what the store needs, the role installs the list."""
+    redis = plan(facts("workstation-64c-256g"), server(ccache_backend="redis"), load_catalog())
+    assert redis.ccache.store.backend == "redis" and "redis-server" in redis.packages
+    assert "nginx" not in redis.packages
+    http = plan(facts("rpi4-4g"), server(), load_catalog())  # systemd: the trim is a timer
+    assert http.ccache.store.backend == "http" and "nginx" in http.packages and "cron" not in http.packages
+    bare = dataclasses.replace(facts("rpi4-4g"), service_manager="sleep")  # a container: cron trims
+    assert {"nginx", "cron"} <= set(plan(bare, server(), load_catalog()).packages)
+    assert not {"nginx", "redis-server", "cron"} & set(plan(facts("rpi4-4g"), Goals(), load_catalog()).packages)
+
+
 def test_base_dir_is_a_common_parent_other_than_the_root():
     """A tree right under / has no parent to share: the build directory's parent is used, never /."""
     from provision.model import TreeFacts

@@ -1,8 +1,8 @@
 """The shared ccache's group and store for real: ``kprov apply -i --tags ccache`` into a podman
 container.
 
-Only the ccache area runs (users, group, directory, /etc/ccache.conf, the store; not the build
-packages). kprov adds a user to the cache's group only when asked, never creates one that does not
+Only the ccache area runs (users, group, directory, /etc/ccache.conf, the store), and for a store
+the packages area with the store's packages only (not the build packages). kprov adds a user to the cache's group only when asked, never creates one that does not
 exist, and ``--ccache-private`` leaves no shared directory and no group. A store the plan switches
 to the other backend, or drops, is stopped and its configuration removed, from kprov's own record.
 """
@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_apply_container import KPROV, container, in_ctr, kprov_apply, recap  # noqa: F401  (container: a fixture)
+from test_apply_container import KPROV, changes, container, in_ctr, kprov_apply, recap  # noqa: F401  (container: a fixture)
 
 pytestmark = pytest.mark.podman
 
@@ -74,15 +74,30 @@ RETIRED_PATHS = ("/etc/redis/kprov-ccache.conf", "/run/kprov-ccache-redis", "/va
                  "/etc/nginx/kprov-ccache", "/etc/cron.d/kprov-ccache-trim", "/etc/kprov/ccache-store.json")
 
 
+#: The packages area installs these instead of the whole kernel toolchain: the store's packages
+#: come from the plan's package list (tasks/packages.yml), and the build tools are not under test.
+STORE_PACKAGES = '["ccache","redis-server","nginx","cron"]'
+
+
 def _store_apply(name: str, tmp_path: Path, store: bool, *args: str) -> subprocess.CompletedProcess:
     """The container as the inventory's store (group ccache_store), or as a plain host."""
     if not KPROV.exists():
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     host = (f"ctr ansible_connection=containers.podman.podman ansible_host={name} "
-            "ansible_python_interpreter=/usr/bin/python3\n")
+            f"ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='{STORE_PACKAGES}'\n")
     inv = tmp_path / "inventory.ini"
     inv.write_text(f"[ccache_store]\n{host}" if store else host)
-    return kprov_apply(inv, tmp_path / "state", "--tags", "ccache", "--ccache", "--no-zram", *args)
+    return kprov_apply(inv, tmp_path / "state", "--tags", "packages,ccache", "--ccache", "--no-zram", *args)
+
+
+def test_check_on_a_fresh_store_host_changes_nothing(container, tmp_path):  # noqa: F811
+    """--check where neither the store's packages nor its users exist yet: the run completes, says
+    what it would install, and the container is as the image left it."""
+    before = changes(container)
+    check = _store_apply(container, tmp_path, True, "--ccache-backend", "redis", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "redis-server" in check.stdout and "would install" in check.stdout, check.stdout
+    assert changes(container) == before
 
 
 def _answers(name: str, address: str, port: int) -> bool:

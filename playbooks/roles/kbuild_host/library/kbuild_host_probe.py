@@ -97,6 +97,11 @@ probe:
       description: The signs that decided C(virtualization).
       type: list
       elements: str
+    service_manager:
+      description: C(systemd) when systemd runs the host (C(/run/systemd/system) is a directory), else the name of
+        PID 1, empty when it cannot be read.
+      type: str
+      sample: systemd
     toolchain:
       description: Tool name -> dotted version, null when the tool is absent. Empty when I(toolchain=false).
       type: dict

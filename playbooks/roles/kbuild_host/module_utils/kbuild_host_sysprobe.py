@@ -866,7 +866,16 @@ def probe(root="/"):
         "zram": zram_facts(root),
         "virtualization": virtualization,
         "virtualization_evidence": evidence,
+        "service_manager": service_manager(root),
     }
+
+
+def service_manager(root="/"):
+    """``systemd`` when systemd runs this host (its own test, sd_booted: /run/systemd/system is a
+    directory), else PID 1's name (``sleep`` in a bare container), ``""`` when unreadable."""
+    if os.path.isdir(host_path(root, "/run/systemd/system")):
+        return "systemd"
+    return (_read_stripped(root, "/proc/1/comm") or "")[:32]
 
 
 # --------------------------------------------------------------------------- paths written as root
