@@ -2082,11 +2082,12 @@ def _packages(
     if ccache.enabled:
         names += pkgs.ccache
         store = ccache.store
-        if store is not None:
-            # the trim of a WebDAV store is a systemd timer, else a cron entry
-            names += pkgs.redis if store.backend == "redis" else pkgs.nginx + (
-                () if facts.service_manager == "systemd" else pkgs.cron
-            )
+        if store is not None and store.backend == "redis":
+            names += pkgs.redis
+        elif store is not None:
+            names += pkgs.nginx
+            if facts.service_manager != "systemd":  # the WebDAV store's trim: a systemd timer, else cron
+                names += pkgs.cron
     if distcc.enabled:
         names += pkgs.distcc
     names += distcc.server_packages

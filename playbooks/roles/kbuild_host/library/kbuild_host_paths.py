@@ -53,9 +53,9 @@ records:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
 import os
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.kbuild_host_sysprobe import read_record, unsafe_paths
 
 

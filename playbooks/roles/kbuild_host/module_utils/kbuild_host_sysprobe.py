@@ -411,7 +411,6 @@ def zram_facts(root="/"):
     }
 
 
-
 #: kprov's record of the zram swap it owns: one line per device, ``key=value`` fields. Ownership
 #: is this record, never a comment in a file: a device or config without it is the user's.
 #:   mode=sysfs boot_id=B phase=activating|active device=zram0 algorithm=A disksize=N priority=P
