@@ -176,3 +176,35 @@ def test_a_port_already_taken_fails_naming_the_port_and_leaves_its_holder_alone(
     listeners = in_ctr(container, f"ss -ltnpH 'sport = :{DISTCC_PORT}'").stdout
     assert "python3" in listeners and "distccd" not in listeners, listeners
     assert re.search(rf"port {DISTCC_PORT} on {re.escape(address)} is already in use", last), last
+
+
+def test_a_killed_distccd_left_as_a_zombie_is_started_by_the_next_apply(container, tmp_path):
+    """The container's PID 1 (sleep) does not reap: a killed distccd stays in the process table
+    under the pid its pid file names, and the init script's status calls that running."""
+    if not KPROV.exists():
+        pytest.skip(f"{KPROV} is not installed (pip install -e .)")
+    address = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", container).stdout.strip()
+    inv = tmp_path / "inventory.ini"
+    inv.write_text(f"ctr ansible_connection=containers.podman.podman ansible_host={container} "
+                   "ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='[\"distcc\"]'\n")
+    goals = ("--no-zram", "--no-ccache", "--distcc-server", "--allow", f"{address}/32", "--listen", address)
+
+    def listening() -> bool:  # (ss cannot name distccd's process here: root lacks CAP_SYS_PTRACE)
+        return bool(in_ctr(container, f"ss -ltnH 'sport = :{DISTCC_PORT}'").stdout.strip())
+
+    first = kprov_apply(inv, tmp_path / "state", *goals)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert listening()
+    killed = in_ctr(container, "pid=$(cat /var/run/distccd.pid) && kill -TERM $pid && "
+                               "for i in $(seq 100); do grep -q '^State:.*Z' /proc/$pid/status && exit 0; "
+                               "sleep 0.1; done; exit 1")
+    assert killed.returncode == 0, "distccd did not become a zombie"
+    assert in_ctr(container, "/etc/init.d/distcc status").returncode == 0  # what the init script believes
+    assert not listening()
+
+    second = kprov_apply(inv, tmp_path / "state", *goals)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert re.search(r"\[changed\] ctr \| distcc \| Enable and start distccd", second.stdout), second.stdout
+    assert listening()
+    third = kprov_apply(inv, tmp_path / "state", *goals)
+    assert recap(third.stdout, "ctr")["changed"] == 0, third.stdout
