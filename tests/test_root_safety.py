@@ -8,6 +8,7 @@ by the role itself, and the directory it points at keeps its mode and owner.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -141,3 +142,27 @@ def test_a_record_is_read_only_when_it_is_roots_regular_json_object(tmp_path):
     for name, text in (("list.json", "[1, 2]"), ("broken.json", "{"), ("big.json", '{"a": "' + "x" * 70000 + '"}')):
         (tmp_path / name).write_text(text)
         assert read(str(tmp_path / name)) is None, name
+
+
+@needs_root
+def test_a_kprov_path_is_settled_only_when_roots_with_its_mode(tmp_path):
+    """What lets a re-run skip a task: the path is root's, not a symlink, with the role's mode;
+    a file then reads as its sha256, so the role can also tell whether its content is current."""
+    settled = sysprobe().settled
+    tmp_path.chmod(0o755)
+    assert settled(str(tmp_path), "0755") == "dir"
+    assert settled(str(tmp_path), "0700") is None
+    record = tmp_path / "zram-config.state"
+    record.write_text("mode=service\n")
+    record.chmod(0o644)
+    assert settled(str(record), "0644") == hashlib.sha256(b"mode=service\n").hexdigest()
+    record.chmod(0o664)
+    assert settled(str(record), "0644") is None
+    record.chmod(0o644)
+    os.chown(record, 0, NOBODY)
+    assert settled(str(record), "0644") is None
+    os.chown(record, 0, 0)
+    link = tmp_path / "link.state"
+    link.symlink_to(record)
+    assert settled(str(link), "0777") is None and settled(str(link), "0644") is None
+    assert settled(str(tmp_path / "missing"), "0644") is None

@@ -36,6 +36,14 @@ options:
       - Seconds to wait for another package run to release the dpkg frontend lock.
     type: int
     default: 60
+  wanted:
+    description:
+      - Packages the role is about to install; the module says which of them are not installed
+        yet (I(missing)), from the same read of dpkg's database, so a host that has them all
+        needs no apt run.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -76,6 +84,13 @@ commands:
   type: list
   elements: str
   sample: ["dpkg --configure -a", "apt-get install --reinstall git"]
+missing:
+  description:
+    - Those of I(wanted) whose status is not C(install ok installed) (a virtual package name always
+      counts as missing); all of I(wanted) after a repair.
+  returned: always
+  type: list
+  elements: str
 ran:
   description: The commands this module ran, exactly.
   returned: always
@@ -198,14 +213,16 @@ def journal_entries():
         return []
 
 
-def unfinished_packages(module):
-    """Packages whose Status a finished dpkg run never leaves (dpkg-query reads the journal too)."""
+def unfinished_packages(module, wanted=()):
+    """Packages whose Status a finished dpkg run never leaves (dpkg-query reads the journal too),
+    and those of wanted that are not installed."""
     rc, out, err = module.run_command(
         ["dpkg-query", "-W", "-f=${binary:Package}\\t${Status}\\n"], check_rc=False, environ_update={"LC_ALL": "C"})
     if rc != 0:
         module.fail_json(msg="dpkg-query could not read the package database: %s" % (err.strip() or out.strip()),
-                         rc=rc, stderr=err, interrupted=False, journal=[], packages=[], ran=[])
+                         rc=rc, stderr=err, interrupted=False, journal=[], packages=[], ran=[], missing=list(wanted))
     found = []
+    installed = set()
     for line in out.splitlines():
         name, _, status = line.partition("\t")
         words = status.split()
@@ -214,7 +231,9 @@ def unfinished_packages(module):
         want, flag, state = words
         if state in UNFINISHED or flag == "reinstreq":
             found.append({"package": name, "want": want, "flag": flag, "status": state})
-    return found
+        elif words == ["install", "ok", "installed"]:
+            installed.update((name, name.split(":")[0]))  # libfoo:amd64 is libfoo too
+    return found, [p for p in wanted if p not in installed]
 
 
 def summary(journal, packages):
@@ -275,17 +294,20 @@ def main():
         argument_spec=dict(
             repair=dict(type="bool", default=True),
             lock_timeout=dict(type="int", default=60),
+            wanted=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
+    wanted = module.params["wanted"]
     if not os.path.isdir(ADMIN_DIR):
-        module.exit_json(changed=False, interrupted=False, journal=[], packages=[], ran=[])
+        module.exit_json(changed=False, interrupted=False, journal=[], packages=[], ran=[], missing=wanted)
 
     lock = FrontendLock(module, max(0, module.params["lock_timeout"]))
     locked = lock.acquire()
     journal = journal_entries()
-    packages = unfinished_packages(module)
-    result = dict(changed=False, interrupted=bool(journal or packages), journal=journal, packages=packages, ran=[])
+    packages, missing = unfinished_packages(module, wanted)
+    result = dict(changed=False, interrupted=bool(journal or packages), journal=journal, packages=packages, ran=[],
+                  missing=missing)
     if not result["interrupted"]:
         lock.release()
         module.exit_json(**result)
@@ -332,7 +354,8 @@ def main():
                 rc=rc, stdout="\n".join(outputs), stderr=err, **result)
     lock.release()
     result["changed"] = True
-    left = journal_entries(), unfinished_packages(module)
+    result["missing"] = wanted
+    left = journal_entries(), unfinished_packages(module)[0]
     if left[0] or left[1]:
         module.fail_json(msg="dpkg is still unfinished after %s (%s): run as root: %s"
                              % ("; ".join(result["ran"]), summary(*left), "; ".join(person_commands(left[1]))),

@@ -27,6 +27,13 @@ options:
     type: list
     elements: path
     default: []
+  kprov_files:
+    description:
+      - kprov's own files and directories -> the mode they must have (root's, not symlinks): the
+        module says which of them already are so, and a regular file's sha256 (at most 64 KiB),
+        so the role skips the round trip of a task that would find nothing to do.
+    type: dict
+    default: {}
 author: kprov developers
 """
 
@@ -51,12 +58,20 @@ records:
   description: Each of I(records) -> its JSON object, or null when it is missing or not a readable record.
   type: dict
   returned: always
+kprov_files:
+  description:
+    - Each of I(kprov_files) that is root's (uid and gid 0), not a symlink, and has its mode ->
+      C(dir) for a directory, the sha256 of a regular file of at most 64 KiB, else C(other).
+      A path missing, or not so, is left out.
+  type: dict
+  returned: always
 """
 
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kbuild_host_sysprobe import read_record, unsafe_paths
+from ansible.module_utils.kbuild_host_sysprobe import read_record, settled, unsafe_paths
 
 
 def main():
@@ -64,6 +79,7 @@ def main():
         argument_spec=dict(
             paths=dict(type="list", elements="path", required=True),
             records=dict(type="list", elements="path", default=[]),
+            kprov_files=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
@@ -71,11 +87,16 @@ def main():
     reason = unsafe_paths(paths)
     if reason:
         module.fail_json(msg="kbuild_host: refusing to write as root: %s" % reason, checked=paths)
+    bad = [p for p, m in module.params["kprov_files"].items() if not re.match(r"^0[0-7]{3}$", str(m))]
+    if bad:
+        module.fail_json(msg="kbuild_host: kprov_files needs an octal mode string such as 0644 for %s" % bad[0])
     module.exit_json(
         changed=False,
         checked=paths,
         existing=[p for p in paths if os.path.lexists(p)],
         records=dict((p, read_record(p)) for p in module.params["records"]),
+        kprov_files=dict((p, found) for p, found in ((p, settled(p, m)) for p, m in module.params["kprov_files"].items())
+                         if found is not None),
     )
 
 

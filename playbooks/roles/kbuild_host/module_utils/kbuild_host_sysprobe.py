@@ -944,6 +944,26 @@ def read_record(path, root="/"):
     return data if isinstance(data, dict) else None
 
 
+def settled(path, mode, root="/"):
+    """Whether one of kprov's own paths is already as the role leaves it: root's (uid and gid 0),
+    not a symlink, with this mode (an octal string). Then 'dir' for a directory, the sha256 of a
+    regular file of at most RECORD_MAX_BYTES, 'other' for anything else; None when it is not so."""
+    full = host_path(root, path)
+    try:
+        st = os.lstat(full)
+    except (OSError, IOError):
+        return None
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != 0 or st.st_gid != 0 or stat.S_IMODE(st.st_mode) != int(mode, 8):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if not stat.S_ISREG(st.st_mode):
+        return "other"
+    if st.st_size > RECORD_MAX_BYTES:
+        return None
+    return file_sha256(root, path)
+
+
 def unsafe_paths(paths, root="/"):
     """The first unsafe path's reason (see unsafe_path), or None when all of them are safe."""
     for path in paths:
