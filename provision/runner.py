@@ -13,6 +13,7 @@ the recap is computed from the run's final stats.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
@@ -486,11 +487,16 @@ def base_envvars(project: Path) -> dict[str, str]:
 
 
 def inventory_envvars() -> dict[str, str]:
-    """What an inventory run adds: the user's ./ansible.cfg and their own host key checking.
+    """What an inventory run adds: the user's ./ansible.cfg, their host key checking, pipelining.
 
     ansible-runner starts ansible-playbook in kprov's playbooks dir, where the user's
     ./ansible.cfg (remote_user, private_key_file, ...) would not be found, and it turns SSH host
     key checking off unless told otherwise. kprov keeps the user's settings for both.
+
+    Pipelining is on unless the user's environment or ansible.cfg says otherwise: a module is then
+    one SSH round trip instead of four (temp dir, copy, chmod, run), which is most of a converged
+    re-run's time. It needs a sudo without ``requiretty`` where the inventory uses become
+    (README: set ANSIBLE_PIPELINING=False for such hosts).
     """
     env: dict[str, str] = {}
     config = os.environ.get("ANSIBLE_CONFIG")
@@ -498,8 +504,11 @@ def inventory_envvars() -> dict[str, str]:
     if not config and cwd_config.is_file() and not _world_writable(Path.cwd()):
         config = str(cwd_config)
         env["ANSIBLE_CONFIG"] = config
+    user = _user_config(config)
     if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
-        env["ANSIBLE_HOST_KEY_CHECKING"] = str(_config_host_key_checking(config))
+        env["ANSIBLE_HOST_KEY_CHECKING"] = str(_config_value(user, "HOST_KEY_CHECKING", True))
+    if "ANSIBLE_PIPELINING" not in os.environ and not _config_sets_pipelining(user):
+        env["ANSIBLE_PIPELINING"] = "True"
     return env
 
 
@@ -511,13 +520,36 @@ def _world_writable(path: Path) -> bool:
         return True
 
 
-def _config_host_key_checking(config: str | None) -> bool:
+def _user_config(config: str | None):
+    """Ansible's configuration as the run will read it (the given file, or Ansible's search)."""
     try:
         from ansible.config.manager import ConfigManager
 
-        return bool(ConfigManager(conf_file=config).get_config_value("HOST_KEY_CHECKING"))
-    except Exception:  # noqa: BLE001 - any trouble reading the config: keep Ansible's default
+        return ConfigManager(conf_file=config)
+    except Exception:  # noqa: BLE001 - any trouble reading the config: Ansible's defaults
+        return None
+
+
+def _config_value(user, name: str, fallback: bool) -> bool:
+    try:
+        return bool(user.get_config_value(name)) if user is not None else fallback
+    except Exception:  # noqa: BLE001
+        return fallback
+
+
+def _config_sets_pipelining(user) -> bool:
+    """Whether the user's ansible.cfg says anything about pipelining ([defaults] or [connection])."""
+    if user is None:
+        return True  # a config kprov cannot read: leave pipelining to Ansible
+    path = getattr(user, "_config_file", None)
+    if not path:
+        return False
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError):
         return True
+    return any(parser.has_option(section, "pipelining") for section in ("defaults", "connection"))
 
 
 def local_inventory() -> str:

@@ -458,10 +458,29 @@ def test_user_ansible_cfg_and_host_key_checking_are_kept(tmp_path, monkeypatch):
     (tmp_path / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\n")
     tmp_path.chmod(0o755)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANSIBLE_PIPELINING", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.ansible.cfg of this machine's
     env = runner.inventory_envvars()
-    assert env == {"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "False"}
+    assert env == {"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "False",
+                   "ANSIBLE_PIPELINING": "True"}
     (tmp_path / "ansible.cfg").unlink()
-    assert runner.inventory_envvars() == {"ANSIBLE_HOST_KEY_CHECKING": "True"}
+    assert runner.inventory_envvars() == {"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_PIPELINING": "True"}
+
+
+@pytest.mark.parametrize("cfg", ["[defaults]\npipelining = False\n", "[connection]\npipelining = no\n",
+                                 "[defaults]\npipelining = True\n"])
+def test_pipelining_is_on_unless_the_user_says_otherwise(tmp_path, monkeypatch, cfg):
+    """Whatever the user's ansible.cfg or environment says about pipelining, kprov keeps."""
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    monkeypatch.delenv("ANSIBLE_PIPELINING", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    tmp_path.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ansible.cfg").write_text(cfg)
+    assert "ANSIBLE_PIPELINING" not in runner.inventory_envvars()
+    (tmp_path / "ansible.cfg").unlink()
+    monkeypatch.setenv("ANSIBLE_PIPELINING", "False")
+    assert "ANSIBLE_PIPELINING" not in runner.inventory_envvars()
 
 
 # --------------------------------------------------------------------------- the real role, check mode
