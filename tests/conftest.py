@@ -52,9 +52,23 @@ HOST_DEPENDENT_SKIPS = (
 )
 
 
+#: How the suite's inventories reach its containers: tests/ansible_plugins/connection/podman_pipelined.py,
+#: containers.podman.podman with pipelining (one ``podman exec -i`` per module, as a module is one
+#: round trip over SSH on a real host). test_collection and test_ansible_facts keep the
+#: collection's own plugin, the one an Ansible user of the role would have.
+CONNECTION = "podman_pipelined"
+CONNECTION_PLUGINS = ROOT / "tests" / "ansible_plugins" / "connection"
+
+
+def suite_ansible_env() -> dict[str, str]:
+    """What the suite adds to the environment of podman and of its Ansible runs: runc and ulimits
+    (tests/podman), and its connection plugin."""
+    return {"CONTAINERS_CONF": str(CONTAINERS_CONF), "ANSIBLE_CONNECTION_PLUGINS": str(CONNECTION_PLUGINS)}
+
+
 def podman_env(**extra: str) -> dict[str, str]:
-    """The environment podman runs in for the suite (runc and ulimits from tests/podman)."""
-    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF), **extra}
+    """The process environment with suite_ansible_env() and extra."""
+    return {**os.environ, **suite_ansible_env(), **extra}
 
 
 #: Colour codes some Molecule versions print even with colour turned off.

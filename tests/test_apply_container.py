@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import apt_cache_volumes, podman_env, podman_unready
+from conftest import CONNECTION, apt_cache_volumes, podman_env, podman_unready
 
 from provision.calibration import DISTCC_PORT
 
@@ -88,7 +88,7 @@ def target(container, tmp_path):
     if not KPROV.exists():
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     inv = tmp_path / "inventory.ini"
-    inv.write_text(f"ctr ansible_connection=containers.podman.podman ansible_host={container} "
+    inv.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={container} "
                    "ansible_python_interpreter=/usr/bin/python3\n")
     return inv, tmp_path / "state"
 
@@ -141,7 +141,7 @@ def test_kprov_apply_to_an_unreachable_container_fails_naming_it(tmp_path):
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     ghost = f"kprov-absent-{uuid.uuid4().hex[:10]}"
     inv = tmp_path / "inventory.ini"
-    inv.write_text(f"ghost ansible_connection=containers.podman.podman ansible_host={ghost} "
+    inv.write_text(f"ghost ansible_connection={CONNECTION} ansible_host={ghost} "
                    "ansible_python_interpreter=/usr/bin/python3\n")
     proc = kprov_apply(inv, tmp_path / "state", "--check")
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -163,7 +163,7 @@ def test_a_port_already_taken_fails_naming_the_port_and_leaves_its_holder_alone(
     assert taken.returncode == 0, "the port holder did not start"
     inv = tmp_path / "inventory.ini"
     # Only distcc is installed: the port, not the package install, is under test.
-    inv.write_text(f"ctr ansible_connection=containers.podman.podman ansible_host={container} "
+    inv.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={container} "
                    "ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='[\"distcc\"]'\n")
     proc = kprov_apply(inv, tmp_path / "state", "--no-zram", "--no-ccache", "--distcc-server",
                        "--allow", f"{address}/32", "--listen", address)
@@ -185,7 +185,7 @@ def test_a_killed_distccd_left_as_a_zombie_is_started_by_the_next_apply(containe
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     address = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", container).stdout.strip()
     inv = tmp_path / "inventory.ini"
-    inv.write_text(f"ctr ansible_connection=containers.podman.podman ansible_host={container} "
+    inv.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={container} "
                    "ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='[\"distcc\"]'\n")
     goals = ("--no-zram", "--no-ccache", "--distcc-server", "--allow", f"{address}/32", "--listen", address)
 
