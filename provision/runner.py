@@ -504,10 +504,9 @@ def inventory_envvars() -> dict[str, str]:
     if not config and cwd_config.is_file() and not _world_writable(Path.cwd()):
         config = str(cwd_config)
         env["ANSIBLE_CONFIG"] = config
-    user = _user_config(config)
     if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
-        env["ANSIBLE_HOST_KEY_CHECKING"] = str(_config_value(user, "HOST_KEY_CHECKING", True))
-    if "ANSIBLE_PIPELINING" not in os.environ and not _config_sets_pipelining(user):
+        env["ANSIBLE_HOST_KEY_CHECKING"] = str(_config_host_key_checking(config))
+    if "ANSIBLE_PIPELINING" not in os.environ and not _config_sets_pipelining(config):
         env["ANSIBLE_PIPELINING"] = "True"
     return env
 
@@ -520,35 +519,31 @@ def _world_writable(path: Path) -> bool:
         return True
 
 
-def _user_config(config: str | None):
-    """Ansible's configuration as the run will read it (the given file, or Ansible's search)."""
+def _config_host_key_checking(config: str | None) -> bool:
     try:
         from ansible.config.manager import ConfigManager
 
-        return ConfigManager(conf_file=config)
-    except Exception:  # noqa: BLE001 - any trouble reading the config: Ansible's defaults
-        return None
+        return bool(ConfigManager(conf_file=config).get_config_value("HOST_KEY_CHECKING"))
+    except Exception:  # noqa: BLE001 - any trouble reading the config: keep Ansible's default
+        return True
 
 
-def _config_value(user, name: str, fallback: bool) -> bool:
+def _config_sets_pipelining(config: str | None) -> bool:
+    """Whether the ansible.cfg the run reads (config, or the one Ansible's search finds) says
+    anything about pipelining, in [defaults] or [connection]."""
     try:
-        return bool(user.get_config_value(name)) if user is not None else fallback
-    except Exception:  # noqa: BLE001
-        return fallback
+        from ansible.config.manager import find_ini_config_file
 
-
-def _config_sets_pipelining(user) -> bool:
-    """Whether the user's ansible.cfg says anything about pipelining ([defaults] or [connection])."""
-    if user is None:
-        return True  # a config kprov cannot read: leave pipelining to Ansible
-    path = getattr(user, "_config_file", None)
+        path = config or find_ini_config_file()
+    except Exception:  # noqa: BLE001 - no Ansible to ask: leave pipelining to Ansible
+        return True
     if not path:
         return False
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read(path, encoding="utf-8")
     except (configparser.Error, OSError, UnicodeDecodeError):
-        return True
+        return True  # a config kprov cannot read: leave pipelining to Ansible
     return any(parser.has_option(section, "pipelining") for section in ("defaults", "connection"))
 
 
