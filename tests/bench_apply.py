@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import CONNECTION, suite_ansible_env  # noqa: E402 - tests/ is not a package
+from conftest import CONNECTION, container_host, suite_ansible_env  # noqa: E402 - tests/ is not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGE = "localhost/kprov-debian:bookworm"
@@ -63,8 +63,7 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="kprov-bench-") as tmp:
             inv = Path(tmp) / "inventory.ini"
             print(f"connection: {connection}")
-            inv.write_text(f"ctr ansible_connection={connection} ansible_host={name} "
-                           "ansible_python_interpreter=/usr/bin/python3\n")
+            inv.write_text(container_host(name, connection=connection))
             state = Path(tmp) / "state"
             first_s, first_rc, first = apply(kprov, inv, state, switches)
             print(f"first apply : {first_s:6.1f} s  rc={first_rc}  {first}")

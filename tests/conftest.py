@@ -60,6 +60,12 @@ CONNECTION = "podman_pipelined"
 CONNECTION_PLUGINS = ROOT / "tests" / "ansible_plugins" / "connection"
 
 
+def container_host(container: str, *host_vars: str, alias: str = "ctr", connection: str = CONNECTION) -> str:
+    """An inventory line for one of the suite's containers, with extra ``key=value`` host_vars."""
+    return " ".join((alias, f"ansible_connection={connection}", f"ansible_host={container}",
+                     "ansible_python_interpreter=/usr/bin/python3", *host_vars)) + "\n"
+
+
 def suite_ansible_env() -> dict[str, str]:
     """What the suite adds to the environment of podman and of its Ansible runs: runc and ulimits
     (tests/podman), and its connection plugin."""

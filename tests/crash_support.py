@@ -17,7 +17,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from conftest import CONNECTION, apt_cache_volumes, podman_env
+from conftest import apt_cache_volumes, container_host, podman_env
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "localhost/kprov-debian:bookworm"
@@ -124,8 +124,7 @@ TEST_PACKAGES = '["ccache","distcc","gcc","make","zram-tools"]'
 
 
 def inventory(path: Path, container: str) -> Path:
-    path.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={container} "
-                    f"ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='{TEST_PACKAGES}'\n")
+    path.write_text(container_host(container, f"kbuild_host_packages='{TEST_PACKAGES}'"))
     return path
 
 

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CONNECTION, apt_cache_volumes, podman_env, podman_unready
+from conftest import apt_cache_volumes, container_host, podman_env, podman_unready
 
 from provision.calibration import DISTCC_PORT
 
@@ -88,12 +88,13 @@ def target(container, tmp_path):
     if not KPROV.exists():
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     inv = tmp_path / "inventory.ini"
-    inv.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={container} "
-                   "ansible_python_interpreter=/usr/bin/python3\n")
+    inv.write_text(container_host(container))
     return inv, tmp_path / "state"
 
 
 SWITCHES = ("--zram", "--ccache")
+#: Only distcc installed, for the tests whose subject is distccd rather than the package install.
+DISTCC_ONLY = "kbuild_host_packages='[\"distcc\"]'"
 
 
 def test_kprov_apply_check_on_a_fresh_container_changes_nothing(container, target):
@@ -141,8 +142,7 @@ def test_kprov_apply_to_an_unreachable_container_fails_naming_it(tmp_path):
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     ghost = f"kprov-absent-{uuid.uuid4().hex[:10]}"
     inv = tmp_path / "inventory.ini"
-    inv.write_text(f"ghost ansible_connection={CONNECTION} ansible_host={ghost} "
-                   "ansible_python_interpreter=/usr/bin/python3\n")
+    inv.write_text(container_host(ghost, alias="ghost"))
     proc = kprov_apply(inv, tmp_path / "state", "--check")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     err = proc.stderr.strip()
@@ -162,9 +162,7 @@ def test_a_port_already_taken_fails_naming_the_port_and_leaves_its_holder_alone(
     taken = in_ctr(container, "for i in $(seq 100); do [ -s /run/port-holder ] && exit 0; sleep 0.1; done; exit 1")
     assert taken.returncode == 0, "the port holder did not start"
     inv = tmp_path / "inventory.ini"
-    # Only distcc is installed: the port, not the package install, is under test.
-    inv.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={container} "
-                   "ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='[\"distcc\"]'\n")
+    inv.write_text(container_host(container, DISTCC_ONLY))
     proc = kprov_apply(inv, tmp_path / "state", "--no-zram", "--no-ccache", "--distcc-server",
                        "--allow", f"{address}/32", "--listen", address)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -185,8 +183,7 @@ def test_a_killed_distccd_left_as_a_zombie_is_started_by_the_next_apply(containe
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     address = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", container).stdout.strip()
     inv = tmp_path / "inventory.ini"
-    inv.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={container} "
-                   "ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='[\"distcc\"]'\n")
+    inv.write_text(container_host(container, DISTCC_ONLY))
     goals = ("--no-zram", "--no-ccache", "--distcc-server", "--allow", f"{address}/32", "--listen", address)
 
     def listening() -> bool:  # (ss cannot name distccd's process here: root lacks CAP_SYS_PTRACE)

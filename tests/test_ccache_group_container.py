@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CONNECTION
+from conftest import container_host
 from test_apply_container import KPROV, changes, container, in_ctr, kprov_apply, recap  # noqa: F401  (container: a fixture)
 
 pytestmark = pytest.mark.podman
@@ -25,8 +25,7 @@ def _ccache_apply(name: str, tmp_path: Path, *args: str) -> subprocess.Completed
     if not KPROV.exists():
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
     inv = tmp_path / "inventory.ini"
-    inv.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={name} "
-                   "ansible_python_interpreter=/usr/bin/python3\n")
+    inv.write_text(container_host(name))
     return kprov_apply(inv, tmp_path / "state", "--tags", "ccache", "--ccache", "--no-zram", *args)
 
 
@@ -84,8 +83,7 @@ def _store_apply(name: str, tmp_path: Path, store: bool, *args: str) -> subproce
     """The container as the inventory's store (group ccache_store), or as a plain host."""
     if not KPROV.exists():
         pytest.skip(f"{KPROV} is not installed (pip install -e .)")
-    host = (f"ctr ansible_connection={CONNECTION} ansible_host={name} "
-            f"ansible_python_interpreter=/usr/bin/python3 kbuild_host_packages='{STORE_PACKAGES}'\n")
+    host = container_host(name, f"kbuild_host_packages='{STORE_PACKAGES}'")
     inv = tmp_path / "inventory.ini"
     inv.write_text(f"[ccache_store]\n{host}" if store else host)
     return kprov_apply(inv, tmp_path / "state", "--tags", "packages,ccache", "--ccache", "--no-zram", *args)

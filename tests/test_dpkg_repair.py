@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CONNECTION, IMAGES, podman_env, podman_unready, suite_ansible_env
+from conftest import IMAGES, container_host, podman_env, podman_unready, suite_ansible_env
 
 from provision import failures, progress, runner
 
@@ -95,8 +95,7 @@ def run_role(name: str, tmp_path: Path, monkeypatch, *, check: bool = False, pac
     tmp_path.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     inventory = tmp_path / "inventory.ini"
-    inventory.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={name} "
-                         "ansible_python_interpreter=/usr/bin/python3\n")
+    inventory.write_text(container_host(name))
     events: list[dict] = []
     extravars = {"kbuild_host_goals": {"zram": False, "ccache": False},
                  "kbuild_host_packages": list(packages), **role_vars}
@@ -207,8 +206,7 @@ def test_a_held_dpkg_lock_names_its_holder(ctr, tmp_path, monkeypatch):
         """))
         monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
         inventory = tmp_path / "inventory.ini"
-        inventory.write_text(f"ctr ansible_connection={CONNECTION} ansible_host={ctr} "
-                             "ansible_python_interpreter=/usr/bin/python3\n")
+        inventory.write_text(container_host(ctr))
         events: list[dict] = []
         outcome = runner.run_playbook("lock.yml", inventory=str(inventory), project_dir=project,
                                       on_event=events.append,
