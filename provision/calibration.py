@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 MIB = 1 << 20
+
+
 GIB = 1 << 30
+
 
 #: The file every source cites (tests check that each cited section exists).
 DOC = "docs/calibration.md"
@@ -48,8 +51,6 @@ def source_of(name: str) -> str:
     return TABLE[name].source
 
 
-# --------------------------------------------------------------------------- target classes
-
 #: Config targets grouped by how heavy their builds are. ``olddefconfig`` is classed by the
 #: tree's .config (a distro config with thousands of modules is not a defconfig).
 TARGET_CLASS = _k(
@@ -66,7 +67,11 @@ TARGET_CLASS = _k(
     f"published: kernel Makefile config targets ({DOC} §9): localmodconfig keeps only loaded modules, "
     "all*config build everything; allyesconfig links all of it into vmlinux, allmodconfig into modules",
 )
+
+
 CLASSES = ("tiny", "default", "local", "distro", "allmod", "allyes")
+
+
 DISTRO_CONFIG_MIN_MODULES = _k(
     "DISTRO_CONFIG_MIN_MODULES",
     1000,
@@ -74,7 +79,6 @@ DISTRO_CONFIG_MIN_MODULES = _k(
     f"hundred at most (x86 defconfig 13, arm64 defconfig 879: {DOC} §9); 1000 separates the two",
 )
 
-# --------------------------------------------------------------------------- compile memory
 
 PER_JOB_MIB = _k(
     "PER_JOB_MIB",
@@ -83,11 +87,15 @@ PER_JOB_MIB = _k(
     "largest units 224-303 MiB (-> 320). estimate: local = default (same per-file work, fewer files); "
     "distro 192 (more options enlarge every unit)",
 )
+
+
 COMPILER_MEMORY_FACTOR = _k(
     "COMPILER_MEMORY_FACTOR",
     {"gcc": 1.0, "clang": 1.25},
     f"estimate: clang unmeasured on kernel code ({DOC} §2); +25% over gcc to stay on the safe side",
 )
+
+
 DEBUG_MEMORY_FACTOR = _k(
     "DEBUG_MEMORY_FACTOR",
     {"none": 1.0, "dwarf": 1.25, "reduced": 1.25},
@@ -95,17 +103,23 @@ DEBUG_MEMORY_FACTOR = _k(
     "287 MiB (1.28x), fs/ext4/super.o 272 -> 324 MiB (1.19x): 1.25. BTF is made from DWARF by pahole "
     "after the compile: same factor. estimate: DEBUG_INFO_REDUCED counted like full DWARF until measured",
 )
+
+
 SANITIZER_MEMORY_FACTOR = _k(
     "SANITIZER_MEMORY_FACTOR",
     1.4,
     f"estimate: KASAN/UBSAN/KCOV instrumentation in a config that is not all*config ({DOC} §2): "
     "allmodconfig's kernel/sched/core.o needs 224 MiB where defconfig's largest units need 133-212 MiB",
 )
+
+
 AS_PER_JOB_MIB = _k(
     "AS_PER_JOB_MIB",
     16,
     f"measured: {DOC} §2 'as' per job ~4-15 MiB",
 )
+
+
 BUILD_BASE_MIB = _k(
     "BUILD_BASE_MIB",
     32,
@@ -113,6 +127,8 @@ BUILD_BASE_MIB = _k(
     "job (make, shells, fixdep, kbuild scripts), sampled every 0.1 s: peak 18 MiB at -j1, 26 MiB at -j2 "
     "(tests/bench_jobs.py), rounded up",
 )
+
+
 PER_JOB_AVERAGE_MIB = _k(
     "PER_JOB_AVERAGE_MIB",
     {"tiny": 62, "default": 70, "local": 70, "distro": 84, "allmod": 140, "allyes": 140},
@@ -121,6 +137,8 @@ PER_JOB_AVERAGE_MIB = _k(
     "scaled from defconfig by their p99 (x1.2, x2). The compile phase is base + one job at the p99 + "
     "the others at this average: N jobs are never all at their peak together",
 )
+
+
 CGROUP_HEADROOM_FRACTION = _k(
     "CGROUP_HEADROOM_FRACTION",
     0.15,
@@ -129,6 +147,8 @@ CGROUP_HEADROOM_FRACTION = _k(
     "when nothing can be swapped out; with swap on zram the kernel makes that room itself (192 and 224 MiB "
     "caps with zram: -j2 fastest while its need fits the cap + what zram frees)",
 )
+
+
 MODFINAL_JOB_MIB = _k(
     "MODFINAL_JOB_MIB",
     64,
@@ -136,7 +156,6 @@ MODFINAL_JOB_MIB = _k(
     "of them); a .mod.c is a tiny unit, counted at tinyconfig's cc1 median (62 MiB)",
 )
 
-# --------------------------------------------------------------------------- serial phases
 
 #: (class, debug kind) -> the vmlinux link's peak (ld; kallsyms relinks the same size).
 LINK_PEAK_MIB = _k(
@@ -159,6 +178,8 @@ LINK_PEAK_MIB = _k(
     "with what vmlinux holds (allmodconfig links most code into modules, allyesconfig all of it into "
     "vmlinux); debug info makes the linker copy and relocate every unit's DWARF",
 )
+
+
 LINK_DEBUG_VARIANT_FACTOR = _k(
     "LINK_DEBUG_VARIANT_FACTOR",
     {"reduced": 0.6, "split": 0.35, "compressed": 1.0},
@@ -166,6 +187,8 @@ LINK_DEBUG_VARIANT_FACTOR = _k(
     "SPLIT keeps DWARF in .dwo files out of the link, COMPRESSED shrinks the files but the linker still "
     "reads all of it. estimate: the factors on the full-DWARF link peak",
 )
+
+
 #: (class, debug kind, first kernel (major, minor) of the row) -> objtool's peak over vmlinux.o.
 OBJTOOL_PEAK_MIB = _k(
     "OBJTOOL_PEAK_MIB",
@@ -193,29 +216,36 @@ OBJTOOL_PEAK_MIB = _k(
     "info could OOM a 32 GB machine; a distro IBT kernel 4.2 -> 2.8 GB. estimate: the other rows, scaled "
     "from those by what vmlinux.o holds",
 )
+
+
 BTF_PEAK_FACTOR = _k(
     "BTF_PEAK_FACTOR",
     1.0,
     f"estimate: pahole -J reads the DWARF of the whole vmlinux ({DOC} §4); counted like the DWARF link",
 )
+
+
 LTO_FULL_LINK_MIB = _k(
     "LTO_FULL_LINK_MIB",
     {"tiny": 2048, "default": 4096, "local": 6144, "distro": 10240, "allmod": 13312, "allyes": 13312},
     f"published: full-LTO ld.lld link peak about 4 GB up to 13 GB ({DOC} §4)",
 )
+
+
 THINLTO_BASE_MIB = _k(
     "THINLTO_BASE_MIB",
     1024,
     f"estimate: ThinLTO's serial thin-link step holds the summaries of every unit; below the 4 GB of a "
     f"full-LTO link ({DOC} §4: ThinLTO is lighter and --thinlto-jobs limits it)",
 )
+
+
 THINLTO_PER_BACKEND_MIB = _k(
     "THINLTO_PER_BACKEND_MIB",
     512,
     f"estimate: each ThinLTO backend optimises and codegens one module at a time, ~2-3x a cc1 job ({DOC} §4)",
 )
 
-# --------------------------------------------------------------------------- memory budget
 
 OS_RESERVE_MIN_MIB = _k(
     "OS_RESERVE_MIN_MIB",
@@ -223,18 +253,21 @@ OS_RESERVE_MIN_MIB = _k(
     f"estimate: kernel, init, sshd and page cache for the source tree on a small host ({DOC} §3); not "
     "taken inside a cgroup limit, which covers only what runs in the cgroup",
 )
+
+
 OS_RESERVE_FRACTION = _k(
     "OS_RESERVE_FRACTION",
     0.05,
     f"estimate: 5% of RAM for the rest of the system on larger hosts (desktops, editors) ({DOC} §3)",
 )
+
+
 OS_RESERVE_MAX_MIB = _k(
     "OS_RESERVE_MAX_MIB",
     2048,
     f"estimate: a large host does not need more than 2 GiB set aside beside MemAvailable ({DOC} §3)",
 )
 
-# --------------------------------------------------------------------------- zram
 
 ZRAM_SMALL_HOST_BYTES = _k(
     "ZRAM_SMALL_HOST_BYTES",
@@ -242,26 +275,36 @@ ZRAM_SMALL_HOST_BYTES = _k(
     f"estimate: below 8 GiB a debug-info link or a desktop beside the build can exhaust RAM and livelock "
     f"({DOC} §3: memory pressure livelocks rather than OOM-kills); Fedora enables zram on every host ({DOC} §5)",
 )
+
+
 ZRAM_DEFAULT_PERCENT = _k(
     "ZRAM_DEFAULT_PERCENT",
     50,
     f"published: zram-generator/Fedora 33 default 0.5 x RAM ({DOC} §5)",
 )
+
+
 ZRAM_MIN_PERCENT = _k(
     "ZRAM_MIN_PERCENT", 1, f"published: zram-tools PERCENT is a whole percent of MemTotal ({DOC} §5)"
 )
+
+
 ZRAM_MAX_PERCENT = _k(
     "ZRAM_MAX_PERCENT",
     200,
     f"published: kernel Documentation/admin-guide/blockdev/zram.rst: a device over 2 x RAM is pointless "
     f"(about 2:1 expected) ({DOC} §5)",
 )
+
+
 ZRAM_PRIORITY = _k(
     "ZRAM_PRIORITY",
     100,
     f"published: zram-tools PRIORITY and zram-generator swap-priority default 100 ({DOC} §5), above any "
     "disk swap",
 )
+
+
 ZRAM_RATIO = _k(
     "ZRAM_RATIO",
     {"lz4": 3.3, "lzo-rle": 3.6, "lzo": 3.6, "lz4hc": 3.3, "zstd": 4.0, "deflate": 3.5, "842": 2.0},
@@ -269,11 +312,15 @@ ZRAM_RATIO = _k(
     f"run-length pass; lz4hc at least lz4). published: zstd 3.96 vs lz4 2.58 on a general sample ({DOC} §5) "
     "-> zstd counted as 4.0 (below the scaled 5.0). estimate: deflate 3.5, 842 2.0",
 )
+
+
 ZRAM_RATIO_UNKNOWN = _k(
     "ZRAM_RATIO_UNKNOWN",
     2.0,
     f"published: zram.rst expects about 2:1 ({DOC} §5); used for a compressor kprov has no figure for",
 )
+
+
 ZRAM_RESCUE_FRACTION = _k(
     "ZRAM_RESCUE_FRACTION",
     0.45,
@@ -282,12 +329,16 @@ ZRAM_RESCUE_FRACTION = _k(
     "-j20 livelocked when its 460 MiB device was full (cap + device below the need): a phase may be at "
     "most 45% short of its need in RAM, and only as far as zram's capacity goes",
 )
+
+
 ZRAM_KCONFIG_DEFAULT = _k(
     "ZRAM_KCONFIG_DEFAULT",
     "lzo-rle",
     f"published: kernel drivers/block/zram/Kconfig ZRAM_DEF_COMP default lzo-rle since 5.1 ({DOC} §5): "
     "assumed when the facts do not list the kernel's compressors",
 )
+
+
 #: Compressor preference, best first. Capacity: most stored per byte of RAM (measured lzo-rle
 #: 3.6 beats lz4 3.3 and was as fast: 145 s vs 148 s). Speed: lz4 has the highest throughput.
 ZRAM_PREFERENCE = _k(
@@ -299,6 +350,8 @@ ZRAM_PREFERENCE = _k(
     f"measured: {DOC} §3 lz4 148 s / lzo-rle 145 s, ratios 3.3 / 3.6. published: {DOC} §5 throughput lz4 "
     "7943, lzo-rle 6264, zstd 2612 MiB/s; zstd ratio 3.96",
 )
+
+
 ZRAM_SYSCTLS = _k(
     "ZRAM_SYSCTLS",
     {
@@ -309,18 +362,21 @@ ZRAM_SYSCTLS = _k(
     },
     f"published: ArchWiki 'Zram', NixOS, Pop!_OS settings for swap on zram ({DOC} §5)",
 )
+
+
 SWAPPINESS_OVER_100_KERNEL = _k(
     "SWAPPINESS_OVER_100_KERNEL",
     (5, 8),
     f"published: vm.swappiness accepts values above 100 (up to 200) from Linux 5.8 ({DOC} §5)",
 )
+
+
 SWAPPINESS_LEGACY = _k(
     "SWAPPINESS_LEGACY",
     "100",
     f"published: the maximum vm.swappiness before Linux 5.8 ({DOC} §5)",
 )
 
-# --------------------------------------------------------------------------- ccache
 
 CCACHE_FOOTPRINT_MIB = _k(
     "CCACHE_FOOTPRINT_MIB",
@@ -329,57 +385,77 @@ CCACHE_FOOTPRINT_MIB = _k(
     f"480 of its 2,798 units -> ~20). published: allyesconfig filled 1.2 GB ({DOC} §6). estimate: "
     "localmodconfig 150, distro configs near allmodconfig (1 GiB)",
 )
+
+
 CCACHE_BYTES_PER_OBJECT_BYTE = _k(
     "CCACHE_BYTES_PER_OBJECT_BYTE",
     0.95,
     f"measured: {DOC} §6 ~0.95 GB of cache (manifests 0.55, results 0.33) per GB of object files; "
     "turns a calibration profile's object bytes into a cache footprint",
 )
+
+
 CCACHE_DEBUG_FACTOR = _k(
     "CCACHE_DEBUG_FACTOR",
     5.0,
     f"published: {DOC} §8 localmodconfig output ~5 GB with debug info vs < 1 GB without; the cache "
     "stores those objects",
 )
+
+
 CCACHE_HEADROOM = _k(
     "CCACHE_HEADROOM",
     1.25,
     f"estimate: ccache evicts least-recently-used files once full; 25% over the builds it must keep "
     f"leaves room for the next one's new objects ({DOC} §6)",
 )
+
+
 CCACHE_MIN_BYTES = _k(
     "CCACHE_MIN_BYTES",
     512 * MIB,
     f"published: an OpenWrt kernel filled 659 MB and a 400 MB cache was too small ({DOC} §6); below "
     "512 MiB a cache thrashes",
 )
+
+
 CCACHE_DISK_SHARE = _k(
     "CCACHE_DISK_SHARE",
     0.15,
     f"estimate: the cache may take 15% of the free space on its filesystem; the build output ({DOC} §8: "
     "up to 20-30 GB) needs the rest",
 )
+
+
 CCACHE_BROKEN_VERSIONS = _k(
     "CCACHE_BROKEN_VERSIONS",
     ((4, 7, 0), (4, 7, 2)),
     f"published: ccache 4.7.0-4.7.2 cannot cache kernel builds (-Wp,-MMD handling, fixed in 4.7.3), {DOC} §6",
 )
+
+
 CCACHE_ARM64_UNCACHED_VERSIONS = _k(
     "CCACHE_ARM64_UNCACHED_VERSIONS",
     ((4, 6, 2), (4, 7, 2)),
     f"published: ccache 4.6.2-4.7 fell back to the compiler whenever -Wa,-march appeared (uncached arm64 "
     f"builds), {DOC} §6",
 )
+
+
 CCACHE_COLD_SLOWDOWN = _k(
     "CCACHE_COLD_SLOWDOWN",
     1.33,
     f"measured: {DOC} §6 cold ccache 162 s vs plain 122 s (1.33x); warm 13.2 s (9.2x faster)",
 )
+
+
 CCACHE_WARM_SPEEDUP = _k(
     "CCACHE_WARM_SPEEDUP",
     9.2,
     f"measured: {DOC} §6 warm ccache 13.2 s vs plain 122 s on the defconfig subset",
 )
+
+
 #: ``time_macros``: ccache may ignore __DATE__/__TIME__/__TIMESTAMP__. Safe for the kernel, whose
 #: Makefile builds with -Werror=date-time (no unit may use them), and it keeps hits when
 #: SOURCE_DATE_EPOCH differs between builds (ccache >= 4.0 hashes it otherwise).
@@ -390,7 +466,6 @@ CCACHE_SLOPPINESS = _k(
     "Makefile's -Werror=date-time forbids the macros this sloppiness ignores",
 )
 
-# --------------------------------------------------------------------------- disk
 
 BUILD_OUTPUT_GIB = _k(
     "BUILD_OUTPUT_GIB",
@@ -412,6 +487,8 @@ BUILD_OUTPUT_GIB = _k(
     "(all*config get no debug info unless asked: §9). estimate: tiny, distro and all*config with debug "
     "info scaled from those (debug info ~5x the objects)",
 )
+
+
 TMPFS_FSTYPES = _k(
     "TMPFS_FSTYPES",
     ("tmpfs", "ramfs"),
@@ -419,7 +496,6 @@ TMPFS_FSTYPES = _k(
     "cache and swap, so a build directory there takes RAM",
 )
 
-# --------------------------------------------------------------------------- build time
 
 BUILD_CPU_SECONDS = _k(
     "BUILD_CPU_SECONDS",
@@ -429,12 +505,16 @@ BUILD_CPU_SECONDS = _k(
     "allmodconfig 5m49s at -j72 (at most 25,000 CPU-s); allyesconfig 13.9x defconfig on one machine "
     "(-> 20000). estimate: localmodconfig 2x defconfig, distro config 7.5x",
 )
+
+
 PREPARE_SECONDS = _k(
     "PREPARE_SECONDS",
     {"tiny": 15, "default": 45, "local": 50, "distro": 60, "allmod": 90, "allyes": 90},
     f"measured: {DOC} §7 defconfig make prepare 45 s wall at -j2 (24 CPU-s: host tools, objtool, "
     "generated headers). estimate: the others, by how many host tools and headers their config needs",
 )
+
+
 LINK_SECONDS = _k(
     "LINK_SECONDS",
     {"tiny": 5, "default": 30, "local": 40, "distro": 140, "allmod": 210, "allyes": 510},
@@ -442,29 +522,39 @@ LINK_SECONDS = _k(
     "~30 s. estimate: the others grow with the link, objtool over vmlinux.o and modpost of thousands of "
     "modules; debug info doubles it (LINK_DEBUG_TIME_FACTOR)",
 )
+
+
 LINK_DEBUG_TIME_FACTOR = _k(
     "LINK_DEBUG_TIME_FACTOR",
     2.0,
     f"estimate: the linker copies and relocates every unit's DWARF ({DOC} §7); BTF adds pahole's pass",
 )
+
+
 LTO_LINK_CPU_SHARE = _k(
     "LTO_LINK_CPU_SHARE",
     0.35,
     f"estimate: LTO moves code generation into the link ({DOC} §7); a full-LTO link runs it on one "
     "thread, ThinLTO over its backends",
 )
+
+
 PARALLEL_EFFICIENCY = _k(
     "PARALLEL_EFFICIENCY",
     0.9,
     f"measured: {DOC} §7 the -j sweep of the defconfig subset: -j1 262-269 s, -j2 115-117 s; make's "
     "jobserver keeps every slot busy except at directory barriers: 0.9 keeps the estimate on the slow side",
 )
+
+
 BUILD_TIME_FACTOR = _k(
     "BUILD_TIME_FACTOR",
     {"gcc": 1.0, "clang": 1.4, "dwarf": 1.3, "btf": 1.35, "sanitizers": 1.5},
     f"published: {DOC} §7 same machine defconfig clang 4m43s vs gcc 3m24s (1.39). estimate: debug info "
     "+30% (more to write), btf +5% more for pahole, sanitizer instrumentation +50%",
 )
+
+
 REFERENCE_CPU = _k(
     "REFERENCE_CPU",
     "AMD EPYC",
@@ -472,39 +562,49 @@ REFERENCE_CPU = _k(
     "like these unless kprov calibrate measured the host",
 )
 
-# --------------------------------------------------------------------------- distcc
 
 DISTCC_PORT = _k("DISTCC_PORT", 3632, f"published: man distccd, default TCP port ({DOC} §10)")
+
+
 DISTCC_DEFAULT_LIMIT = _k(
     "DISTCC_DEFAULT_LIMIT", 4, f"published: man distcc, default /LIMIT per remote host ({DOC} §10)"
 )
+
+
 DISTCC_LOCALHOST_LIMIT = _k(
     "DISTCC_LOCALHOST_LIMIT", 2, f"published: man distcc, default limit for localhost ({DOC} §10)"
 )
+
+
 DISTCCD_EXTRA_JOBS = _k(
     "DISTCCD_EXTRA_JOBS",
     2,
     f"published: distccd default max kids = ncpus + 2 (src/dparent.c, {DOC} §10): two extra so a job is "
     "queued while another's result travels back",
 )
+
+
 DISTCC_MAX_LIMIT = _k(
     "DISTCC_MAX_LIMIT",
     1024,
     f"estimate: an upper bound for a /LIMIT that is surely a typo (the largest hosts run ~500 CPUs; {DOC} §10)",
 )
+
+
 PREPROCESS_CPU_SHARE = _k(
     "PREPROCESS_CPU_SHARE",
     0.2,
     f"estimate: the client preprocesses every distributed unit; kernel units include large header trees, "
     f"counted as a fifth of a compile ({DOC} §10: a seed saw a whole client CPU eaten)",
 )
+
+
 DISTCC_CLIENT_JOB_MIB = _k(
     "DISTCC_CLIENT_JOB_MIB",
     48,
     f"estimate: a distcc client process plus the preprocessed unit it holds while sending ({DOC} §10)",
 )
 
-# --------------------------------------------------------------------------- config strategy
 
 KBUILD_ENV = _k(
     "KBUILD_ENV",
@@ -518,6 +618,8 @@ KBUILD_ENV = _k(
     "KBUILD_BUILD_TIMESTAMP, else ccache misses 100%). The timestamp is the Unix epoch, a value date(1) "
     "parses and that is the same on every host and every build",
 )
+
+
 TRUSTED_KEY_OPTIONS = _k(
     "TRUSTED_KEY_OPTIONS",
     ("SYSTEM_TRUSTED_KEYS", "SYSTEM_REVOCATION_KEYS"),
@@ -525,6 +627,8 @@ TRUSTED_KEY_OPTIONS = _k(
     "(the certificate files are not in the source tree); the revocation list option points at the same "
     "kind of file",
 )
+
+
 DEBUG_INFO_OFF_OPTIONS = _k(
     "DEBUG_INFO_OFF_OPTIONS",
     ("DEBUG_INFO", "DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT", "DEBUG_INFO_DWARF4", "DEBUG_INFO_DWARF5",
@@ -532,6 +636,8 @@ DEBUG_INFO_OFF_OPTIONS = _k(
     f"published: kernel lib/Kconfig.debug 'Debug information' choice (5.18+; {DOC} §9); DEBUG_INFO_NONE "
     "is the option that turns it off",
 )
+
+
 #: target -> what it produces, per architecture and first kernel version of the row. Keys of a row:
 #: debug (none/dwarf), flags (REDUCED, ...), sanitizers, objtool (objtool over vmlinux.o), lto_blocked
 #: (the options that keep Kconfig from offering LTO), source.
@@ -573,16 +679,22 @@ CONFIG_TRAITS = _k(
     "on !COMPILE_TEST before) and arch/Kconfig (HAS_LTO_CLANG needs !GCOV_KERNEL and !KASAN). estimate: "
     "the '*' rows of other architectures",
 )
+
+
 PAHOLE_MIN_BTF = _k(
     "PAHOLE_MIN_BTF",
     "1.16",
     f"published: {DOC} §11 Documentation/process/changes.rst of 6.1: pahole 1.16",
 )
+
+
 COMPILER_MIN_DEFAULT = _k(
     "COMPILER_MIN_DEFAULT",
     {"gcc": "5.1", "clang": "11.0.0"},
     f"published: {DOC} §11 changes.rst of 6.1: GNU C 5.1, Clang 11.0.0 (used without a tree)",
 )
+
+
 #: uname -m -> kernel ARCH= (the kernel Makefile's SUBARCH mapping) and a GNU cross prefix.
 KERNEL_ARCH = _k(
     "KERNEL_ARCH",
@@ -593,6 +705,8 @@ KERNEL_ARCH = _k(
     },
     f"published: kernel top-level Makefile SUBARCH (sed on uname -m; {DOC} §11)",
 )
+
+
 CROSS_COMPILE_PREFIX = _k(
     "CROSS_COMPILE_PREFIX",
     {
@@ -602,9 +716,6 @@ CROSS_COMPILE_PREFIX = _k(
     },
     f"published: Debian/Ubuntu gcc-<triplet> cross toolchain package names ({DOC} §11)",
 )
-
-
-# --------------------------------------------------------------------------- derived look-ups
 
 
 def debug_kind(debug_info: str) -> str:

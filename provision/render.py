@@ -20,8 +20,9 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from provision.errors import UserError, inert, shown
-from provision.model import Plan, human_bytes
+from provision.model.plan import Plan
 from provision.resources import templates_dir
+from provision.units import human_bytes
 
 
 def shquote(value: Any) -> str:
@@ -69,7 +70,7 @@ def render_env(plan: Plan) -> str:
     """``kprov env``: one ``export NAME=VALUE`` per line, for ``eval``. A name that is not a shell
     identifier or a value with a control character is refused: quoting keeps a newline inside the
     value, but a build environment has no business holding one."""
-    from provision.validate import check_buildenv
+    from provision.rules.system import check_buildenv
 
     for name, value in plan.env.items():
         if not isinstance(name, str) or not _SHELL_NAME.fullmatch(name):

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provision import cache_store
+from provision.role import store_files as cache_store
 
 DEFAULT_TREE = Path("/var/tmp/kprov-linux/linux-source-6.1")
 DEFAULT_TARGETS = ["kernel/", "mm/", "fs/ext4/", "net/ipv4/"]

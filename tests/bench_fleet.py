@@ -17,18 +17,12 @@ import argparse
 import statistics
 import time
 
-from provision import fleet
-from provision.catalog import load_catalog
-from provision.model import (
-    GIB,
-    CpuFacts,
-    DiskFacts,
-    DistroFacts,
-    Goals,
-    HostFacts,
-    MemoryFacts,
-    ZramFacts,
-)
+from provision.facts.catalog import load_catalog
+from provision.fleet.plan import plan_fleet
+from provision.fleet.table import fleet_json, render_fleet
+from provision.model.facts import CpuFacts, DiskFacts, DistroFacts, HostFacts, MemoryFacts, ZramFacts
+from provision.model.goals import Goals
+from provision.units import GIB
 
 SHAPES = [  # (usable CPUs, RAM GiB, distro id, family)
     (1, 2, "debian", "debian"),
@@ -71,11 +65,11 @@ def measure(hosts: int, server_share: int, runs: int) -> dict[str, float]:
     times: dict[str, list[float]] = {"plan": [], "render": [], "json": []}
     for _ in range(runs):
         t0 = time.perf_counter()
-        plans = fleet.plan_fleet(facts, groups, goals, catalog)
+        plans = plan_fleet(facts, groups, goals, catalog)
         t1 = time.perf_counter()
-        fleet.render_fleet(plans, groups)
+        render_fleet(plans, groups)
         t2 = time.perf_counter()
-        fleet.fleet_json(plans)
+        fleet_json(plans)
         t3 = time.perf_counter()
         times["plan"].append(t1 - t0)
         times["render"].append(t2 - t1)

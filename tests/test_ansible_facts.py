@@ -12,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from provision import ansible_facts as af
-from provision import facts
 from provision.errors import UserError
-from provision.model import GIB, MIB, Goals, HostFacts, Plan
+from provision.facts.ansible import facts_from_ansible, load_ansible_facts_file
+from provision.facts.local import gather
+from provision.model.facts import HostFacts
+from provision.model.goals import Goals
+from provision.model.plan import Plan
+from provision.fleet.host import plan_from_ansible
+from provision.units import GIB, MIB
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ansible"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +47,12 @@ def test_every_shape_of_the_same_facts_gives_the_same_hostfacts():
     tree = load("debian12-localhost-tree.json")
     flat = load("debian12-localhost-flat.json")
     role_view = unprefixed(flat)
-    results = [af.facts_from_ansible(d, PROBE) for d in (setup, tree, flat, role_view, {"ansible_facts": role_view})]
+    results = [facts_from_ansible(d, PROBE) for d in (setup, tree, flat, role_view, {"ansible_facts": role_view})]
     assert all(r == results[0] for r in results)
 
 
 def test_this_host_fixture_with_its_probe():
-    f = af.facts_from_ansible(load("debian12-localhost-setup.json"), PROBE)
+    f = facts_from_ansible(load("debian12-localhost-setup.json"), PROBE)
     assert f.source == "ansible"
     assert (f.hostname, f.arch) == ("vm", "x86_64")
     assert (f.distro.id, f.distro.family, f.distro.codename) == ("debian", "debian", "bookworm")
@@ -63,7 +67,7 @@ def test_this_host_fixture_with_its_probe():
 
 
 def test_without_a_probe_setup_facts_alone_are_used():
-    f = af.facts_from_ansible(load("debian12-localhost-setup.json"))
+    f = facts_from_ansible(load("debian12-localhost-setup.json"))
     assert f.memory.total_bytes == 24105 * MIB
     assert f.memory.available_bytes == 23596 * MIB  # memory_mb.nocache.free
     assert f.cpu.usable == 2 and f.cpu.cgroup_quota is None
@@ -73,7 +77,7 @@ def test_without_a_probe_setup_facts_alone_are_used():
 
 
 def test_fedora_written_from_the_documented_keys():
-    f = af.facts_from_ansible(load("fedora40-setup.json"), build_dir="/home/dev/src/linux")
+    f = facts_from_ansible(load("fedora40-setup.json"), build_dir="/home/dev/src/linux")
     assert (f.distro.id, f.distro.family, f.distro.version) == ("fedora", "redhat", "40")
     assert (f.cpu.logical, f.cpu.usable, f.cpu.physical_cores) == (16, 16, 12)
     assert f.cpu.model == "12th Gen Intel(R) Core(TM) i7-1260P"
@@ -100,7 +104,7 @@ def test_fedora_written_from_the_documented_keys():
 )
 def test_os_family_mapping(os_family, distribution, family, did):
     data = {**unprefixed(load("debian12-localhost-flat.json")), "os_family": os_family, "distribution": distribution}
-    d = af.facts_from_ansible(data).distro
+    d = facts_from_ansible(data).distro
     assert (d.family, d.id) == (family, did)
 
 
@@ -111,7 +115,7 @@ def test_os_family_mapping(os_family, distribution, family, did):
 )
 def test_virtualization_from_setup_facts(vtype, role, expected):
     data = {**unprefixed(load("debian12-localhost-flat.json")), "virtualization_type": vtype, "virtualization_role": role}
-    assert af.facts_from_ansible(data).virtualization == expected
+    assert facts_from_ansible(data).virtualization == expected
 
 
 def test_probe_of_a_limited_container_sets_usable_cpus_and_effective_memory():
@@ -120,7 +124,7 @@ def test_probe_of_a_limited_container_sets_usable_cpus_and_effective_memory():
     probe["cpu"].update(logical=32, affinity=32, cgroup_quota=4.0, usable=4)
     probe["memory"].update(total_bytes=64 * GIB, cgroup_limit_bytes=4 * GIB)
     probe["virtualization"] = "container:podman"
-    f = af.facts_from_ansible(data, probe)
+    f = facts_from_ansible(data, probe)
     assert (f.cpu.logical, f.cpu.affinity, f.cpu.usable, f.cpu.cgroup_quota) == (32, 32, 4, 4.0)
     assert f.memory.effective_bytes == 4 * GIB
     assert f.in_container
@@ -140,19 +144,19 @@ def test_probe_of_a_limited_container_sets_usable_cpus_and_effective_memory():
 )
 def test_wrong_shape_names_what_is_missing(data, message):
     with pytest.raises(UserError) as err:
-        af.facts_from_ansible(data)
+        facts_from_ansible(data)
     assert message in str(err.value)
 
 
 def test_wrong_types_are_user_errors():
     data = {**unprefixed(load("debian12-localhost-flat.json")), "memtotal_mb": "lots"}
     with pytest.raises(UserError, match="memtotal_mb is not a number"):
-        af.facts_from_ansible(data)
+        facts_from_ansible(data)
     data = {**unprefixed(load("debian12-localhost-flat.json")), "mounts": "/"}
     with pytest.raises(UserError, match="mounts is not a list"):
-        af.facts_from_ansible(data)
+        facts_from_ansible(data)
     with pytest.raises(UserError, match="kbuild_host_probe result"):
-        af.facts_from_ansible(load("debian12-localhost-flat.json"), probe=["not", "a", "dict"])
+        facts_from_ansible(load("debian12-localhost-flat.json"), probe=["not", "a", "dict"])
 
 
 FLAT = unprefixed(load("debian12-localhost-flat.json"))
@@ -180,7 +184,7 @@ FLAT = unprefixed(load("debian12-localhost-flat.json"))
 )
 def test_setup_facts_of_the_wrong_type_or_range_are_refused_by_name(key, value, message):
     with pytest.raises(UserError) as err:
-        af.facts_from_ansible({**FLAT, key: value}, None)
+        facts_from_ansible({**FLAT, key: value}, None)
     assert message in str(err.value)
 
 
@@ -203,12 +207,12 @@ def test_probe_values_of_the_wrong_type_or_range_are_refused_by_name(section, ke
     probe = json.loads(json.dumps(PROBE))
     probe[section][key] = value
     with pytest.raises(UserError) as err:
-        af.facts_from_ansible(FLAT, probe)
+        facts_from_ansible(FLAT, probe)
     assert message in str(err.value)
 
 
 def test_text_numbers_of_ascii_digits_are_still_taken():
-    f = af.facts_from_ansible({**FLAT, "memtotal_mb": "24105", "processor_vcpus": "2", "processor_nproc": 2.0}, None)
+    f = facts_from_ansible({**FLAT, "memtotal_mb": "24105", "processor_vcpus": "2", "processor_nproc": 2.0}, None)
     assert f.memory.total_bytes == 24105 * MIB and f.cpu.logical == 2
 
 
@@ -217,37 +221,37 @@ def test_load_file_refuses_what_is_not_a_small_regular_file(tmp_path: Path):
     os.mkfifo(fifo)
     for path in (fifo, Path("/dev/zero"), tmp_path):
         with pytest.raises(UserError, match=r"^--ansible-facts .*: not a regular file$"):
-            af.load_ansible_facts_file(path)
+            load_ansible_facts_file(path)
     nested = tmp_path / "nested.json"
     nested.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(UserError, match="nested too deeply"):
-        af.load_ansible_facts_file(nested)
+        load_ansible_facts_file(nested)
 
 
 def test_load_file_as_ansible_prints_it(tmp_path: Path):
     text = (FIXTURES / "debian12-localhost-setup.json").read_text()
     printed = tmp_path / "web1.txt"
     printed.write_text("[WARNING]: No inventory was parsed\nlocalhost | SUCCESS => " + text)
-    assert af.load_ansible_facts_file(printed) == af.facts_from_ansible(json.loads(text))
+    assert load_ansible_facts_file(printed) == facts_from_ansible(json.loads(text))
 
 
 def test_load_file_with_the_probe_beside_the_facts(tmp_path: Path):
     combined = {**load("debian12-localhost-setup.json"), "probe": PROBE}
     path = tmp_path / "host.json"
     path.write_text(json.dumps(combined))
-    assert af.load_ansible_facts_file(path).zram.compressors == ("lzo-rle", "lzo", "lz4")
+    assert load_ansible_facts_file(path).zram.compressors == ("lzo-rle", "lzo", "lz4")
 
 
 def test_load_file_errors_name_the_file(tmp_path: Path):
     with pytest.raises(UserError, match=r"^--ansible-facts .*missing\.json: cannot read it"):
-        af.load_ansible_facts_file(tmp_path / "missing.json")
+        load_ansible_facts_file(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     with pytest.raises(UserError, match=r"bad\.json: not JSON"):
-        af.load_ansible_facts_file(bad)
+        load_ansible_facts_file(bad)
     bad.write_text(json.dumps({"ansible_facts": {"ansible_hostname": "x"}}))
     with pytest.raises(UserError, match=r"bad\.json: Ansible facts: missing memtotal_mb"):
-        af.load_ansible_facts_file(bad)
+        load_ansible_facts_file(bad)
 
 
 # --------------------------------------------------------------------------- plans
@@ -255,25 +259,25 @@ def test_load_file_errors_name_the_file(tmp_path: Path):
 
 def test_plan_from_ansible_takes_goals_as_dict_goals_or_none():
     setup = load("debian12-localhost-setup.json")
-    p_none = af.plan_from_ansible(setup, PROBE, None)
-    p_empty = af.plan_from_ansible(setup, PROBE, {})
-    p_goals = af.plan_from_ansible(setup, PROBE, Goals())
+    p_none = plan_from_ansible(setup, PROBE, None)
+    p_empty = plan_from_ansible(setup, PROBE, {})
+    p_goals = plan_from_ansible(setup, PROBE, Goals())
     assert isinstance(p_none, Plan) and p_none == p_empty == p_goals
     assert p_none.host.usable_cpus == 2 and p_none.host.zram_compressors == ("lzo-rle", "lzo", "lz4")
-    forced = af.plan_from_ansible(setup, PROBE, {"jobs": 1, "zram": True, "allow": [], "distcc_hosts": []})
+    forced = plan_from_ansible(setup, PROBE, {"jobs": 1, "zram": True, "allow": [], "distcc_hosts": []})
     assert forced.jobs.value == 1 and forced.jobs.overridden
     assert forced.zram.enabled and forced.zram.algorithm in ("lzo-rle", "lzo", "lz4")
 
 
 def test_plan_from_ansible_rejects_bad_goals():
     with pytest.raises(UserError, match="kbuild_host_goals"):
-        af.plan_from_ansible(load("debian12-localhost-setup.json"), PROBE, {"jobs": "many"})
+        plan_from_ansible(load("debian12-localhost-setup.json"), PROBE, {"jobs": "many"})
     with pytest.raises(UserError, match="kbuild_host_goals: expected a mapping"):
-        af.plan_from_ansible(load("debian12-localhost-setup.json"), PROBE, ["jobs"])
+        plan_from_ansible(load("debian12-localhost-setup.json"), PROBE, ["jobs"])
 
 
 def test_plan_from_ansible_uses_the_goals_build_dir():
-    p = af.plan_from_ansible(load("fedora40-setup.json"), None, {"build_dir": "/home/dev/build"})
+    p = plan_from_ansible(load("fedora40-setup.json"), None, {"build_dir": "/home/dev/build"})
     assert p.config.build_dir == "/home/dev/build"
 
 
@@ -316,19 +320,19 @@ def test_probe_module_never_changes_anything(live):
 
 def test_same_host_same_numbers_as_the_local_path(live):
     setup, result = live
-    remote = af.facts_from_ansible(setup, result["probe"])
-    local = facts.gather()
+    remote = facts_from_ansible(setup, result["probe"])
+    local = gather()
     assert remote.cpu.usable == local.cpu.usable
     assert remote.memory.effective_bytes == local.memory.effective_bytes
     assert remote.zram.compressors == local.zram.compressors
     assert remote.distro.family == local.distro.family
     assert remote.virtualization == local.virtualization
     assert remote.toolchain["gcc"] == local.toolchain["gcc"]
-    remote_plan = af.plan_from_ansible(setup, result["probe"], {"build_dir": "/tmp/kprov-same"})
-    from provision.catalog import load_catalog
+    remote_plan = plan_from_ansible(setup, result["probe"], {"build_dir": "/tmp/kprov-same"})
+    from provision.facts.catalog import load_catalog
     from provision.planner import plan
 
-    local_plan = plan(facts.gather(build_dir="/tmp/kprov-same"), Goals(build_dir="/tmp/kprov-same"), load_catalog())
+    local_plan = plan(gather(build_dir="/tmp/kprov-same"), Goals(build_dir="/tmp/kprov-same"), load_catalog())
     assert remote_plan.jobs.value == local_plan.jobs.value
     assert remote_plan.zram.enabled == local_plan.zram.enabled
     assert remote_plan.zram.algorithm == local_plan.zram.algorithm
@@ -378,7 +382,7 @@ def test_probe_inside_a_limited_podman_container():
     assert probe["cgroup"]["cpu_quota"] == 1.0 and probe["cpu"]["usable"] == 1
     assert probe["memory"]["cgroup_limit_bytes"] == 512 * MIB
     assert probe["zram"]["device_present"] is False  # containers have no /dev/zram0
-    f = af.facts_from_ansible(setup, probe)
+    f = facts_from_ansible(setup, probe)
     assert f.cpu.usable == 1 and f.memory.effective_bytes == 512 * MIB and f.in_container
     assert f.distro.family == "debian"
 

@@ -12,20 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from provision import cache as cache_rules
-from provision import fleet
-from provision.catalog import load_catalog
 from provision.errors import UserError
-from provision.model import (
-    CacheRemoteGoal,
-    CacheUser,
-    Goals,
-    HostFacts,
-    KconfigFacts,
-    TreeEvaluation,
+from provision.facts.catalog import load_catalog
+from provision.fleet.hostvars import (
+    cache_goals_from_hostvars,
+    plans_secret_files,
+    secret_files,
 )
+from provision.fleet.plan import plan_fleet
+from provision.fleet.table import fleet_json, render_fleet
+from provision.model.facts import HostFacts, KconfigFacts, TreeEvaluation
+from provision.model.goals import CacheRemoteGoal, CacheUser, Goals
 from provision.planner import plan
-from provision.validate import check_role_vars, check_store_var
+from provision.planner import shared_cache as cache_rules
+from provision.role import backend
+from provision.role.checks import check_role_vars
+from provision.role.secrets import ensure_secret_files
+from provision.rules.store import check_store_var
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -160,7 +163,7 @@ def test_the_store_packages_are_in_the_plans_package_list():
 
 def test_base_dir_is_a_common_parent_other_than_the_root():
     """A tree right under / has no parent to share: the build directory's parent is used, never /."""
-    from provision.model import TreeFacts
+    from provision.model.facts import TreeFacts
 
     f = dataclasses.replace(facts("laptop-8c-16g"), tree=TreeFacts(path="/linux", kernel_version="6.1.0"))
     c = plan(f, dataclasses.replace(remote_goal(), build_dir="/srv/kbuild/out"), load_catalog()).ccache
@@ -272,7 +275,8 @@ def _fleet_facts() -> dict[str, HostFacts]:
 
 def test_a_fleet_has_a_store_writers_readers_and_excluded_hosts_with_secrets(tmp_path):
     secrets = tmp_path / "kprov-secrets" / "ccache"
-    plans = fleet.plan_fleet(_fleet_facts(), GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(secrets))
+    plans = plan_fleet(_fleet_facts(), GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(secrets))
+    ensure_secret_files(plans_secret_files(plans))  # what kprov plan -i does after planning
     store = plans["store1"].ccache.store
     assert store is not None and store.listen == "10.89.7.5"
     assert set(store.allow) == {"10.89.7.21/32", "10.89.7.22/32"}
@@ -289,19 +293,20 @@ def test_a_fleet_has_a_store_writers_readers_and_excluded_hosts_with_secrets(tmp
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     assert not (secrets / "far1").exists()
     before = {n: (secrets / n).read_text() for n in ("store1", "ci1", "laptop1")}
-    again = fleet.plan_fleet(_fleet_facts(), GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(secrets))
+    again = plan_fleet(_fleet_facts(), GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(secrets))
+    ensure_secret_files(plans_secret_files(again))
     assert {n: (secrets / n).read_text() for n in before} == before  # never overwritten
-    text = fleet.render_fleet(again, GROUPS)
+    text = render_fleet(again, GROUPS)
     assert "shared compile cache" in text and "excluded far1" in text and "writer ci1" in text
     for secret in before.values():
         assert secret.strip() not in text
-        assert secret.strip() not in json.dumps(fleet.fleet_json(again))
+        assert secret.strip() not in json.dumps(fleet_json(again))
 
 
 def test_a_fleet_with_two_stores_is_one_line(tmp_path):
     groups = {**GROUPS, "ccache_store": ["store1", "ci1"]}
     with pytest.raises(UserError) as err:
-        fleet.plan_fleet(_fleet_facts(), groups, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path))
+        plan_fleet(_fleet_facts(), groups, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path))
     assert "exactly one store" in str(err.value)
 
 
@@ -316,10 +321,14 @@ def test_the_role_path_and_plan_i_give_the_client_the_same_goals(tmp_path):
         "max_size_bytes": 2**30, "max_object_bytes": 2**26, "dir": "/var/lib/kprov/ccache-store",
         "users": [{"name": "store1", "write": True, "secret_file": str(tmp_path / "store1")}],
     }
-    goals = fleet.cache_goals_from_hostvars("laptop1", hv, GROUPS, {}, str(tmp_path))
+    goals = cache_goals_from_hostvars("laptop1", hv, GROUPS, {}, str(tmp_path))
     assert goals["ccache_remote"]["url"] == "http://10.89.7.5:8380/cache/"
     assert goals["ccache_remote"]["write"] is False
     assert goals["ccache_fleet_role"] == "reader"
+    # planning names the client's secret file; the role's controller-side filter makes it
+    assert not (tmp_path / "laptop1").exists()
+    assert secret_files(goals) == ((str(tmp_path / "laptop1"), "laptop1"),)
+    assert backend.cache_goals("laptop1", hv, GROUPS, {}, str(tmp_path)) == goals
     assert (tmp_path / "laptop1").exists()
     Goals.from_dict(goals, "goals")  # what the role hands the planner is valid Goals
 
@@ -360,28 +369,32 @@ def test_a_store_whose_host_name_is_not_its_inventory_name_uses_only_the_fleets_
     never a second one from its host name (whose secret file nobody made)."""
     fs = _fleet_facts()
     fs["store1"] = dataclasses.replace(fs["store1"], hostname="box-17")
-    plans = fleet.plan_fleet(fs, GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path))
+    plans = plan_fleet(fs, GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path))
     c = plans["store1"].ccache
     assert [u.name for u in c.store.users] == ["store1", "ci1", "laptop1"]
     assert c.remote.user == "store1" and c.remote.write
+    files = plans_secret_files(plans)
+    assert files == tuple((u.secret_file, u.name) for u in c.store.users)
+    assert not any(Path(path).exists() for path, _ in files)  # planning writes nothing
+    ensure_secret_files(files)
     assert all(Path(u.secret_file).exists() for u in c.store.users)
 
 
 def test_a_fleet_of_several_toolchains_is_told_its_cache_is_partitioned_and_the_store_grows(tmp_path):
     fs = _fleet_facts()
     fs["laptop1"] = dataclasses.replace(facts("rpi4-4g"), hostname="laptop1", default_ipv4="10.89.7.22")
-    plans = fleet.plan_fleet(fs, GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path / "s"))
+    plans = plan_fleet(fs, GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path / "s"))
     line = next(n for n in plans["laptop1"].ccache.sharing if "partitioned" in n)
     assert "aarch64" in line and "laptop1" in line
     assert "toolchain(s)" in plans["store1"].ccache.store.reasons["max_size"]
-    one = fleet.plan_fleet(_fleet_facts(), GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path / "t"))
+    one = plan_fleet(_fleet_facts(), GROUPS, Goals(), load_catalog(), cache_secrets_dir=str(tmp_path / "t"))
     assert plans["store1"].ccache.store.max_size_bytes > one["store1"].ccache.store.max_size_bytes
 
 
 def test_published_toolchains_partition_the_cache_in_the_roles_path(tmp_path):
     """Hosts publish their toolchain (kbuild_host_farm_toolchain); pahole on one builder only
     splits the cache, and the store counts two toolchains."""
-    from provision.farm import TOOLCHAIN_VAR
+    from provision.fleet.members import TOOLCHAIN_VAR
 
     toolchains = json.loads((FIXTURES / "farm" / "toolchains.json").read_text())
     hv = {
@@ -392,7 +405,7 @@ def test_published_toolchains_partition_the_cache_in_the_roles_path(tmp_path):
     hv["ci1"][TOOLCHAIN_VAR] = toolchains["deb12-current"]
     hv["laptop1"][TOOLCHAIN_VAR] = toolchains["deb12-no-pahole"]
     groups = {**GROUPS, "all": ["store1", "ci1", "laptop1"]}
-    store = fleet.cache_goals_from_hostvars("store1", hv, groups, {}, str(tmp_path))
+    store = cache_goals_from_hostvars("store1", hv, groups, {}, str(tmp_path))
     assert store["ccache_toolchains"] == 2
     assert any("partitioned" in n and "pahole" in n for n in store["ccache_fleet_notes"])
 

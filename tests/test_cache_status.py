@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from provision import cache_status
-from provision.cli import Kprov
+from provision.role.secrets import ensure_secret_file, read_secret_file
+from provision.cli.app import Kprov
+from provision.cli.cache_status import render_status, status
 from provision.errors import UserError
+from provision.facts.cache_probe import parse_remote_conf, probe_http, probe_redis
 
 SECRET = "s3cr3t-Token_value-0123456789abcdefABCDEF"
 WRONG = "wrong-Token_value-0123456789abcdefABCDEF00"
@@ -139,29 +141,29 @@ http {{
 
 def test_redis_answers_with_the_right_credential(redis):
     port, _ = redis
-    p = cache_status.probe_redis(f"redis://127.0.0.1:{port}", "writer", SECRET)
+    p = probe_redis(f"redis://127.0.0.1:{port}", "writer", SECRET)
     assert p.state == "answers", p
     assert p.milliseconds is not None
 
 
 def test_redis_wrong_password_and_unknown_user_are_auth_failures(redis):
     port, _ = redis
-    assert cache_status.probe_redis(f"redis://127.0.0.1:{port}", "writer", WRONG).state == "auth-failed"
-    assert cache_status.probe_redis(f"redis://127.0.0.1:{port}", "nobody", SECRET).state == "auth-failed"
+    assert probe_redis(f"redis://127.0.0.1:{port}", "writer", WRONG).state == "auth-failed"
+    assert probe_redis(f"redis://127.0.0.1:{port}", "nobody", SECRET).state == "auth-failed"
 
 
 def test_redis_user_without_get_is_forbidden(redis):
     port, _ = redis
-    assert cache_status.probe_redis(f"redis://127.0.0.1:{port}", "reader", WRONG).state == "forbidden"
+    assert probe_redis(f"redis://127.0.0.1:{port}", "reader", WRONG).state == "forbidden"
 
 
 def test_refused_and_hung_stores_are_told_apart(redis):
     port, proc = redis
     closed = _free_port()
-    assert cache_status.probe_redis(f"redis://127.0.0.1:{closed}", "writer", SECRET).state == "refused"
+    assert probe_redis(f"redis://127.0.0.1:{closed}", "writer", SECRET).state == "refused"
     os.kill(proc.pid, signal.SIGSTOP)  # the kernel still accepts the connection; nothing answers
     try:
-        hung = cache_status.probe_redis(f"redis://127.0.0.1:{port}", "writer", SECRET, timeout=0.3)
+        hung = probe_redis(f"redis://127.0.0.1:{port}", "writer", SECRET, timeout=0.3)
     finally:
         os.kill(proc.pid, signal.SIGCONT)
     assert hung.state == "timeout", hung
@@ -172,11 +174,11 @@ def test_refused_and_hung_stores_are_told_apart(redis):
 
 def test_http_answers_refuses_a_wrong_password_and_a_denied_address(nginx):
     port, denied = nginx
-    ok = cache_status.probe_http(f"http://127.0.0.1:{port}/cache/", "writer", SECRET)
+    ok = probe_http(f"http://127.0.0.1:{port}/cache/", "writer", SECRET)
     assert ok.state == "answers", ok
-    assert cache_status.probe_http(f"http://127.0.0.1:{port}/cache/", "writer", WRONG).state == "auth-failed"
-    assert cache_status.probe_http(f"http://127.0.0.1:{denied}/cache/", "writer", SECRET).state == "forbidden"
-    assert cache_status.probe_http(f"http://127.0.0.1:{_free_port()}/cache/", "writer", SECRET).state == "refused"
+    assert probe_http(f"http://127.0.0.1:{port}/cache/", "writer", WRONG).state == "auth-failed"
+    assert probe_http(f"http://127.0.0.1:{denied}/cache/", "writer", SECRET).state == "forbidden"
+    assert probe_http(f"http://127.0.0.1:{_free_port()}/cache/", "writer", SECRET).state == "refused"
 
 
 # --------------------------------------------------------------------------- status from the client's config
@@ -192,13 +194,13 @@ def _client_conf(tmp_path: Path, line: str, mode: int = 0o640) -> Path:
 def test_status_reads_the_config_probes_the_store_and_never_shows_the_secret(redis, tmp_path, capsys):
     port, _ = redis
     conf = _client_conf(tmp_path, f"redis://writer:{SECRET}@127.0.0.1:{port}|connect-timeout=100|operation-timeout=1000")
-    data = cache_status.status(str(conf), plan_path=str(tmp_path / "no-plan.json"))
+    data = status(str(conf), plan_path=str(tmp_path / "no-plan.json"))
     assert data["store"]["configured"] is True
     assert data["store"]["url"] == f"redis://127.0.0.1:{port}"
     assert data["store"]["access"] == "read and write"
     assert data["store"]["probe"]["state"] == "answers"
     assert SECRET not in json.dumps(data)
-    text = cache_status.render_status(data)
+    text = render_status(data)
     assert "answers" in text and SECRET not in text
 
     Kprov.run(["kprov", "cache", "status", "--json", "--config", str(conf)], exit=False)
@@ -209,10 +211,10 @@ def test_status_reads_the_config_probes_the_store_and_never_shows_the_secret(red
 
 def test_status_of_a_reader_says_read_and_of_a_refused_store_says_refused(tmp_path):
     conf = _client_conf(tmp_path, f"http://reader:{SECRET}@127.0.0.1:{_free_port()}/cache/|read-only")
-    data = cache_status.status(str(conf), plan_path=str(tmp_path / "none.json"))
+    data = status(str(conf), plan_path=str(tmp_path / "none.json"))
     assert data["store"]["access"] == "read"
     assert data["store"]["probe"]["state"] == "refused"
-    assert "REFUSED" in cache_status.render_status(data)
+    assert "REFUSED" in render_status(data)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
@@ -220,7 +222,7 @@ def test_status_without_permission_says_it_cannot_read_the_secret(tmp_path):
     conf = _client_conf(tmp_path, f"redis://writer:{SECRET}@127.0.0.1:6380", mode=0o600)
     tmp_path.chmod(0o755)
     code = (
-        "import json, sys; from provision import cache_status; "
+        "import json, sys; from provision.cli import cache_status; "
         f"d = cache_status.status({str(conf)!r}, plan_path='/nonexistent'); print(json.dumps(d['store']))"
     )
     root = Path(__file__).resolve().parent.parent
@@ -243,12 +245,12 @@ def test_status_without_permission_says_it_cannot_read_the_secret(tmp_path):
 
 def test_ensure_secret_file_makes_0600_in_0700_and_never_overwrites(tmp_path):
     path = tmp_path / "secrets" / "ccache" / "builder1"
-    assert cache_status.ensure_secret_file(str(path)) is True
+    assert ensure_secret_file(str(path)) is True
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     first = path.read_text()
-    assert cache_status.read_secret_file(str(path), "secret") == first.strip()
-    assert cache_status.ensure_secret_file(str(path)) is False
+    assert read_secret_file(str(path), "secret") == first.strip()
+    assert ensure_secret_file(str(path)) is False
     assert path.read_text() == first
 
 
@@ -269,14 +271,14 @@ def test_bad_secret_files_are_one_line_errors_that_never_show_the_content(tmp_pa
         path.write_text(content)
         path.chmod({"world": 0o644, "group": 0o640}.get(kind, 0o600))
     with pytest.raises(UserError) as err:
-        cache_status.read_secret_file(str(path), "--ccache-remote-secret")
+        read_secret_file(str(path), "--ccache-remote-secret")
     message = str(err.value)
     assert "\n" not in message and str(path) in message
     assert SECRET not in message and "pass word" not in message
 
 
 def test_the_remote_line_parser_keeps_the_password_out_of_its_repr():
-    line = cache_status.parse_remote_conf(f"remote_storage = redis://w:{SECRET}@127.0.0.1:6380|read-only\n", "conf")
+    line = parse_remote_conf(f"remote_storage = redis://w:{SECRET}@127.0.0.1:6380|read-only\n", "conf")
     assert line.user == "w" and line.read_only and line.url == "redis://127.0.0.1:6380"
     assert SECRET not in repr(line)
 
@@ -284,9 +286,10 @@ def test_the_remote_line_parser_keeps_the_password_out_of_its_repr():
 def test_apply_makes_the_store_secrets_and_names_only_their_paths(tmp_path, capsys):
     import json as _json
 
-    from provision.catalog import load_catalog
-    from provision.cli import _store_secrets
-    from provision.model import CacheUser, Goals, HostFacts
+    from provision.cli.commands import _store_secrets
+    from provision.facts.catalog import load_catalog
+    from provision.model.facts import HostFacts
+    from provision.model.goals import CacheUser, Goals
     from provision.planner import plan
 
     fixture = Path(__file__).resolve().parent / "fixtures" / "workstation-64c-256g.json"

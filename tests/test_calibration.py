@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provision import calibration as cal
-from provision.model import TARGETS
+from provision.model.schema import TARGETS
 
 CLASSES = cal.CLASSES
 DOC = Path(__file__).resolve().parent.parent / cal.DOC

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from provision.catalog import FAMILY_FILES, load_catalog, load_family
 from provision.errors import EnvironmentProblem
-from provision.model import FAMILIES
+from provision.facts.catalog import FAMILY_FILES, load_catalog, load_family
+from provision.model.schema import FAMILIES
 from provision.resources import role_dir
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provision.cli import Kprov
+from provision.cli.app import Kprov
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KPROV = [sys.executable, "-m", "provision.cli"]
@@ -270,7 +270,7 @@ def test_switch_values_are_checked_before_any_fact_is_read(capsys, args, needle)
 
 
 def test_whole_numbers_are_ascii_digits_in_range():
-    from provision.cli import Whole
+    from provision.cli.app import Whole
 
     jobs = Whole(1, 4096)
     assert jobs("8") == 8 and jobs(" 4096 ") == 4096

@@ -19,8 +19,8 @@ import yaml
 from conftest import podman_env, podman_unready
 
 import provision
-from provision.collection import FQCN
 from provision.resources import role_dir
+from provision.role.collection import FQCN
 
 BIN = Path(sys.executable).parent
 KPROV = BIN / "kprov"

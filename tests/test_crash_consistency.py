@@ -13,7 +13,6 @@ tests/crash_every_task.py does the same for every task boundary of a full apply 
 from __future__ import annotations
 
 import pytest
-
 from conftest import podman_unready
 from crash_support import (
     AREAS,

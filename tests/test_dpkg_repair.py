@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import IMAGES, container_host, podman_env, podman_unready, suite_ansible_env
 
-from provision import failures, progress, runner
+from provision.apply import failures, progress
+from provision.apply.runner import run_playbook
 
 IMAGE = IMAGES[0]  # localhost/kprov-debian:bookworm
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def run_role(name: str, tmp_path: Path, monkeypatch, *, check: bool = False, pac
     events: list[dict] = []
     extravars = {"kbuild_host_goals": {"zram": False, "ccache": False},
                  "kbuild_host_packages": list(packages), **role_vars}
-    outcome = runner.run_playbook("site.yml", inventory=str(inventory), extravars=extravars, check=check,
+    outcome = run_playbook("site.yml", inventory=str(inventory), extravars=extravars, check=check,
                                   tags=["kbuild_host_packages"], on_event=events.append,
                                   extra_env=suite_ansible_env())
     return outcome, events
@@ -208,7 +209,7 @@ def test_a_held_dpkg_lock_names_its_holder(ctr, tmp_path, monkeypatch):
         inventory = tmp_path / "inventory.ini"
         inventory.write_text(container_host(ctr))
         events: list[dict] = []
-        outcome = runner.run_playbook("lock.yml", inventory=str(inventory), project_dir=project,
+        outcome = run_playbook("lock.yml", inventory=str(inventory), project_dir=project,
                                       on_event=events.append,
                                       extra_env={**suite_ansible_env(),
                                                  "ANSIBLE_LIBRARY": str(LIBRARY)})

@@ -11,13 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from provision import facts
 from provision.errors import UserError
-from provision.model import FAMILIES, HostFacts
+from provision.facts.files import MAX_FILE_BYTES, parse_json, read_bounded, read_text
+from provision.facts.local import (
+    TOOLS,
+    distro_family,
+    dump_facts,
+    gather,
+    load_facts_file,
+    parse_tool_version,
+    sysprobe,
+)
+from provision.facts.tree import parse_min_versions, tree_facts
+from provision.model.facts import HostFacts
+from provision.model.schema import FAMILIES
 from provision.resources import role_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SP = facts.sysprobe()
+SP = sysprobe()
 V1_SENTINEL = "9223372036854771712"
 
 
@@ -33,7 +44,7 @@ def write(root: Path, path: str, text: str) -> None:
 def test_sysprobe_is_loaded_from_the_roles_module_utils():
     expected = role_dir() / "module_utils" / "kbuild_host_sysprobe.py"
     assert Path(SP.__file__).resolve() == expected.resolve()
-    assert facts.TOOLS == dict(SP.TOOLS)
+    assert TOOLS == dict(SP.TOOLS)
 
 
 # --------------------------------------------------------------------------- cgroup v2
@@ -339,7 +350,7 @@ def test_probe_of_a_fake_tree_is_json(v2_tree: Path):
     ],
 )
 def test_parse_tool_version(output, version):
-    assert facts.parse_tool_version(output) == version
+    assert parse_tool_version(output) == version
 
 
 @pytest.mark.parametrize(
@@ -364,7 +375,7 @@ def test_parse_tool_version(output, version):
     ],
 )
 def test_distro_family(did, like, family):
-    assert facts.distro_family(did, like) == family
+    assert distro_family(did, like) == family
 
 
 # --------------------------------------------------------------------------- kernel tree
@@ -432,7 +443,7 @@ Python (optional)      3.9.x            python3 --version
 
 
 def test_changes_rst_4x_table():
-    assert facts.parse_min_versions(CHANGES_4X) == {
+    assert parse_min_versions(CHANGES_4X) == {
         "gcc": "4.9",
         "make": "3.81",
         "ld": "2.23",
@@ -445,7 +456,7 @@ def test_changes_rst_4x_table():
 
 
 def test_changes_rst_6x_table():
-    mins = facts.parse_min_versions(CHANGES_6X)
+    mins = parse_min_versions(CHANGES_6X)
     assert mins["gcc"] == "5.1"
     assert mins["clang"] == "13.0.1"
     assert mins["rustc"] == "1.78.0"
@@ -454,7 +465,7 @@ def test_changes_rst_6x_table():
     assert mins["python3"] == "3.9"
     assert mins["tar"] == "1.28"
     assert "cpio" not in mins  # "any" is no version
-    assert facts.parse_min_versions("no table here") == {}
+    assert parse_min_versions("no table here") == {}
 
 
 def make_tree(root: Path, version=("6", "1", "112")) -> Path:
@@ -491,7 +502,7 @@ CONFIG_NET=y
 def test_tree_facts(tmp_path: Path):
     tree = make_tree(tmp_path / "linux")
     (tree / ".config").write_text(KCONFIG)
-    t = facts.tree_facts(tree)
+    t = tree_facts(tree)
     assert t.kernel_version == "6.1.112"
     assert t.has_config is True
     assert t.modules == 3
@@ -509,8 +520,8 @@ def test_tree_config_read_from_the_build_dir(tmp_path: Path):
     build = tmp_path / "build"
     build.mkdir()
     (build / ".config").write_text(KCONFIG)
-    assert facts.tree_facts(tree, build).modules == 3
-    assert facts.tree_facts(tree, tmp_path / "empty").has_config is False
+    assert tree_facts(tree, build).modules == 3
+    assert tree_facts(tree, tmp_path / "empty").has_config is False
 
 
 @pytest.mark.parametrize("broken", ["no-makefile", "no-version", "no-kconfig", "no-scripts"])
@@ -525,7 +536,7 @@ def test_not_a_kernel_tree(tmp_path: Path, broken: str):
     else:
         (tree / "scripts").rmdir()
     with pytest.raises(UserError) as err:
-        facts.gather(tree=str(tree))
+        gather(tree=str(tree))
     assert str(err.value) == (
         f"--tree {tree}: not a Linux kernel source tree (no top-level Makefile with VERSION/PATCHLEVEL)"
     )
@@ -546,9 +557,9 @@ def test_tree_files_that_are_not_small_regular_files_are_refused_unread(tmp_path
         path.mkdir()
     else:
         with open(path, "wb") as handle:
-            handle.truncate(facts.MAX_FILE_BYTES + 1)
+            handle.truncate(MAX_FILE_BYTES + 1)
     with pytest.raises(UserError) as err:
-        facts.tree_facts(tree)
+        tree_facts(tree)
     assert name.rsplit("/", 1)[-1] in str(err.value)
     assert "regular file" in str(err.value) or "16 MiB" in str(err.value)
 
@@ -556,12 +567,12 @@ def test_tree_files_that_are_not_small_regular_files_are_refused_unread(tmp_path
 def test_read_bounded_reads_a_regular_file_whole(tmp_path: Path):
     path = tmp_path / "f"
     path.write_bytes(b"x" * (3 << 20))
-    assert len(facts.read_bounded(path, "f")) == 3 << 20
-    assert facts.read_text(path, "f") == "x" * (3 << 20)
+    assert len(read_bounded(path, "f")) == 3 << 20
+    assert read_text(path, "f") == "x" * (3 << 20)
     path.write_bytes(b"\xef\xbb\xbf{}")  # a byte-order mark is fine
-    assert facts.read_text(path, "f") == "{}"
+    assert read_text(path, "f") == "{}"
     with pytest.raises(UserError, match="f: larger than 2 bytes"):
-        facts.read_bounded(path, "f", limit=2)
+        read_bounded(path, "f", limit=2)
 
 
 @pytest.mark.parametrize(
@@ -578,12 +589,12 @@ def test_read_bounded_reads_a_regular_file_whole(tmp_path: Path):
 )
 def test_parse_json_refuses_what_a_facts_file_must_not_hold(text: str, message: str):
     with pytest.raises(UserError) as err:
-        facts.parse_json(text, "--facts F")
+        parse_json(text, "--facts F")
     assert str(err.value).startswith("--facts F: ") and message in str(err.value)
 
 
 def test_parse_json_keeps_20_digit_integers_and_plain_floats():
-    assert facts.parse_json('{"a": 18446744073709551615, "b": -1.5e3}', "F") == {"a": 2**64 - 1, "b": -1500.0}
+    assert parse_json('{"a": 18446744073709551615, "b": -1.5e3}', "F") == {"a": 2**64 - 1, "b": -1500.0}
 
 
 @pytest.mark.parametrize(
@@ -612,7 +623,7 @@ def test_facts_file_values_out_of_range_are_refused_by_name(tmp_path: Path, wher
     path = tmp_path / "facts.json"
     path.write_text(json.dumps(data))
     with pytest.raises(UserError) as err:
-        facts.load_facts_file(path)
+        load_facts_file(path)
     assert str(err.value).startswith(f"--facts {path}: ")
     assert message in str(err.value)
 
@@ -622,7 +633,7 @@ def test_facts_files_must_be_regular_files(tmp_path: Path):
     os.mkfifo(fifo)
     for path in (fifo, Path("/dev/zero"), tmp_path):
         with pytest.raises(UserError, match="not a regular file"):
-            facts.load_facts_file(path)
+            load_facts_file(path)
 
 
 def test_gather_in_a_deleted_directory_is_one_clear_error(tmp_path: Path):
@@ -630,7 +641,7 @@ def test_gather_in_a_deleted_directory_is_one_clear_error(tmp_path: Path):
     gone.mkdir()
     code = (
         "import os, sys; os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
-        "from provision import facts\n"
+        "from provision.facts import local as facts\n"
         "from provision.errors import UserError\n"
         "try:\n    facts.gather()\nexcept UserError as exc:\n    print(exc)\n"
     )
@@ -642,7 +653,7 @@ def test_gather_in_a_deleted_directory_is_one_clear_error(tmp_path: Path):
 def test_gather_with_a_tree_and_a_build_dir_that_does_not_exist_yet(tmp_path: Path):
     tree = make_tree(tmp_path / "linux")
     build = tmp_path / "out" / "not" / "yet"
-    f = facts.gather(tree=str(tree), build_dir=str(build), ccache_dir=str(tmp_path / "cc"))
+    f = gather(tree=str(tree), build_dir=str(build), ccache_dir=str(tmp_path / "cc"))
     assert f.tree is not None and f.tree.kernel_version == "6.1.112"
     assert f.disk("build").path == str(build)
     assert f.disk("ccache").path == str(tmp_path / "cc")
@@ -657,7 +668,7 @@ ZRAM0 = Path("/sys/block/zram0/comp_algorithm")
 
 @pytest.fixture(scope="module")
 def here() -> HostFacts:
-    return facts.gather()
+    return gather()
 
 
 def test_this_host_zram_compressors(here: HostFacts):
@@ -683,7 +694,7 @@ def test_this_host_usable_cpus_is_the_affinity_capped_by_the_quota(here: HostFac
 def test_this_host_toolchain_versions_match_what_the_tools_say(here: HostFacts):
     import shutil
 
-    assert set(here.toolchain) == set(facts.TOOLS)
+    assert set(here.toolchain) == set(TOOLS)
     for tool in ("gcc", "make", "ld"):
         if shutil.which(tool):
             assert here.toolchain[tool] and here.toolchain[tool][0].isdigit()
@@ -707,7 +718,7 @@ def test_this_host_memory_and_distro(here: HostFacts):
 def test_taskset_one_cpu_gives_one_usable_cpu():
     if not Path("/usr/bin/taskset").exists():
         pytest.skip("taskset is not installed")
-    code = "from provision.facts import gather; f = gather(); print(f.cpu.usable, f.cpu.affinity)"
+    code = "from provision.facts.local import gather; f = gather(); print(f.cpu.usable, f.cpu.affinity)"
     out = subprocess.run(
         ["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
@@ -719,8 +730,8 @@ def test_taskset_one_cpu_gives_one_usable_cpu():
 
 def test_facts_round_trip_through_json(here: HostFacts, tmp_path: Path):
     path = tmp_path / "host.json"
-    path.write_text(facts.dump_facts(here))
-    loaded = facts.load_facts_file(path)
+    path.write_text(dump_facts(here))
+    loaded = load_facts_file(path)
     assert loaded == dataclasses.replace(here, source="json")
 
 
@@ -728,36 +739,36 @@ def test_facts_round_trip_through_json(here: HostFacts, tmp_path: Path):
 def test_fixtures_are_complete_and_load(fixture: Path):
     data = json.loads(fixture.read_text())
     assert data["schema"] == 1
-    f = facts.load_facts_file(fixture)
+    f = load_facts_file(fixture)
     assert f.to_dict() == {**data, "source": "json"}  # every field present: nothing left to defaults
-    assert f.distro.family == facts.distro_family(f.distro.id, f.distro.like)
+    assert f.distro.family == distro_family(f.distro.id, f.distro.like)
     assert 1 <= f.cpu.usable <= f.cpu.logical
     assert f.cpu.usable == SP.usable_cpus(f.cpu.affinity, f.cpu.cgroup_quota)
     assert {d.role for d in f.disks} == {"build", "ccache", "home"}
-    assert set(f.toolchain) == set(facts.TOOLS)
+    assert set(f.toolchain) == set(TOOLS)
 
 
 def test_container_fixture_is_limited_by_its_cgroup():
-    f = facts.load_facts_file(FIXTURES / "container-4c-4g-on-32c.json")
+    f = load_facts_file(FIXTURES / "container-4c-4g-on-32c.json")
     assert (f.cpu.logical, f.cpu.usable, f.memory.effective_bytes) == (32, 4, 4 << 30)
     assert f.in_container
 
 
 def test_fixture_families_cover_every_family():
-    families = {facts.load_facts_file(p).distro.family for p in FIXTURES.glob("*.json")}
+    families = {load_facts_file(p).distro.family for p in FIXTURES.glob("*.json")}
     assert set(FAMILIES) <= families
 
 
 def test_facts_file_missing(tmp_path: Path):
     with pytest.raises(UserError, match=r"^--facts .*nope\.json: cannot read it"):
-        facts.load_facts_file(tmp_path / "nope.json")
+        load_facts_file(tmp_path / "nope.json")
 
 
 def test_facts_file_not_json(tmp_path: Path):
     bad = tmp_path / "bad.json"
     bad.write_text("{ not json")
     with pytest.raises(UserError, match=r"bad\.json: not JSON"):
-        facts.load_facts_file(bad)
+        load_facts_file(bad)
 
 
 def test_facts_file_wrong_shape_names_the_field(tmp_path: Path):
@@ -766,7 +777,7 @@ def test_facts_file_wrong_shape_names_the_field(tmp_path: Path):
     bad = tmp_path / "shape.json"
     bad.write_text(json.dumps(data))
     with pytest.raises(UserError) as err:
-        facts.load_facts_file(bad)
+        load_facts_file(bad)
     assert "shape.json" in str(err.value) and "cpu.usable" in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -777,20 +788,20 @@ def test_facts_file_missing_field_and_other_schema(tmp_path: Path):
     bad = tmp_path / "nomem.json"
     bad.write_text(json.dumps(data))
     with pytest.raises(UserError, match="missing field 'memory'"):
-        facts.load_facts_file(bad)
+        load_facts_file(bad)
     data = json.loads((FIXTURES / "vps-1cpu-2g.json").read_text())
     data["schema"] = 99
     bad.write_text(json.dumps(data))
     with pytest.raises(UserError, match="schema 99 is not supported"):
-        facts.load_facts_file(bad)
+        load_facts_file(bad)
     bad.write_text("[1, 2]")
     with pytest.raises(UserError, match="expected an object"):
-        facts.load_facts_file(bad)
+        load_facts_file(bad)
 
 
 def test_facts_file_with_ansible_facts_points_to_the_right_switch():
     with pytest.raises(UserError, match="--ansible-facts"):
-        facts.load_facts_file(FIXTURES / "ansible" / "debian12-localhost-setup.json")
+        load_facts_file(FIXTURES / "ansible" / "debian12-localhost-setup.json")
 
 
 def test_sysprobe_needs_only_the_standard_library():
@@ -816,7 +827,7 @@ def test_probing_tool_versions_leaves_the_home_directory_alone(tmp_path):
         pytest.skip("distcc is not installed")
     home = tmp_path / "home"
     home.mkdir()
-    code = "from provision.facts import toolchain_versions; print(toolchain_versions()['distcc'])"
+    code = "from provision.facts.local import toolchain_versions; print(toolchain_versions()['distcc'])"
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(home)},
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() not in ("", "None")

@@ -14,8 +14,8 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provision import failures
-from provision.failures import CAUSE_LINE_MAX, cause_line, cause_of, failure_lines
+from provision.apply import failures
+from provision.apply.failures import CAUSE_LINE_MAX, cause_line, cause_of, failure_lines
 
 APT_CMD = (
     "'/usr/bin/apt-get -y -o \"Dpkg::Options::=--force-confdef\" -o \"Dpkg::Options::=--force-confold\" "

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from provision.errors import UserError
-from provision.farm import Farm, FarmGoals, FarmMember
-from provision.model import Goals, HostEntry
+from provision.fleet.farm import Farm, FarmGoals
+from provision.fleet.members import FarmMember
+from provision.model.goals import Goals, HostEntry
 
 ALL = ["server1", "server2", "client1", "client2", "outsider"]
 JOBS = {"server1": 8, "server2": 4}

@@ -14,18 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from provision.catalog import load_catalog
-from provision.facts import load_facts_file, sysprobe, toolchain_facts
-from provision.farm import (
-    Farm,
-    FarmMember,
+from provision.facts.catalog import load_catalog
+from provision.facts.local import load_facts_file, sysprobe, toolchain_facts
+from provision.fleet.farm import Farm
+from provision.fleet.members import FarmMember
+from provision.fleet.members import (
     farm_toolchain,
     member_toolchain,
     partitions_text,
     toolchain_partitions,
     version_key,
 )
-from provision.model import Goals, ToolchainFacts
+from provision.model.facts import ToolchainFacts
+from provision.model.goals import Goals
 from provision.planner import plan
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -381,8 +382,8 @@ def test_a_shared_cache_names_the_versioned_driver_so_every_sharing_host_records
 
 
 def test_ansible_facts_carry_the_probes_toolchain_facts_and_group_members():
-    from provision.ansible_facts import facts_from_ansible
     from provision.errors import UserError
+    from provision.facts.ansible import facts_from_ansible
 
     setup = json.loads((FIXTURES / "ansible" / "debian12-localhost-setup.json").read_text())
     probe = json.loads((FIXTURES / "ansible" / "debian12-localhost-probe.json").read_text())

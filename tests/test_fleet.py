@@ -15,20 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from provision import fleet
+from provision.apply.inventory import InventoryHost
 from provision.errors import KprovError, UserError
-from provision.inventory import InventoryHost
-from provision.model import (
-    GIB,
-    CpuFacts,
-    DiskFacts,
-    DistroFacts,
-    Goals,
-    HostEntry,
-    HostFacts,
-    MemoryFacts,
-    ZramFacts,
-)
+from provision.fleet.hostvars import farm_goals_from_hostvars
+from provision.fleet.plan import plan_fleet, plan_inventory
+from provision.fleet.table import fleet_json, fleet_rows, render_fleet
+from provision.model.facts import CpuFacts, DiskFacts, DistroFacts, HostFacts, MemoryFacts, ZramFacts
+from provision.model.goals import Goals, HostEntry
+from provision.units import GIB
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -74,7 +68,7 @@ def _hostvars(addresses=ADDRESSES, jobs=JOBS, extra=None):
 
 
 def farm_goals(host, hv=None, groups=GROUPS, goals=None, **kw):
-    return fleet.farm_goals_from_hostvars(host, hv or _hostvars(), groups, goals or {}, **kw)
+    return farm_goals_from_hostvars(host, hv or _hostvars(), groups, goals or {}, **kw)
 
 
 # --------------------------------------------------------------------------- the farm through hostvars
@@ -253,7 +247,7 @@ def _facts(name: str, cpus: int, ram_gib: float, address: str | None) -> HostFac
 
 @pytest.fixture(scope="module")
 def catalog():
-    from provision.catalog import load_catalog
+    from provision.facts.catalog import load_catalog
 
     return load_catalog()
 
@@ -272,7 +266,7 @@ def fleet_facts():
 def test_plan_fleet_farm_numbers_come_from_the_servers_plans(fleet_facts, catalog):
     from provision.planner import plan
 
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
+    plans = plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
     s1, s2 = (plan(fleet_facts[h], Goals(), catalog).jobs.value for h in ("server1", "server2"))
     for client in ("client1", "client2"):
         d = plans[client].distcc
@@ -290,7 +284,7 @@ def test_plan_fleet_farm_numbers_come_from_the_servers_plans(fleet_facts, catalo
 
 
 def test_plan_fleet_etc_hosts_names_every_member_with_short_hostnames(fleet_facts, catalog):
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
+    plans = plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
     for host in ("server1", "server2", "client1", "client2"):
         assert {e.address: e.names for e in plans[host].distcc.host_entries} == {
             "10.89.7.11": ("server1",),
@@ -304,7 +298,7 @@ def test_plan_fleet_non_member_is_planned_like_a_single_host(fleet_facts, catalo
     from provision.planner import plan
 
     goals = Goals(zram=True)
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, goals, catalog)
+    plans = plan_fleet(fleet_facts, GROUPS, goals, catalog)
     assert plans["outsider"] == plan(fleet_facts["outsider"], goals, catalog)
     assert not plans["outsider"].distcc.enabled
 
@@ -318,36 +312,36 @@ def test_plan_fleet_reads_farm_addresses_and_subnets_from_host_vars(fleet_facts,
                                       "interfaces": ["eth1"],
                                       "eth1": {"ipv4": {"address": "10.90.0.21", "prefix": "20"}}}},
     }
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog, host_vars=host_vars)
+    plans = plan_fleet(fleet_facts, GROUPS, Goals(), catalog, host_vars=host_vars)
     assert plans["server1"].distcc.allow == ("10.90.0.21/32", "10.89.8.22/32")
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, Goals(farm_allow_subnets=True), catalog, host_vars=host_vars)
+    plans = plan_fleet(fleet_facts, GROUPS, Goals(farm_allow_subnets=True), catalog, host_vars=host_vars)
     assert plans["server1"].distcc.allow == ("10.90.0.0/20", "10.89.8.22/32")  # client2's subnet is unknown
 
 
 def test_plan_fleet_without_farm_groups_is_one_plan_per_host(fleet_facts, catalog):
     from provision.planner import plan
 
-    plans = fleet.plan_fleet(fleet_facts, {"all": list(fleet_facts)}, Goals(), catalog)
+    plans = plan_fleet(fleet_facts, {"all": list(fleet_facts)}, Goals(), catalog)
     assert plans == {h: plan(f, Goals(), catalog) for h, f in fleet_facts.items()}
 
 
 def test_plan_fleet_member_without_facts_is_an_error(fleet_facts, catalog):
     del fleet_facts["server2"]
     with pytest.raises(UserError, match="distcc server server2: no facts"):
-        fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
+        plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
 
 
 def test_plan_fleet_server_without_clients_is_an_error(fleet_facts, catalog):
     groups = {"distcc_servers": ["server1"], "distcc_clients": []}
     with pytest.raises(UserError, match="no client addresses to allow"):
-        fleet.plan_fleet(fleet_facts, groups, Goals(), catalog)
+        plan_fleet(fleet_facts, groups, Goals(), catalog)
 
 
 def test_plan_fleet_refuses_a_forged_member_in_one_line(fleet_facts, catalog):
     fleet_facts["client2"] = dataclasses.replace(fleet_facts["client2"], hostname="server1.evil.example")
     fleet_facts["client1"] = dataclasses.replace(fleet_facts["client1"], default_ipv4="10.89.7.11")
     with pytest.raises(UserError) as info:
-        fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
+        plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
     # server1 and client1 collide (both from facts): the first in inventory order is named first
     assert str(info.value) == (
         "distcc farm member server1: farm address 10.89.7.11 is also member client1's (from its facts); "
@@ -357,9 +351,9 @@ def test_plan_fleet_refuses_a_forged_member_in_one_line(fleet_facts, catalog):
 
 def test_plan_fleet_names_the_host_a_planning_error_is_about(fleet_facts, catalog):
     with pytest.raises(UserError, match="^host server1: "):
-        fleet.plan_fleet(fleet_facts, GROUPS, Goals(jobs=0), catalog)
+        plan_fleet(fleet_facts, GROUPS, Goals(jobs=0), catalog)
     with pytest.raises(UserError, match="^distcc server server1: --allow '8.8.8.0/24' "):
-        fleet.plan_fleet(fleet_facts, GROUPS, Goals(allow=("8.8.8.0/24",)), catalog)
+        plan_fleet(fleet_facts, GROUPS, Goals(allow=("8.8.8.0/24",)), catalog)
 
 
 def test_plan_fleet_on_fixture_files(catalog):
@@ -373,7 +367,7 @@ def test_plan_fleet_on_fixture_files(catalog):
     names = sorted(facts)
     assert len(names) >= 3, "expected HostFacts fixtures"
     groups = {"distcc_servers": names[:2], "distcc_clients": names[2:]}
-    plans = fleet.plan_fleet(facts, groups, Goals(), catalog)
+    plans = plan_fleet(facts, groups, Goals(), catalog)
     assert set(plans) == set(facts)
     for c in names[2:]:
         assert len(plans[c].distcc.hosts) >= 2
@@ -385,11 +379,11 @@ def test_a_large_farm_shares_its_entries_and_allow_list(catalog):
     names = [f"h{i:03d}" for i in range(120)]
     facts = {n: _facts(n, 1 + i % 8, 2 + i % 30, f"10.1.{i // 200}.{i % 200 + 1}") for i, n in enumerate(names)}
     groups = {"all": names, "distcc_servers": names[:12], "distcc_clients": names[12:]}
-    plans = fleet.plan_fleet(facts, groups, Goals(), catalog)
+    plans = plan_fleet(facts, groups, Goals(), catalog)
     # one /etc/hosts tuple for the whole farm, not one copy per member
     assert len({id(p.distcc.host_entries) for p in plans.values()}) == 1 and len(plans.host_entries) == 120
     assert len({plans[s].distcc.allow for s in names[:12]}) == 1 and len(plans["h000"].distcc.allow) == 108
-    data = fleet.fleet_json(plans)
+    data = fleet_json(plans)
     assert len(data["farm"]["host_entries"]) == 120
     assert all(h["distcc"]["host_entries"] == [] for h in data["hosts"].values())
 
@@ -495,10 +489,10 @@ def role_path(hosts: dict[str, InventoryHost], groups: dict, extra_goals: dict) 
 
 @pytest.mark.parametrize("goals", [Goals(), Goals(zram=True, farm_allow_subnets=True)], ids=["inventory-goals", "cli-goals"])
 def test_the_role_and_kprov_plan_i_plan_the_same_farm(goals, catalog):
-    from provision.runner import goals_extravars
+    from provision.model.goals import goals_extravars
 
     hosts = parity_hosts()
-    cli = fleet.plan_inventory(hosts, PARITY_GROUPS, goals, catalog)
+    cli = plan_inventory(hosts, PARITY_GROUPS, goals, catalog)
     role = role_path(hosts, PARITY_GROUPS, goals_extravars(goals))
     assert list(cli) == list(hosts)
     for name in hosts:
@@ -513,7 +507,7 @@ def test_the_role_and_kprov_plan_i_plan_the_same_farm(goals, catalog):
 
 
 def test_inventory_goals_reach_each_host_as_in_the_role(catalog):
-    cli = fleet.plan_inventory(parity_hosts(), PARITY_GROUPS, Goals(), catalog)
+    cli = plan_inventory(parity_hosts(), PARITY_GROUPS, Goals(), catalog)
     assert cli["server2"].distcc.allow == ("10.89.7.0/24", "10.90.0.0/16", "192.168.50.0/24")
     assert cli["server1"].distcc.allow == ("10.89.7.21/32", "10.89.7.13/32", "10.90.0.22/32")
     assert cli["client2"].ccache.dir == "/srv/ccache"
@@ -526,7 +520,7 @@ def test_the_role_and_kprov_plan_i_refuse_the_same_forged_member(catalog):
     hosts = parity_hosts(forge=True)  # client1's facts call it server2
     role = role_path(hosts, PARITY_GROUPS, {})
     with pytest.raises(UserError) as info:
-        fleet.plan_inventory(hosts, PARITY_GROUPS, Goals(), catalog)
+        plan_inventory(hosts, PARITY_GROUPS, Goals(), catalog)
     assert role["client1"] == str(info.value) == (
         "distcc farm member client1: its facts hostname 'server2' is the inventory name of server2; "
         "members are named by the inventory, not by their own facts"
@@ -538,22 +532,22 @@ def test_plan_inventory_needs_one_farm_group_name(catalog):
     hosts = parity_hosts()
     hosts["client2"] = dataclasses.replace(hosts["client2"], vars={"kbuild_host_distcc_server_group": "builders"})
     with pytest.raises(UserError, match="^kbuild_host_distcc_server_group is 'distcc_servers' on server1 but 'builders' on client2"):
-        fleet.plan_inventory(hosts, PARITY_GROUPS, Goals(), catalog)
+        plan_inventory(hosts, PARITY_GROUPS, Goals(), catalog)
 
 
 def test_plan_inventory_names_the_host_of_bad_goals(catalog):
     hosts = parity_hosts()
     hosts["both1"] = dataclasses.replace(hosts["both1"], vars={"kbuild_host_goals": {"jobs": "many"}})
     with pytest.raises(UserError, match="^host both1: kbuild_host_goals.jobs"):
-        fleet.plan_inventory(hosts, PARITY_GROUPS, Goals(), catalog)
+        plan_inventory(hosts, PARITY_GROUPS, Goals(), catalog)
 
 
 # --------------------------------------------------------------------------- output
 
 
 def test_rows_and_table(fleet_facts, catalog):
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
-    rows = fleet.fleet_rows(plans, GROUPS)
+    plans = plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
+    rows = fleet_rows(plans, GROUPS)
     assert [r["host"] for r in rows] == GROUPS["all"]
     by_host = {r["host"]: r for r in rows}
     assert by_host["server1"]["distcc"] == "server"
@@ -565,7 +559,7 @@ def test_rows_and_table(fleet_facts, catalog):
     p = plans["client1"]
     assert by_host["client1"]["zram"] == (f"{p.zram.algorithm}/{p.zram.percent}%" if p.zram.enabled else "off")
 
-    text = fleet.render_fleet(plans, GROUPS)
+    text = render_fleet(plans, GROUPS)
     lines = text.splitlines()
     assert lines[0].split() == ["HOST", "CPUS", "RAM", "-j", "ZRAM", "CCACHE", "DISTCC"]
     assert lines[1].split()[0] == "server1"
@@ -577,16 +571,16 @@ def test_rows_and_table(fleet_facts, catalog):
 
 
 def test_table_without_farm_has_no_farm_section(fleet_facts, catalog):
-    plans = fleet.plan_fleet(fleet_facts, {}, Goals(), catalog)
-    text = fleet.render_fleet(plans, {})
+    plans = plan_fleet(fleet_facts, {}, Goals(), catalog)
+    text = render_fleet(plans, {})
     assert "distcc farm" not in text
     assert [ln.split()[0] for ln in text.splitlines()[1:6]] == sorted(fleet_facts)
 
 
 def test_json_names_the_farms_entries_once_and_each_plan_can_be_rebuilt(fleet_facts, catalog):
     goals = Goals(host_entries=(HostEntry("10.89.7.50", ("mirror",)),))
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, goals, catalog)
-    data = json.loads(json.dumps(fleet.fleet_json(plans)))
+    plans = plan_fleet(fleet_facts, GROUPS, goals, catalog)
+    data = json.loads(json.dumps(fleet_json(plans)))
     assert data["schema"] == 2
     farm = data["farm"]["host_entries"]
     assert [e["address"] for e in farm] == ["10.89.7.11", "10.89.7.12", "10.89.7.21", "10.89.8.22"]
@@ -600,16 +594,16 @@ def test_json_names_the_farms_entries_once_and_each_plan_can_be_rebuilt(fleet_fa
 
 
 def test_json_without_a_farm(fleet_facts, catalog):
-    plans = fleet.plan_fleet(fleet_facts, {}, Goals(), catalog)
-    data = fleet.fleet_json(plans)
+    plans = plan_fleet(fleet_facts, {}, Goals(), catalog)
+    data = fleet_json(plans)
     assert "farm" not in data
     assert data["hosts"] == {name: p.to_dict() for name, p in plans.items()}
 
 
 def test_same_warning_on_many_hosts_is_one_line(fleet_facts, catalog):
-    plans = fleet.plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
+    plans = plan_fleet(fleet_facts, GROUPS, Goals(), catalog)
     one = dataclasses.replace(plans["server1"], warnings=("disk is small",))
     many = {f"h{i}": one for i in range(7)}
-    text = fleet.render_fleet(many, {})
+    text = render_fleet(many, {})
     assert text.count("disk is small") == 1
     assert "h0, h1, h2, h3 and 3 more: disk is small" in text

@@ -25,12 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provision import render
-from provision.ansible_facts import facts_from_ansible
-from provision.catalog import load_catalog
-from provision.cli import Kprov
+from provision.cli.app import Kprov
 from provision.errors import UserError
-from provision.facts import MAX_FILE_BYTES, parse_json
-from provision.model import Goals, HostFacts
+from provision.facts.ansible import facts_from_ansible
+from provision.facts.catalog import load_catalog
+from provision.facts.files import MAX_FILE_BYTES, parse_json
+from provision.model.facts import HostFacts
+from provision.model.goals import Goals
 from provision.planner import plan
 
 ROOT = Path(__file__).resolve().parent.parent

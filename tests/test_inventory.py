@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from provision import inventory
+from provision.apply import inventory
 from provision.errors import EnvironmentProblem, UserError
+from provision.fleet.plan import plan_inventory
 
 
 @pytest.fixture(autouse=True)
@@ -158,7 +159,7 @@ def gathered(tmp_path_factory):
 
 
 def test_gather_fleet_returns_facts_and_the_inventorys_variables(gathered):
-    from provision.facts import gather
+    from provision.facts.local import gather
 
     _, found = gathered
     assert list(found.hosts) == ["loner", "box1", "box2"]
@@ -179,28 +180,26 @@ def test_gather_fleet_returns_facts_and_the_inventorys_variables(gathered):
 
 
 def test_a_host_planned_from_the_inventory_gets_its_own_goals(gathered):
-    from provision import fleet
-    from provision.catalog import load_catalog
-    from provision.model import Goals
+    from provision.facts.catalog import load_catalog
+    from provision.model.goals import Goals
 
     _, found = gathered
     alone = {"loner": found.hosts["loner"]}
-    plans = fleet.plan_inventory(alone, {"all": ["loner"]}, Goals(), load_catalog())
+    plans = plan_inventory(alone, {"all": ["loner"]}, Goals(), load_catalog())
     assert plans["loner"].jobs.value == 1 and plans["loner"].jobs.overridden
     # goals given on the command line replace the inventory's, as extra vars do in a play
-    plans = fleet.plan_inventory(alone, {"all": ["loner"]}, Goals(jobs=2), load_catalog())
+    plans = plan_inventory(alone, {"all": ["loner"]}, Goals(jobs=2), load_catalog())
     assert plans["loner"].jobs.value == 2
 
 
 def test_two_inventory_hosts_that_are_one_machine_cannot_form_a_farm(gathered):
-    from provision import fleet
-    from provision.catalog import load_catalog
-    from provision.model import Goals
+    from provision.facts.catalog import load_catalog
+    from provision.model.goals import Goals
 
     _, found = gathered
     hostname = found.hosts["box1"].hostvars()["ansible_facts"]["hostname"]
     with pytest.raises(UserError) as info:
-        fleet.plan_inventory(found.hosts, found.groups, Goals(), load_catalog())
+        plan_inventory(found.hosts, found.groups, Goals(), load_catalog())
     # both report this machine's hostname: neither may put it in the other's /etc/hosts
     assert str(info.value) == (
         f"distcc farm member box1: its facts hostname '{hostname}' is also member box2's facts hostname; "

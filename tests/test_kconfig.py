@@ -17,10 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from provision import kconfig, planner
-from provision.catalog import load_catalog
-from provision.facts import tree_facts
-from provision.model import Goals, KconfigRequest
+from provision.facts.catalog import load_catalog
+from provision.facts.tree import tree_facts
+from provision.model.facts import KconfigRequest
+from provision.model.goals import Goals
+from provision import planner
+from provision.planner.config import config_commands
+from provision.planner.config import config_request
+from provision.tree import kconfig
 
 CACHE = Path(os.environ.get("KPROV_LINUX_SOURCE_CACHE", "/var/tmp/kprov-linux"))
 #: What evaluating a config and building a few objects needs besides the tree.
@@ -118,7 +122,7 @@ def test_the_callers_make_environment_does_not_leak_in(monkeypatch):
 
 
 def _facts(tree: Path):
-    from provision.facts import gather
+    from provision.facts.local import gather
 
     return gather(tree=str(tree))
 
@@ -126,10 +130,10 @@ def _facts(tree: Path):
 def test_defconfig_evaluated_for_real(tree: Path, tmp_path: Path):
     facts = _facts(tree)
     goals = Goals(target="defconfig")
-    request = planner.config_request(facts, goals)
+    request = config_request(facts, goals)
     assert request == KconfigRequest(target="defconfig")
     said: list[str] = []
-    k = kconfig.evaluate(facts.tree, request, lambda base: planner.config_commands(facts, goals, base), said.append, tmp_path)
+    k = kconfig.evaluate(facts.tree, request, lambda base: config_commands(facts, goals, base), said.append, tmp_path)
     assert k.source == "evaluated" and k.target == "defconfig" and k.arch == "x86"
     assert k.kernel_version.startswith("6.1.") and k.debug_info == "none" and k.lto == "none"
     assert k.sanitizers == () and not k.objtool_vmlinux and 0 < k.modules < 100
@@ -146,7 +150,7 @@ def test_allmodconfig_with_dwarf_asked_for_evaluated_for_real(tree: Path, tmp_pa
     facts = _facts(tree)
     goals = Goals(target="allmodconfig", debug_info="dwarf")
     k = kconfig.evaluate(
-        facts.tree, planner.config_request(facts, goals), lambda base: planner.config_commands(facts, goals, base), None, tmp_path
+        facts.tree, config_request(facts, goals), lambda base: config_commands(facts, goals, base), None, tmp_path
     )
     # what the target gives: no debug info, the sanitizers, objtool over vmlinux.o, thousands of modules
     assert k.base.debug_info == "none" and k.base.modules > 5000
@@ -170,10 +174,10 @@ def test_a_tree_configured_in_place_is_read_not_evaluated(tmp_path: Path):
     (fake / ".config").write_text(CONFIG)
     facts = tree_facts(fake)
     assert not facts.clean
-    from provision.facts import gather
+    from provision.facts.local import gather
 
     host = gather(tree=str(fake))
-    request = planner.config_request(host, Goals())
+    request = config_request(host, Goals())
     assert request.target == "olddefconfig" and not request.evaluable and "in place" in request.why_not
     ev = kconfig.tree_evaluation(host, Goals(), root=tmp_path / "scratch")
     assert ev.kconfig.source == "tree" and ev.kconfig.debug_info == "dwarf"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from provision import locking
+from provision.apply import locking
 from provision.errors import EnvironmentProblem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ def hold_lock(directory: Path, seconds: int = 60) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from provision.locking import ApplyLock
+        from provision.apply.locking import ApplyLock
         with ApplyLock(Path({str(directory)!r})):
             print("held", flush=True)
             time.sleep({seconds})
@@ -145,7 +145,7 @@ def test_ansible_playbook_and_its_module_die_with_a_sigkilled_kprov(tmp_path):
     lockdir.mkdir(mode=0o755)
     code = textwrap.dedent(f"""
         from pathlib import Path
-        from provision import runner
+        from provision.apply import runner
         runner.run_playbook("site.yml", inventory=None, project_dir=Path({str(project)!r}),
                             playbook_lock=Path({str(lockdir / "playbook.lock")!r}))
     """)
@@ -209,14 +209,14 @@ def test_an_interrupted_apply_stops_its_playbook_and_frees_the_lock(tmp_path, si
     code = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from provision import locking, runner
-        from provision.cli import KprovApp
+        from provision.apply import converge, locking, runner
+        from provision.cli.app import KprovApp
         locking.LOCK_DIR = Path({str(lockdir)!r})
         runner.playbooks_dir = lambda: Path({str(project)!r})
 
         class Apply(KprovApp):
             def main(self):
-                runner.apply(role_vars={{}}, goals=None, inventory=None)
+                converge.apply(role_vars={{}}, goals=None, inventory=None)
                 return 0
 
         Apply.run(["apply"])

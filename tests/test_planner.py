@@ -13,24 +13,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provision import calibration as cal
-from provision.catalog import load_catalog
 from provision.errors import UserError
-from provision.model import (
-    GIB,
-    MIB,
+from provision.facts.catalog import load_catalog
+from provision.model.facts import (
     CpuFacts,
     DiskFacts,
     DistroFacts,
-    Goals,
-    HostEntry,
     HostFacts,
     MemoryFacts,
-    Plan,
     RunningKernelFacts,
     TreeFacts,
     ZramFacts,
 )
+from provision.model.goals import Goals, HostEntry
+from provision.model.plan import Plan
 from provision.planner import plan
+from provision.units import GIB, MIB
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CATALOG = load_catalog()
@@ -764,7 +762,9 @@ def test_invariants(facts, goals):
 
 # --------------------------------------------------------------------------- the parsers the planner uses
 
-from provision.validate import parse_allow, parse_distcc_host, parse_size, version_below  # noqa: E402
+from provision.rules.addresses import parse_allow
+from provision.rules.distcc import parse_distcc_host
+from provision.rules.names import parse_size, version_below
 
 
 @pytest.mark.parametrize(
@@ -852,7 +852,7 @@ def test_a_full_ccache_filesystem_plans_ccache_off_never_size_zero(free_mib):
 
 # --------------------------------------------------------------------------- phases, config facts, estimates
 
-from provision.model import CalibrationProfile, KconfigFacts, LinkMeasurement, TreeEvaluation  # noqa: E402
+from provision.model.facts import CalibrationProfile, KconfigFacts, LinkMeasurement, TreeEvaluation
 
 
 def _phase(result: Plan, name: str):
@@ -1149,10 +1149,10 @@ def test_a_private_ccache_has_no_shared_dir_no_group_and_says_so():
     assert "CCACHE_DIR" not in result.env and "CCACHE_DIR" not in result.to_role_vars()["kbuild_host_buildenv"]
     role_vars = result.to_role_vars()
     assert role_vars["kbuild_host_ccache_private"] is True
-    from provision.validate import check_role_vars
+    from provision.role.checks import check_role_vars
 
     check_role_vars(role_vars)
-    from provision.runner import check_writable_as_root
+    from provision.apply.checks import check_writable_as_root
 
     check_writable_as_root(role_vars)  # a local apply accepts it (the role creates no directory there)
     with pytest.raises(UserError, match="kbuild_host_ccache_group_members with kbuild_host_ccache_private"):
@@ -1187,7 +1187,7 @@ def test_a_private_ccache_conflicts_are_one_line(goals, message):
 )
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_ccache_trust_switch_errors_are_one_line_and_exit_2(capsys, command, args, message):
-    from provision.cli import Kprov
+    from provision.cli.app import Kprov
 
     extra = ["--check"] if command == "apply" else []
     _, rc = Kprov.run(["kprov", command, *extra, *args], exit=False)
@@ -1197,7 +1197,7 @@ def test_ccache_trust_switch_errors_are_one_line_and_exit_2(capsys, command, arg
 
 
 def test_the_account_check_is_for_this_host_only(capsys):
-    from provision.cli import Kprov
+    from provision.cli.app import Kprov
 
     facts = str(FIXTURES / "debian12-2c-24g.json")
     _, rc = Kprov.run(["kprov", "plan", "--facts", facts, "--ccache-group-add", "kprov-no-such-user"], exit=False)
@@ -1207,7 +1207,7 @@ def test_the_account_check_is_for_this_host_only(capsys):
 
 
 def test_an_existing_user_is_accepted_by_the_switch(capsys):
-    from provision.cli import Kprov
+    from provision.cli.app import Kprov
 
     _, rc = Kprov.run(
         ["kprov", "plan", "--facts", str(FIXTURES / "debian12-2c-24g.json"), "--ccache-group-add", "root", "--json"],

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import preflight
+import pytest
 
 HERE = Path(__file__).resolve().parent
 

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from provision import render
-from provision.catalog import load_catalog
 from provision.errors import UserError
-from provision.model import Goals, HostFacts
+from provision.facts.catalog import load_catalog
+from provision.model.facts import HostFacts
+from provision.model.goals import Goals
 from provision.planner import plan
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.json"))

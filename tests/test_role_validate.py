@@ -23,11 +23,12 @@ from typing import Any
 import pytest
 import yaml
 
-from provision.catalog import load_catalog
 from provision.errors import UserError
-from provision.model import Goals, HostEntry, HostFacts
+from provision.facts.catalog import load_catalog
+from provision.model.facts import HostFacts
+from provision.model.goals import Goals, HostEntry
 from provision.planner import plan
-from provision.validate import check_role_vars
+from provision.role.checks import check_role_vars
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ROOT / "playbooks" / "roles"

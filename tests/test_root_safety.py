@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from provision import runner
-from provision.facts import sysprobe
+from provision.apply.runner import run_playbook
+from provision.facts.local import sysprobe
 
 KPROV = Path(sys.executable).parent / "kprov"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own and chown the test paths")
@@ -107,16 +107,16 @@ def test_kprov_apply_refuses_a_symlinked_ccache_dir_and_changes_nothing(planted,
 
 @needs_root
 def test_the_role_itself_refuses_a_symlinked_ccache_dir(planted):
-    from provision.catalog import load_catalog
-    from provision.facts import gather
-    from provision.model import Goals
+    from provision.facts.catalog import load_catalog
+    from provision.facts.local import gather
+    from provision.model.goals import Goals
     from provision.planner import plan
 
     link, etc = planted
     role_vars = plan(gather(), Goals(ccache=True), load_catalog()).to_role_vars()
     role_vars["kbuild_host_ccache_dir"] = str(link)  # what a fleet's host_vars could say
     out = io.StringIO()
-    outcome = runner.run_playbook("site.yml", inventory=None, extravars=role_vars, check=True, out=out,
+    outcome = run_playbook("site.yml", inventory=None, extravars=role_vars, check=True, out=out,
                                   tags=["kbuild_host_ccache"])
     assert not outcome.result.ok
     assert f"refusing to write as root: {link} is a symlink" in out.getvalue()

@@ -19,9 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from provision import inventory, progress, runner
+from provision.apply import inventory, progress
+from provision.apply.ansible_env import UNSAFE_KEY, ansible_tool, inert, inventory_envvars, local_inventory
+from provision.apply.checks import check_free_space
+from provision.apply import runner
+from provision.apply.runner import run_playbook
+from provision.apply.converge import apply_failure
+from provision.apply.converge import role_tag
+from provision.apply.converge import apply
+from provision.apply.runs import ApplyResult
+from provision.apply.runs import RunOutcome
+from provision.apply.runs import RUNS_KEPT, host_stats
 from provision.errors import ApplyFailed, EnvironmentProblem, UserError
-from provision.model import Goals
+from provision.model.goals import Goals, goals_extravars
 from provision.resources import playbooks_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,12 +108,12 @@ def project(tmp_path):
 COUNTER = re.compile(r"^\[\d+\] ")
 
 
-def run(pdir: Path, *, raw: bool = False, **kwargs) -> tuple[runner.RunOutcome, list[str]]:
+def run(pdir: Path, *, raw: bool = False, **kwargs) -> tuple[RunOutcome, list[str]]:
     """Run the throwaway playbook with every task's line shown (--verbose); counters stripped."""
     out = io.StringIO()
     kwargs.setdefault("inventory", None)
     kwargs.setdefault("verbosity", 1)
-    outcome = runner.run_playbook("site.yml", out=out, project_dir=pdir, **kwargs)
+    outcome = run_playbook("site.yml", out=out, project_dir=pdir, **kwargs)
     lines = out.getvalue().splitlines()
     return outcome, lines if raw else [COUNTER.sub("", line) for line in lines]
 
@@ -197,8 +207,8 @@ def test_extra_vars_are_data_never_templates(project, tmp_path):
 
 
 def test_inert_marks_every_string_and_keeps_numbers_and_keys():
-    marked = runner.inert({"a": "x", "n": 3, "b": True, "l": ["y", 1, {"k": "z"}], "none": None})
-    u = runner.UNSAFE_KEY
+    marked = inert({"a": "x", "n": 3, "b": True, "l": ["y", 1, {"k": "z"}], "none": None})
+    u = UNSAFE_KEY
     assert marked == {"a": {u: "x"}, "n": 3, "b": True, "l": [{u: "y"}, 1, {"k": {u: "z"}}], "none": None}
 
 
@@ -239,12 +249,12 @@ def test_old_runs_are_pruned(project, state_home):
     pdir, _ = project
     runs = state_home / "kprov" / "runs"
     runs.mkdir(parents=True)
-    for i in range(runner.RUNS_KEPT + 5):
+    for i in range(RUNS_KEPT + 5):
         (runs / f"20000101T0000{i:02d}Z-1").mkdir()
     (runs / "not-a-run").mkdir()
     run(pdir)
     kept = sorted(p.name for p in runs.iterdir())
-    assert len([k for k in kept if k.startswith("2000")]) == runner.RUNS_KEPT - 1
+    assert len([k for k in kept if k.startswith("2000")]) == RUNS_KEPT - 1
     assert "20000101T000000Z-1" not in kept
     assert "not-a-run" in kept
 
@@ -264,7 +274,7 @@ def test_apply_failure_raises_apply_failed_with_host_reason_and_artifacts(kprov_
     _, target = kprov_playbooks
     out = io.StringIO()
     with pytest.raises(ApplyFailed) as info:
-        runner.apply(role_vars={"must_fail": True}, goals=None, inventory=None, check=True, out=out)
+        apply(role_vars={"must_fail": True}, goals=None, inventory=None, check=True, out=out)
     msg = str(info.value)
     assert info.value.exit_code == 1
     assert msg.startswith("apply failed at 'Stop here when asked': asked to fail (run artifacts: "), msg
@@ -277,7 +287,7 @@ def test_apply_failure_raises_apply_failed_with_host_reason_and_artifacts(kprov_
 @pytest.mark.skipif(os.geteuid() != 0, reason="a real local apply needs root")
 def test_apply_local_passes_role_vars_as_extravars(kprov_playbooks):
     _, target = kprov_playbooks
-    result = runner.apply(role_vars={"kbuild_host_zram_enabled": True, "marker_text": "applied"},
+    result = apply(role_vars={"kbuild_host_zram_enabled": True, "marker_text": "applied"},
                           goals=Goals(jobs=3), inventory=None, out=io.StringIO())
     assert result.ok and result.total("changed") == 2
     assert (target / "marker.txt").read_text() == "applied\n"
@@ -295,7 +305,7 @@ def test_apply_inventory_passes_only_the_goals_the_user_set(kprov_playbooks, tmp
     _, target = kprov_playbooks
     inv = local_inventory_file(tmp_path)
     out = io.StringIO()
-    result = runner.apply(role_vars=None, goals=Goals(zram=True, jobs=3), inventory=str(inv),
+    result = apply(role_vars=None, goals=Goals(zram=True, jobs=3), inventory=str(inv),
                           limit="builders", check=False, out=out)
     assert result.stats["b1"]["changed"] == 2
     assert json.loads((target / "vars.json").read_text()) == {"goals": {"zram": True, "jobs": 3}, "zram": None}
@@ -307,7 +317,7 @@ def test_apply_inventory_without_goals_leaves_inventory_goals_alone(kprov_playbo
     inv = write(tmp_path / "inv.ini", f"""
         b1 ansible_connection=local ansible_python_interpreter={sys.executable} kbuild_host_goals='{{"jobs": 7}}'
         """)
-    runner.apply(role_vars=None, goals=Goals(), inventory=str(inv), out=io.StringIO())
+    apply(role_vars=None, goals=Goals(), inventory=str(inv), out=io.StringIO())
     assert json.loads((target / "vars.json").read_text())["goals"] == {"jobs": 7}
 
 
@@ -318,7 +328,7 @@ def test_unreachable_host_is_apply_failed_naming_it(kprov_playbooks, tmp_path):
         """)
     out = io.StringIO()
     with pytest.raises(ApplyFailed) as info:
-        runner.apply(role_vars=None, goals=None, inventory=str(inv), out=out)
+        apply(role_vars=None, goals=None, inventory=str(inv), out=out)
     assert "apply failed: ghost is unreachable: " in str(info.value)
     assert "run artifacts: " in str(info.value)
     assert "[unreachable] ghost |" in out.getvalue()
@@ -338,7 +348,7 @@ def free_port() -> int:
 
 def test_missing_inventory_is_user_error(tmp_path, state_home):
     with pytest.raises(UserError) as info:
-        runner.apply(role_vars=None, goals=None, inventory=str(tmp_path / "nope.ini"), out=io.StringIO())
+        apply(role_vars=None, goals=None, inventory=str(tmp_path / "nope.ini"), out=io.StringIO())
     assert str(info.value) == f"inventory file not found: {tmp_path / 'nope.ini'}"
     assert info.value.exit_code == 2
     assert not state_home.exists(), "nothing runs, nothing is written"
@@ -355,25 +365,25 @@ def test_unparsable_inventory_is_user_error(tmp_path):
 def test_limit_that_matches_nothing_is_user_error(tmp_path):
     inv = local_inventory_file(tmp_path)
     with pytest.raises(UserError, match="--limit nosuchhost matches no host"):
-        runner.apply(role_vars=None, goals=None, inventory=str(inv), limit="nosuchhost", out=io.StringIO())
+        apply(role_vars=None, goals=None, inventory=str(inv), limit="nosuchhost", out=io.StringIO())
 
 
 def test_limit_without_inventory_is_user_error():
     with pytest.raises(UserError, match="--limit needs -i INVENTORY"):
-        runner.apply(role_vars={}, goals=None, inventory=None, limit="x", check=True, out=io.StringIO())
+        apply(role_vars={}, goals=None, inventory=None, limit="x", check=True, out=io.StringIO())
 
 
 def test_missing_ansible_tool_is_environment_problem():
     with pytest.raises(EnvironmentProblem, match="ansible-kprov-nonexistent not found"):
-        runner.ansible_tool("ansible-kprov-nonexistent")
+        ansible_tool("ansible-kprov-nonexistent")
 
 
 NON_ROOT_APPLY = """
 import sys
-from provision import inventory, progress, runner
+from provision.apply import converge
 from provision.errors import KprovError
 try:
-    runner.apply(role_vars={"kbuild_host_zram_enabled": True}, goals=None, inventory=None, check=CHECK)
+    converge.apply(role_vars={"kbuild_host_zram_enabled": True}, goals=None, inventory=None, check=CHECK)
 except KprovError as exc:
     print(f"kprov: {exc}", file=sys.stderr)
     sys.exit(exc.exit_code)
@@ -406,16 +416,16 @@ def test_non_root_apply_is_refused_before_anything_runs(tmp_path):
 
 
 def test_goals_extravars_keeps_only_what_differs_from_the_defaults():
-    assert runner.goals_extravars(None) == {}
-    assert runner.goals_extravars(Goals()) == {}
-    assert runner.goals_extravars(Goals(zram=False, jobs=4, allow=("10.0.0.0/24",))) == {
+    assert goals_extravars(None) == {}
+    assert goals_extravars(Goals()) == {}
+    assert goals_extravars(Goals(zram=False, jobs=4, allow=("10.0.0.0/24",))) == {
         "zram": False, "jobs": 4, "allow": ["10.0.0.0/24"]}
 
 
 def test_host_stats_maps_runner_names_to_recap_names():
     stats = {"ok": {"a": 3}, "changed": {"a": 1}, "dark": {"b": 1}, "failures": {"a": 1},
              "skipped": {}, "processed": {"a": 1, "b": 1}}
-    got = runner.host_stats(stats)
+    got = host_stats(stats)
     assert got["a"] == {"ok": 3, "changed": 1, "unreachable": 0, "failed": 1, "skipped": 0, "rescued": 0, "ignored": 0}
     assert got["b"]["unreachable"] == 1
     assert progress.recap_line("a", got["a"]) == "a : ok=3 changed=1 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0"
@@ -447,7 +457,7 @@ def test_area_of_names_the_task_file():
 
 
 def test_local_inventory_prefers_the_system_python():
-    line = runner.local_inventory()
+    line = local_inventory()
     expected = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
     assert line == f"localhost ansible_connection=local ansible_python_interpreter={expected}\n"
 
@@ -460,11 +470,11 @@ def test_user_ansible_cfg_and_host_key_checking_are_kept(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ANSIBLE_PIPELINING", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.ansible.cfg of this machine's
-    env = runner.inventory_envvars()
+    env = inventory_envvars()
     assert env == {"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "False",
                    "ANSIBLE_PIPELINING": "True"}
     (tmp_path / "ansible.cfg").unlink()
-    assert runner.inventory_envvars() == {"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_PIPELINING": "True"}
+    assert inventory_envvars() == {"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_PIPELINING": "True"}
 
 
 @pytest.mark.parametrize("cfg", ["[defaults]\npipelining = False\n", "[connection]\npipelining = no\n",
@@ -477,10 +487,10 @@ def test_pipelining_is_on_unless_the_user_says_otherwise(tmp_path, monkeypatch, 
     tmp_path.chmod(0o755)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ansible.cfg").write_text(cfg)
-    assert "ANSIBLE_PIPELINING" not in runner.inventory_envvars()
+    assert "ANSIBLE_PIPELINING" not in inventory_envvars()
     (tmp_path / "ansible.cfg").unlink()
     monkeypatch.setenv("ANSIBLE_PIPELINING", "False")
-    assert "ANSIBLE_PIPELINING" not in runner.inventory_envvars()
+    assert "ANSIBLE_PIPELINING" not in inventory_envvars()
 
 
 # --------------------------------------------------------------------------- the real role, check mode
@@ -493,13 +503,13 @@ def role_ready() -> bool:
 @pytest.mark.skipif(not role_ready(), reason="playbooks/site.yml and the kbuild_host role are not there")
 def test_real_role_check_mode_on_localhost_changes_nothing():
     planner = pytest.importorskip("provision.planner")
-    from provision.catalog import load_catalog
-    from provision.facts import gather
+    from provision.facts.catalog import load_catalog
+    from provision.facts.local import gather
 
     plan = planner.plan(gather(), Goals(), load_catalog())
     before = {p: Path(p).exists() for p in ("/etc/ccache.conf", "/etc/kprov/plan.json", "/etc/profile.d/kprov-kbuild.sh")}
     out = io.StringIO()
-    result = runner.apply(role_vars=plan.to_role_vars(), goals=None, inventory=None, check=True, out=out)
+    result = apply(role_vars=plan.to_role_vars(), goals=None, inventory=None, check=True, out=out)
     text = out.getvalue()
     assert result.ok, text
     assert re.search(r"^localhost : ok=\d+ changed=\d+ unreachable=0 failed=0", text, re.M)
@@ -509,15 +519,15 @@ def test_real_role_check_mode_on_localhost_changes_nothing():
 
 @pytest.mark.skipif(not (playbooks_dir() / "roles/kbuild_host/tasks/zram.yml").is_file(), reason="the role is not there")
 def test_area_names_map_to_the_role_tags():
-    assert runner.role_tag("zram") == "kbuild_host_zram"
-    assert runner.role_tag("kbuild_host_ccache") == "kbuild_host_ccache"
+    assert role_tag("zram") == "kbuild_host_zram"
+    assert role_tag("kbuild_host_ccache") == "kbuild_host_ccache"
 
 
 def test_the_areas_are_the_role_mains_tagged_includes():
     """provision.validate.AREAS is what --tags accepts: the role's tasks/main.yml must agree."""
     import yaml
 
-    from provision.validate import AREAS
+    from provision.rules.names import AREAS
 
     main = yaml.safe_load((playbooks_dir() / "roles/kbuild_host/tasks/main.yml").read_text())
     tagged = [t["tags"][0][len("kbuild_host_"):] for t in main if t["tags"] != ["always"]]
@@ -525,7 +535,7 @@ def test_the_areas_are_the_role_mains_tagged_includes():
 
 
 def test_tags_are_areas_repeated_or_comma_separated():
-    from provision.validate import check_area_tags
+    from provision.rules.names import check_area_tags
 
     assert check_area_tags(["packages,ccache", "kbuild_host_zram", "ccache"], "--tags") == ("packages", "ccache", "zram")
     for bad in ("plan", "always", "ccache,", "pakages"):
@@ -600,26 +610,26 @@ def full_tmpfs(tmp_path):
 def test_a_full_filesystem_stops_apply_before_anything_runs_naming_it(full_tmpfs, monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_STATE_HOME", str(full_tmpfs / "state"))
     with pytest.raises(EnvironmentProblem) as info:
-        runner.apply(role_vars={"kbuild_host_ccache_enabled": False}, goals=None, inventory=None, out=io.StringIO())
+        apply(role_vars={"kbuild_host_ccache_enabled": False}, goals=None, inventory=None, out=io.StringIO())
     message = str(info.value)
     assert message.startswith("not enough space to apply: ") and f"free on {full_tmpfs} " in message
     assert "needs at least 256 MiB there" in message
     assert not (full_tmpfs / "state").exists(), "a run directory was created"
     # The ccache directory counts too: a cache on a full filesystem is named as such.
     with pytest.raises(EnvironmentProblem, match=f"free on {full_tmpfs} \\(which holds {full_tmpfs}/cache\\)"):
-        runner.check_free_space([tmp_path, full_tmpfs / "cache"])
-    runner.check_free_space([tmp_path], minimum=1)  # a roomy filesystem passes
+        check_free_space([tmp_path, full_tmpfs / "cache"])
+    check_free_space([tmp_path], minimum=1)  # a roomy filesystem passes
 
 
 def test_each_failed_host_gets_its_own_cause_line_and_the_last_line_sums_up():
-    result = runner.ApplyResult(rc=2, status="failed", stats={}, artifacts_dir="/runs/x/artifacts",
+    result = ApplyResult(rc=2, status="failed", stats={}, artifacts_dir="/runs/x/artifacts",
                                 failed_hosts=("b1", "b2"), unreachable_hosts=("b3",))
-    outcome = runner.RunOutcome(result=result, unreachable={"b3": "ssh: connect to host b3 port 22: No route to host"})
+    outcome = RunOutcome(result=result, unreachable={"b3": "ssh: connect to host b3 port 22: No route to host"})
     outcome.failed_tasks["b1"] = ("Install the packages", "packages",
                                   {"msg": "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem."})
     outcome.failed_tasks["b2"] = ("Start distccd", "distcc", {"msg": "bind: Address already in use"})
     err = io.StringIO()
-    last = runner.apply_failure(outcome, err)
+    last = apply_failure(outcome, err)
     lines = err.getvalue().splitlines()
     assert [ln.split(" ")[1] for ln in lines] == ["b1:", "b2:", "apply"]
     assert lines[0].startswith("kprov: b1: apply failed at 'Install the packages': dpkg was interrupted")
@@ -633,6 +643,6 @@ def test_no_repair_reaches_the_role_in_both_modes(kprov_playbooks, tmp_path, sta
     inv = write(tmp_path / "inv.ini", f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
     for kwargs in ({"role_vars": {"marker_text": "x"}, "goals": None, "inventory": None},
                    {"role_vars": None, "goals": Goals(jobs=3), "inventory": str(inv)}):
-        result = runner.apply(check=True, repair=False, out=io.StringIO(), **kwargs)
+        result = apply(check=True, repair=False, out=io.StringIO(), **kwargs)
         extravars = json.loads((Path(result.artifacts_dir).parent / "env" / "extravars").read_text())
         assert extravars["kbuild_host_packages_repair"] is False

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from provision import cache_store as cs
 from provision.errors import UserError
+from provision.role import store_files as cs
 
 WRITER = "w" * 20 + "-_Writer0123456789abcd"
 READER = "r" * 20 + "-_Reader0123456789abcd"

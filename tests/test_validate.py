@@ -23,33 +23,32 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from provision import calibration as cal
-from provision import validate
-from provision.catalog import load_catalog
 from provision.errors import UserError
-from provision.model import Goals, HostEntry, HostFacts
+from provision.facts.catalog import load_catalog
+from provision.model.facts import HostFacts
+from provision.model.goals import Goals, HostEntry, check_host_entries, check_host_entry
 from provision.planner import plan
-from provision.validate import (
-    BUILDENV_CHECKS,
-    SYSCTL_RANGES,
+from provision.role.checks import check_role_vars
+from provision.rules.addresses import (
     address_in,
-    check_account_name,
-    check_buildenv,
-    check_host_entries,
     check_listen,
-    check_owned_dir,
-    check_path,
-    check_role_vars,
-    check_sysctls,
-    check_zram_algorithm,
-    check_zram_percent,
     is_hostname,
     is_private,
     loopback_for,
     parse_address,
     parse_allow,
-    parse_distcc_host,
     parse_ip,
-    parse_size,
+)
+from provision.rules.distcc import parse_distcc_host
+from provision.rules.names import check_account_name, check_owned_dir, check_packages, check_path, parse_size
+from provision.rules.store import check_secret_text, check_store_client, check_store_url
+from provision.rules.system import (
+    BUILDENV_CHECKS,
+    SYSCTL_RANGES,
+    check_buildenv,
+    check_sysctls,
+    check_zram_algorithm,
+    check_zram_percent,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -926,18 +925,18 @@ def test_the_family_rule_is_needed_distccd_3_4_swaps_ipv4_entries_on_ipv6_socket
                                            ("fd00::1", "ip6-localhost"), ("10.0.0.2", "localhost.localdomain")])
 def test_loopback_names_keep_loopback_addresses(address, name):
     with pytest.raises(UserError, match="names this host's loopback"):
-        validate.check_host_entry(address, [name])
-    assert validate.check_host_entry("127.0.0.1", [name]).names == (name,)
+        check_host_entry(address, [name])
+    assert check_host_entry("127.0.0.1", [name]).names == (name,)
 
 
 @pytest.mark.parametrize("name", ["ccache; rm -rf /", "-oAPT::Get::AllowUnauthenticated=1", "", "git\n", "dwarves=1.24 -4", 7])
 def test_package_names_are_names(name):
     with pytest.raises(UserError, match="kbuild_host_packages"):
-        validate.check_packages([name], "kbuild_host_packages")
+        check_packages([name], "kbuild_host_packages")
 
 
 def test_real_package_lists_pass():
-    assert validate.check_packages(["libssl-dev", "perl-base", "elfutils-libelf-devel", "dwarves=1.24-4.1", "g++"],
+    assert check_packages(["libssl-dev", "perl-base", "elfutils-libelf-devel", "dwarves=1.24-4.1", "g++"],
                                    "kbuild_host_packages")
 
 
@@ -956,7 +955,7 @@ def test_real_package_lists_pass():
     ],
 )
 def test_store_urls_come_out_canonical(url, canonical):
-    assert str(validate.check_store_url(url, "--ccache-remote")) == canonical
+    assert str(check_store_url(url, "--ccache-remote")) == canonical
 
 
 @pytest.mark.parametrize(
@@ -974,7 +973,7 @@ def test_store_urls_come_out_canonical(url, canonical):
 )
 def test_bad_store_urls_are_one_line_that_never_shows_a_password(url):
     with pytest.raises(UserError) as err:
-        validate.check_store_url(url, "--ccache-remote")
+        check_store_url(url, "--ccache-remote")
     message = str(err.value)
     assert "\n" not in message and message.isprintable()
     assert "pw" not in message and "a:b" not in message
@@ -982,28 +981,28 @@ def test_bad_store_urls_are_one_line_that_never_shows_a_password(url):
 
 @pytest.mark.parametrize("spec, expected", [("laptop", ("laptop", False)), ("ci1.example:write", ("ci1.example", True))])
 def test_store_client_specs(spec, expected):
-    assert validate.check_store_client(spec) == expected
+    assert check_store_client(spec) == expected
 
 
 @pytest.mark.parametrize("spec", ["", ":write", "a:read", "a:write:x", "a b", "a@b", "a|b", "-a", "x" * 65, "a#b"])
 def test_bad_store_client_specs(spec):
     with pytest.raises(UserError):
-        validate.check_store_client(spec)
+        check_store_client(spec)
 
 
 def test_secret_text_is_one_token_line_and_never_echoed():
     token = "Zk3v9Qx-_p0LmN4rT7yW2aB5cD8eF1gH6iJ0kL3mN9o"
-    assert validate.check_secret_text(token + "\n", "s") == token
+    assert check_secret_text(token + "\n", "s") == token
     for bad in ("", "short", token + "\n\n", token + "|x", f"{token}:{token}", "pass word " * 3, None, token + "\r"):
         with pytest.raises(UserError) as err:
-            validate.check_secret_text(bad, "s")
+            check_secret_text(bad, "s")
         assert token not in str(err.value)
 
 
 def test_the_new_build_environment_variables_are_checked():
     ok = {"CCACHE_CONFIGPATH": "/etc/kprov/ccache-remote.conf", "KCFLAGS": "-fdebug-prefix-map=/srv/kbuild/="}
-    assert validate.check_buildenv(ok) == ok
+    assert check_buildenv(ok) == ok
     for name, value in (("KCFLAGS", "-fplugin=/tmp/evil.so"), ("KCFLAGS", "-fdebug-prefix-map=/a/= -fplugin=x"),
                         ("CCACHE_CONFIGPATH", "relative"), ("CCACHE_CONFIGPATH", "/etc/$(id)")):
         with pytest.raises(UserError):
-            validate.check_buildenv({name: value})
+            check_buildenv({name: value})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.facts import sysprobe
+from provision.facts.local import sysprobe
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "playbooks" / "roles" / "kbuild_host" / "files" / "kprov-zram-sysfs.sh"

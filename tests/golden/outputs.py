@@ -21,6 +21,9 @@ if str(HERE) not in sys.path:
 import cases  # noqa: E402
 import hosts  # noqa: E402
 
+from provision.fleet.plan import plan_fleet, plan_inventory
+from provision.fleet.table import fleet_json, render_fleet
+
 OUT = HERE / "out"
 FIXTURES = TESTS / "fixtures"
 
@@ -37,7 +40,7 @@ def host_file(host: str, scratch: Path) -> Path:
 
 def run_kprov(argv: list[str]) -> str:
     """stdout, then the exit code and stderr when either says something."""
-    from provision.cli import Kprov
+    from provision.cli.app import Kprov
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -59,16 +62,17 @@ def single_outputs(scratch: Path):
 def fleet_outputs(scratch: Path):
     """(file name, text) for the fleets: a distcc farm planned from gathered facts (as ``kprov
     plan -i`` plans an inventory), and a shared compile cache with its store."""
-    from provision import fleet
-    from provision.catalog import load_catalog
-    from provision.model import Goals, HostFacts
     from test_fleet import PARITY_GROUPS, parity_hosts
+
+    from provision.facts.catalog import load_catalog
+    from provision.model.facts import HostFacts
+    from provision.model.goals import Goals
 
     catalog = load_catalog()
     for name, goals in (("farm", Goals()), ("farm-cli-goals", Goals(zram=True, farm_allow_subnets=True))):
-        plans = fleet.plan_inventory(parity_hosts(), PARITY_GROUPS, goals, catalog)
-        yield f"fleet-{name}.txt", fleet.render_fleet(plans, PARITY_GROUPS)
-        yield f"fleet-{name}.json", json.dumps(fleet.fleet_json(plans), indent=2, sort_keys=True) + "\n"
+        plans = plan_inventory(parity_hosts(), PARITY_GROUPS, goals, catalog)
+        yield f"fleet-{name}.txt", render_fleet(plans, PARITY_GROUPS)
+        yield f"fleet-{name}.json", json.dumps(fleet_json(plans), indent=2, sort_keys=True) + "\n"
 
     groups = {"all": ["store1", "ci1", "laptop1", "far1", "pi1"], "ccache_store": ["store1"],
               "ccache_writers": ["ci1"], "distcc_servers": ["store1"], "distcc_clients": ["ci1", "pi1"]}
@@ -80,10 +84,10 @@ def fleet_outputs(scratch: Path):
         base = HostFacts.from_dict(json.loads((FIXTURES / f"{fixture}.json").read_text()))
         facts[name] = dataclasses.replace(base, hostname=name, default_ipv4=address)
     secrets = scratch / "kprov-secrets" / "ccache"
-    plans = fleet.plan_fleet(facts, groups, Goals(), catalog, cache_secrets_dir=str(secrets))
+    plans = plan_fleet(facts, groups, Goals(), catalog, cache_secrets_dir=str(secrets))
     marker = str(secrets)
-    yield "fleet-cache.txt", fleet.render_fleet(plans, groups).replace(marker, "SECRETS")
-    yield "fleet-cache.json", (json.dumps(fleet.fleet_json(plans), indent=2, sort_keys=True) + "\n").replace(
+    yield "fleet-cache.txt", render_fleet(plans, groups).replace(marker, "SECRETS")
+    yield "fleet-cache.json", (json.dumps(fleet_json(plans), indent=2, sort_keys=True) + "\n").replace(
         marker, "SECRETS")
 
 

@@ -69,7 +69,6 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.connection import ConnectionBase, ensure_connect
 from ansible_collections.containers.podman.plugins.connection.podman import Connection as PodmanConnection
 
-
 #: podman exec's exit status for an error of podman itself, not of the command run in the container
 PODMAN_FAILED = 125
 

@@ -1,9 +1,10 @@
 """Filters that let the kbuild_host role plan and check a host with kprov's own code.
 
 The role never carries a second copy of kprov's rules: these filters call the ``provision``
-package on the Ansible controller, the planner for the plan and ``provision.validate`` for every
-check of a variable and for the canonical form templates write. It is imported lazily, so a
-controller without kprov gets one clear error from the filter rather than a failure to load the role.
+package on the Ansible controller through one module, ``provision.role.backend``: the planner for
+the plan, kprov's rules for every check of a variable and for the canonical form templates write.
+It is imported lazily, so a controller without kprov gets one clear error from the filter rather
+than a failure to load the role.
 """
 
 from __future__ import annotations
@@ -16,26 +17,29 @@ from ansible.errors import AnsibleFilterError
 NOT_INSTALLED = "kprov is not installed on the Ansible controller: run `pip install kprov` there"
 
 
-def _module(name: str) -> Any:
-    """``provision.<name>``, or the one-line "install kprov" error."""
+BACKEND = "provision.role.backend"
+
+
+def _backend() -> Any:
+    """kprov's module for this role (:mod:`provision.role.backend`), or the one-line "install kprov" error."""
     try:
-        return importlib.import_module(f"provision.{name}")
+        return importlib.import_module(BACKEND)
     except ImportError as exc:
         if getattr(exc, "name", None) == "provision":
             raise AnsibleFilterError(NOT_INSTALLED) from None
         # kprov is there but this part of it does not load: say which, on one line.
         detail = " ".join(str(exc).split())
-        raise AnsibleFilterError(f"kprov on the Ansible controller cannot load provision.{name}: {detail}") from None
+        raise AnsibleFilterError(f"kprov on the Ansible controller cannot load {BACKEND}: {detail}") from None
 
 
 def _plain(value: Any) -> Any:
     """Ansible's lazy/tagged containers -> plain data, with kprov's own converter."""
-    return _module("ansible_facts").plain_data(value)
+    return _backend().plain_data(value)
 
 
 def _checked(check: Any, *args: Any) -> Any:
     """``check(*args)`` with kprov's one-line errors as filter errors."""
-    kprov_error = _module("errors").KprovError
+    kprov_error = _backend().KprovError
     try:
         return check(*args)
     except kprov_error as exc:
@@ -44,15 +48,15 @@ def _checked(check: Any, *args: Any) -> Any:
 
 def kprov_plan_vars(setup_facts: Any, probe: Any = None, goals: Any = None) -> dict[str, Any]:
     """kbuild_host_* variables planned from a host's setup facts and the role's probe result."""
-    plan_from_ansible = _module("ansible_facts").plan_from_ansible
+    plan_from_ansible = _backend().plan_from_ansible
     plan = _checked(plan_from_ansible, _plain(setup_facts), _plain(probe or {}), _plain(goals or {}))
     return plan.to_role_vars()
 
 
 def kprov_farm_toolchain(setup_facts: Any, probe: Any = None) -> Any:
     """What this host publishes for the distcc farm (kbuild_host_farm_toolchain): its toolchain facts."""
-    facts_from_ansible = _module("ansible_facts").facts_from_ansible
-    farm_toolchain = _module("farm").farm_toolchain
+    facts_from_ansible = _backend().facts_from_ansible
+    farm_toolchain = _backend().farm_toolchain
     return farm_toolchain(_checked(facts_from_ansible, _plain(setup_facts), _plain(probe or {})))
 
 
@@ -65,7 +69,7 @@ def kprov_farm_goals(
     client_group: str = "distcc_clients",
 ) -> dict[str, Any]:
     """``goals`` extended with this host's part in the distcc farm its inventory groups describe."""
-    farm_goals_from_hostvars = _module("fleet").farm_goals_from_hostvars
+    farm_goals_from_hostvars = _backend().farm_goals_from_hostvars
     members = set(_plain(groups).get(server_group, [])) | set(_plain(groups).get(client_group, []))
     # hostvars is lazy and huge; hand kprov only the farm members' variables it reads.
     member_vars = {h: _member_vars(hostvars[h]) for h in sorted(members) if h in hostvars}
@@ -89,13 +93,13 @@ def kprov_cache_goals(
     store (the one host of ``store_group``) or a client of it at ``endpoint`` ([backend, port], the
     store's published kbuild_host_ccache_endpoint). Secret files are made on the controller, in
     ``secrets_dir``, when missing."""
-    cache_goals_from_hostvars = _module("fleet").cache_goals_from_hostvars
+    cache_goals = _backend().cache_goals
     plain_groups = _plain(groups)
     fleet = plain_groups.get("all") or list(hostvars)
     member_vars = {h: _member_vars(hostvars[h]) for h in sorted(set(fleet)) if h in hostvars}
     where = _plain(endpoint) if endpoint else None
     return _checked(
-        cache_goals_from_hostvars,
+        cache_goals,
         str(host), member_vars, plain_groups, _plain(goals or {}), str(secrets_dir), str(store_group),
         str(writer_group), (str(where[0]), int(where[1])) if where else None,
     )
@@ -114,7 +118,7 @@ def _member_vars(hvars: Any) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- checks (provision.validate)
+# --------------------------------------------------------------------------- checks (kprov's rules)
 
 
 def kprov_role_vars_problem(role_vars: Any, host_addresses: Any = None) -> str:
@@ -123,11 +127,11 @@ def kprov_role_vars_problem(role_vars: Any, host_addresses: Any = None) -> str:
     ``host_addresses``: the host's own addresses (all_ipv4_addresses + all_ipv6_addresses), or
     none when the facts do not list them.
     """
-    validate = _module("validate")
-    kprov_error = _module("errors").KprovError
+    backend = _backend()
+    kprov_error = backend.KprovError
     addresses = None if host_addresses is None else list(_plain(host_addresses))
     try:
-        validate.check_role_vars(_plain(role_vars), addresses)
+        backend.check_role_vars(_plain(role_vars), addresses)
     except kprov_error as exc:
         return str(exc)
     return ""
@@ -135,7 +139,7 @@ def kprov_role_vars_problem(role_vars: Any, host_addresses: Any = None) -> str:
 
 def kprov_allow(allow: Any, allow_public: Any = False) -> list[str]:
     """distccd's allow list in canonical form (``10.0.0.0/8``), checked."""
-    v = _module("validate")
+    v = _backend()
     public = _checked(v.check_flag, _plain(allow_public), "kbuild_host_distcc_allow_public")
     return list(
         _checked(v.parse_allow, _plain(allow), public, "kbuild_host_distcc_allow", "kbuild_host_distcc_allow_public")
@@ -144,55 +148,54 @@ def kprov_allow(allow: Any, allow_public: Any = False) -> list[str]:
 
 def kprov_listen(listen: Any, allow: Any) -> str:
     """distccd's listen address in canonical form, in the allow list's address family."""
-    v = _module("validate")
+    v = _backend()
     return _checked(v.check_listen, _plain(listen), list(_plain(allow)), None, "kbuild_host_distcc_listen")
 
 
 def kprov_distcc_hosts(hosts: Any) -> list[str]:
     """distcc client host specs in canonical form (``build2/8``, ``10.0.0.7:3633/4,lzo``)."""
-    v = _module("validate")
-    calibration = _module("calibration")
-    parsed = _checked(v.check_distcc_hosts, _plain(hosts), calibration.DISTCC_MAX_LIMIT, "kbuild_host_distcc_hosts")
-    return [h.spec(calibration.DISTCC_DEFAULT_LIMIT) for h in parsed]
+    v = _backend()
+    parsed = _checked(v.check_distcc_hosts, _plain(hosts), v.DISTCC_MAX_LIMIT, "kbuild_host_distcc_hosts")
+    return [h.spec(v.DISTCC_DEFAULT_LIMIT) for h in parsed]
 
 
 def kprov_path(path: Any, name: str) -> str:
     """An absolute path in kprov's safe character set, normalised; ``name`` is the variable's."""
-    return _checked(_module("validate").check_path, _plain(path), str(name))
+    return _checked(_backend().check_path, _plain(path), str(name))
 
 
 def kprov_owned_dir(path: Any, name: str) -> str:
     """A directory the role creates and hands to a group (never a system directory)."""
-    return _checked(_module("validate").check_owned_dir, _plain(path), str(name))
+    return _checked(_backend().check_owned_dir, _plain(path), str(name))
 
 
 def kprov_account_name(name: Any, variable: str) -> str:
-    return _checked(_module("validate").check_account_name, _plain(name), str(variable))
+    return _checked(_backend().check_account_name, _plain(name), str(variable))
 
 
 def kprov_ccache_size(size: Any) -> str:
     """A ccache max_size in ccache's binary-unit syntax (``8Gi``, ``2048Mi``)."""
-    return _checked(_module("validate").ccache_size, _plain(size), "kbuild_host_ccache_max_size")
+    return _checked(_backend().ccache_size, _plain(size), "kbuild_host_ccache_max_size")
 
 
 def kprov_ccache_sloppiness(values: Any) -> list[str]:
-    return list(_checked(_module("validate").check_sloppiness, _plain(values), "kbuild_host_ccache_sloppiness"))
+    return list(_checked(_backend().check_sloppiness, _plain(values), "kbuild_host_ccache_sloppiness"))
 
 
 def kprov_host_entries(entries: Any) -> list[dict[str, Any]]:
     """/etc/hosts entries with canonical addresses and checked names."""
-    checked = _checked(_module("validate").check_host_entries, _plain(entries), "kbuild_host_hosts_entries")
+    checked = _checked(_backend().check_host_entries, _plain(entries), "kbuild_host_hosts_entries")
     return [{"address": e.address, "names": list(e.names)} for e in checked]
 
 
 def kprov_sysctls(values: Any) -> dict[str, str]:
     """The swap-on-zram sysctls: only the keys kprov plans, values in their ranges."""
-    return _checked(_module("validate").check_sysctls, _plain(values), "kbuild_host_zram_sysctls")
+    return _checked(_backend().check_sysctls, _plain(values), "kbuild_host_zram_sysctls")
 
 
 def kprov_buildenv(env: Any) -> dict[str, str]:
     """The exported build environment: kprov's fixed variable names, each value in its charset."""
-    return _checked(_module("validate").check_buildenv, _plain(env), "kbuild_host_buildenv")
+    return _checked(_backend().check_buildenv, _plain(env), "kbuild_host_buildenv")
 
 
 # --------------------------------------------------------------------------- the shared compile cache
@@ -200,39 +203,39 @@ def kprov_buildenv(env: Any) -> dict[str, str]:
 
 def kprov_ccache_store(store: Any) -> dict[str, Any]:
     """The planned store in canonical form (``{}`` when this host runs none)."""
-    s = _checked(_module("cache_store").check_store, _plain(store))
+    s = _checked(_backend().check_store, _plain(store))
     return {} if s is None else s.to_role_var()
 
 
 def kprov_ccache_remote(remote: Any) -> dict[str, Any]:
     """The planned remote store of a client in canonical form (``{}`` when it uses none)."""
-    r = _checked(_module("cache_store").check_remote, _plain(remote))
+    r = _checked(_backend().check_remote, _plain(remote))
     return {} if r is None else r.to_role_var()
 
 
 def kprov_redis_acl(store: Any, secrets: Any) -> list[str]:
     """Redis ``user`` lines with ``#sha256`` passwords, from ``{name: secret}``."""
-    return list(_checked(_module("cache_store").redis_acl_lines, _plain(store), _plain(secrets)))
+    return list(_checked(_backend().redis_acl_lines, _plain(store), _plain(secrets)))
 
 
 def kprov_htpasswd(store: Any, secrets: Any, writers_only: bool = False) -> list[str]:
     """nginx htpasswd lines (``{SSHA}``, salt derived from the user name), from ``{name: secret}``."""
-    return list(_checked(_module("cache_store").nginx_user_file_lines, _plain(store), _plain(secrets), bool(writers_only)))
+    return list(_checked(_backend().nginx_user_file_lines, _plain(store), _plain(secrets), bool(writers_only)))
 
 
 def kprov_ccache_remote_storage(remote: Any, secret: Any) -> str:
     """ccache's remote_storage value: URL with USER:SECRET@ and its attributes."""
-    return _checked(_module("cache_store").remote_storage_line, _plain(remote), _plain(secret))
+    return _checked(_backend().remote_storage_line, _plain(remote), _plain(secret))
 
 
 def kprov_ccache_compiler_check(value: Any) -> str:
-    return _checked(_module("cache_store").check_compiler_check, _plain(value))
+    return _checked(_backend().check_compiler_check, _plain(value))
 
 
 def kprov_ccache_size_bytes(size: Any, name: str) -> str:
     """A size in bytes in ccache's binary-unit syntax (``4Gi``), checked."""
-    v = _module("validate")
-    return _module("model").ccache_size_string(_checked(v.check_size_bytes, _plain(size), str(name)))
+    v = _backend()
+    return v.ccache_size_string(_checked(v.check_size_bytes, _plain(size), str(name)))
 
 
 class FilterModule:

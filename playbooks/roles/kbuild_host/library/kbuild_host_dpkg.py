@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: kprov developers
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE, or https://www.apache.org/licenses/LICENSE-2.0)
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,18 +13,22 @@ module: kbuild_host_dpkg
 short_description: Find an interrupted dpkg run and finish it before packages are installed
 description:
   - Waits for the dpkg frontend lock (C(/var/lib/dpkg/lock-frontend), the lock apt and dpkg take) and, holding
-    it, looks for what a killed dpkg leaves behind, the states C(dpkg --audit) reports
-  - journal entries under C(/var/lib/dpkg/updates) (apt then refuses to run with "dpkg was interrupted"), and
-    packages left half-installed, unpacked, half-configured, awaiting or pending triggers, or marked for reinstall.
-  - With I(repair=true), outside check mode, it runs C(dpkg --configure -a) with C(--force-confold) and
+    it, looks for what a killed dpkg leaves behind, the states C(dpkg --audit) reports.
+  - Those are journal entries under C(/var/lib/dpkg/updates) (apt then refuses to run with "dpkg was
+    interrupted"), and packages left half-installed, unpacked, half-configured, awaiting or pending triggers, or
+    marked for reinstall.
+  - With O(repair=true), outside check mode, it runs C(dpkg --configure -a) with C(--force-confold) and
     C(DEBIAN_FRONTEND=noninteractive), as unattended-upgrades does, then C(apt-get install --reinstall) for the
     packages still half-installed. Maintainer scripts of every pending package run, not only kprov's.
-  - In check mode or with I(repair=false) it changes nothing and fails, naming the commands that repair the host.
+  - In check mode or with O(repair=false) it changes nothing and fails, naming the commands that repair the host.
   - A package that was being removed when dpkg stopped is never reinstalled or removed by this module.
-  - When another package run still holds the lock after I(lock_timeout) seconds, it fails naming that process.
+  - When another package run still holds the lock after O(lock_timeout) seconds, it fails naming that process.
+  - From the same read of dpkg's database it says which of O(wanted) are not installed yet.
 version_added: "0.1.0"
 author:
-  - kprov developers
+  - kprov developers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   repair:
     description:
@@ -33,13 +37,13 @@ options:
     default: true
   lock_timeout:
     description:
-      - Seconds to wait for another package run to release the dpkg frontend lock.
+      - Seconds to wait for another package run to release the dpkg frontend lock. A negative value counts as 0.
     type: int
     default: 60
   wanted:
     description:
       - Packages the role is about to install; the module says which of them are not installed
-        yet (I(missing)), from the same read of dpkg's database, so a host that has them all
+        yet (RV(missing)), from the same read of dpkg's database, so a host that has them all
         needs no apt run.
     type: list
     elements: str
@@ -47,16 +51,28 @@ options:
 attributes:
   check_mode:
     support: full
+    details: In check mode it only reads dpkg's state, under a shared lock, and fails when dpkg was interrupted.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: debian
 notes:
-  - Needs only the Python standard library, dpkg and apt-get on the managed host (Debian family).
+  - Needs only the Python standard library, dpkg and apt-get on the managed host (Debian family). Without
+    C(/var/lib/dpkg) it changes nothing and reports nothing interrupted.
 """
 
 EXAMPLES = r"""
 - name: Repair an interrupted dpkg before installing
-  kbuild_host_dpkg:
+  kprov.kbuild.kbuild_host_dpkg:
     repair: true
+  register: __kbuild_host_dpkg
+
+- name: Fail on an interrupted dpkg instead, and say which packages are missing
+  kprov.kbuild.kbuild_host_dpkg:
+    repair: false
+    lock_timeout: 300
+    wanted: [build-essential, ccache, distcc]
   register: __kbuild_host_dpkg
 """
 
@@ -65,19 +81,32 @@ interrupted:
   description: Whether dpkg was found interrupted.
   returned: always
   type: bool
+  sample: false
 journal:
-  description: Names of the pending journal entries under /var/lib/dpkg/updates.
+  description: Names of the pending journal entries under C(/var/lib/dpkg/updates).
   returned: always
   type: list
   elements: str
   sample: ["0001"]
 packages:
-  description: Packages in an unfinished state, each with C(package), C(want), C(flag) and C(status)
-    (the three words of dpkg's Status field), before any repair.
+  description: Packages in an unfinished state, before any repair.
   returned: always
   type: list
   elements: dict
   sample: [{"package": "git", "want": "install", "flag": "reinstreq", "status": "half-installed"}]
+  contains:
+    package:
+      description: The package name, with its architecture when dpkg gives one.
+      type: str
+    want:
+      description: The first word of dpkg's Status field, such as V(install), V(hold), V(deinstall) or V(purge).
+      type: str
+    flag:
+      description: The second word of dpkg's Status field, such as V(ok) or V(reinstreq).
+      type: str
+    status:
+      description: The third word of dpkg's Status field, such as V(half-installed) or V(unpacked).
+      type: str
 commands:
   description: The commands that repair the host, as a person runs them (as root).
   returned: when interrupted
@@ -86,24 +115,43 @@ commands:
   sample: ["dpkg --configure -a", "apt-get install --reinstall git"]
 missing:
   description:
-    - Those of I(wanted) whose status is not C(install ok installed) (a virtual package name always
-      counts as missing); all of I(wanted) after a repair.
-  returned: always
+    - Those of O(wanted) whose status is not C(install ok installed) (a virtual package name always
+      counts as missing); all of O(wanted) after a repair.
+  returned: success
   type: list
   elements: str
+  sample: [distcc]
 ran:
   description: The commands this module ran, exactly.
   returned: always
   type: list
   elements: str
+  sample: ["DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a"]
 reason:
-  description: Why nothing was repaired, C(check_mode), C(repair_off) or C(removal); absent after a repair.
+  description: Why nothing was repaired.
   returned: when interrupted and not repaired
   type: str
+  choices: [check_mode, repair_off, removal]
+  sample: check_mode
+stdout:
+  description: What the repair commands printed, each after a C($ command) line.
+  returned: when a repair ran
+  type: str
 lock_holder:
-  description: C(pid), C(name) and C(cmdline) of the process holding the dpkg lock when waiting for it timed out.
+  description: The process holding the dpkg frontend lock when waiting for it timed out, V(null) when unknown.
   returned: on a lock timeout
   type: dict
+  sample: {"pid": 4242, "name": "apt-get", "cmdline": "apt-get install -y git"}
+  contains:
+    pid:
+      description: Its process ID.
+      type: int
+    name:
+      description: Its name (C(/proc/PID/comm)), empty when unreadable.
+      type: str
+    cmdline:
+      description: Its command line, empty when unreadable.
+      type: str
 """
 
 import errno

@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright: kprov developers
+# Apache License 2.0 (see LICENSE, or https://www.apache.org/licenses/LICENSE-2.0)
 """Refuse to run the role where a path it writes as root could be turned against the host."""
 
 from __future__ import absolute_import, division, print_function
@@ -11,60 +13,95 @@ DOCUMENTATION = r"""
 module: kbuild_host_paths
 short_description: Check that the paths the kbuild_host role writes are safe to write as root
 description:
-  - Fails, changing nothing, when a path is a symlink, when one of its components is a symlink not
+  - Fails, changing nothing, when one of O(paths) is a symlink, when one of its components is a symlink not
     owned by root, or when a parent directory is writable by everyone without the sticky bit.
-  - Root's own symlinks on the way are followed and their targets checked the same way.
+  - Root's own symlinks on the way (such as C(/var/run -> /run)) are followed and their targets checked the same
+    way. Components that do not exist yet are left for root to create below the last directory checked.
+  - In the same round trip it reads kprov's own records (O(records)) and says which of kprov's own files
+    (O(kprov_files)) are already as the role leaves them, so the role reads them once, before anything of the run
+    writes them, and skips the tasks that would find nothing to do.
+version_added: "0.1.0"
+author:
+  - kprov developers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   paths:
-    description: Absolute paths the role is about to create or write.
+    description:
+      - Absolute paths the role is about to create or write. A relative path is refused.
     type: list
     elements: path
     required: true
   records:
     description:
-      - kprov's own JSON records to read (root's regular files of at most 64 KiB), so the
-        role reads each once, here, before anything of this run writes them.
+      - kprov's own JSON records to read. A record is read only when it is a regular file (not a symlink) owned by
+        root, of at most 64 KiB, holding a JSON object; its content is data, never evaluated.
     type: list
     elements: path
     default: []
   kprov_files:
     description:
-      - kprov's own files and directories -> the mode they must have (root's, not symlinks): the
-        module says which of them already are so, and a regular file's sha256 (at most 64 KiB),
-        so the role skips the round trip of a task that would find nothing to do.
+      - kprov's own files and directories, each mapped to the mode it must have, as an octal string of four digits
+        such as V("0644") (quote it in YAML, or it becomes a number and the module fails).
+      - The module reports those that are already root's (uid and gid 0), not a symlink, and of that mode, in
+        RV(kprov_files).
     type: dict
     default: {}
-author: kprov developers
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Never changes anything; it always returns C(changed=false).
+  - Needs only the Python standard library on the managed host.
 """
 
 EXAMPLES = r"""
 - name: Check the paths the role writes
-  kbuild_host_paths:
+  kprov.kbuild.kbuild_host_paths:
     paths: [/etc/ccache.conf, /var/cache/ccache]
+
+- name: Check them, read kprov's store record and see which of kprov's own files are settled
+  kprov.kbuild.kbuild_host_paths:
+    paths: [/etc/ccache.conf, /etc/kprov/plan.json]
+    records: [/etc/kprov/ccache-store.json]
+    kprov_files:
+      /etc/kprov: "0755"
+      /etc/ccache.conf: "0644"
+  register: __kbuild_host_paths_checked
 """
 
 RETURN = r"""
 checked:
-  description: The paths that were checked.
+  description: The paths that were checked, O(paths) as given.
   type: list
   elements: str
-  returned: always
+  returned: success, and when a path is refused
+  sample: ["/etc/ccache.conf", "/var/cache/ccache"]
 existing:
-  description: Those of the paths that exist (a symlink counts).
+  description: Those of the paths that exist (a symlink counts, even a dangling one).
   type: list
   elements: str
-  returned: always
+  returned: success
+  sample: ["/etc/ccache.conf"]
 records:
-  description: Each of I(records) -> its JSON object, or null when it is missing or not a readable record.
+  description:
+    - Each of O(records) mapped to its JSON object, or V(null) when it is missing or not a readable record.
   type: dict
-  returned: always
+  returned: success
+  sample: {"/etc/kprov/ccache-store.json": {"backend": "redis", "dir": "/var/lib/kprov/ccache-redis"}}
 kprov_files:
   description:
-    - Each of I(kprov_files) that is root's (uid and gid 0), not a symlink, and has its mode ->
-      C(dir) for a directory, the sha256 of a regular file of at most 64 KiB, else C(other).
-      A path missing, or not so, is left out.
+    - Each of O(kprov_files) that is root's (uid and gid 0), not a symlink, and of its mode, mapped to V(dir) for a
+      directory, the sha256 of a regular file of at most 64 KiB, or V(other) for anything else.
+    - A path that is missing, not so, or a regular file larger than 64 KiB is left out.
   type: dict
-  returned: always
+  returned: success
+  sample: {"/etc/kprov": "dir", "/etc/ccache.conf": "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356"}
 """
 
 import os

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: kprov developers
-# Apache License 2.0 (see LICENSE)
+# Apache License 2.0 (see LICENSE, or https://www.apache.org/licenses/LICENSE-2.0)
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,30 +12,34 @@ DOCUMENTATION = r"""
 module: kbuild_host_probe
 short_description: Report what a kernel build may use on a host beyond Ansible's setup facts
 description:
-  - Reads C(/proc) and C(/sys) on the managed host and reports the facts the kprov planner needs
-    that C(ansible.builtin.setup) does not gather
+  - Reads C(/proc), C(/sys) and C(/etc) on the managed host and reports the facts the kprov planner needs
+    that M(ansible.builtin.setup) does not gather.
   - CPU affinity, the cgroup v1 or v2 CPU quota and memory limit of the probing process, physical cores,
     the compressors the kernel offers to zram (from C(/sys/block/zram*/comp_algorithm), else C(/proc/crypto)),
     zram devices already used as swap, swap totals, and whether the host is a container or a VM.
-  - Never changes anything; it always returns C(changed=false) and runs the same in check mode.
+  - With O(toolchain=true), the versions of the build tools and the compiler facts a distcc farm compares.
 version_added: "0.1.0"
 author:
-  - kprov developers
+  - kprov developers (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   root:
     description:
-      - Directory under which C(/proc) and C(/sys) are read. Only useful for testing against a copied tree.
+      - Directory under which C(/proc), C(/sys), C(/dev), C(/etc) and the compiler driver directories are read.
+        Only useful for testing against a copied tree; the tools of O(toolchain) always run on the host itself.
     type: path
     default: /
   toolchain:
     description:
       - Also run C(gcc), C(clang), C(ld), C(ld.lld), C(make), C(ccache), C(distcc), C(pahole), C(flex), C(bison),
-        C(bc), C(openssl), C(python3) and C(rustc) with their version option and report the versions.
+        C(bc), C(openssl), C(python3) and C(rustc) with their version option and report the versions
+        (RV(probe.toolchain)) and the compiler facts (RV(probe.toolchain_facts)).
     type: bool
     default: true
   ccache_group:
     description:
-      - Group whose members are reported as C(ccache_group_members) (the shared ccache's writers).
+      - Group whose members are reported as RV(probe.ccache_group_members) (the shared ccache's writers).
     type: str
     default: kbuild
 attributes:
@@ -43,80 +47,235 @@ attributes:
     support: full
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: linux
 notes:
+  - Never changes anything; it always returns C(changed=false) and runs the same in check mode.
   - Needs only the Python standard library on the managed host.
   - Inside a container the cgroup limits are those of the container, which is what a build there gets.
 """
 
 EXAMPLES = r"""
 - name: Probe build-relevant host facts
-  kbuild_host_probe:
+  kprov.kbuild.kbuild_host_probe: {}
   register: __kbuild_host_probe
 
 - name: Show the CPUs a build can use
   ansible.builtin.debug:
     msg: "{{ __kbuild_host_probe.probe.cpu.usable }} usable CPUs, zram offers {{ __kbuild_host_probe.probe.zram.compressors }}"
+
+- name: Probe without running the build tools, with the members of another ccache group
+  kprov.kbuild.kbuild_host_probe:
+    toolchain: false
+    ccache_group: ccache
 """
 
 RETURN = r"""
 probe:
   description: What the host offers a kernel build.
-  returned: always
+  returned: success
   type: dict
   contains:
     cpu:
-      description: C(logical) (os.cpu_count), C(affinity) (len of sched_getaffinity), C(physical_cores),
-        C(cgroup_quota) (CPUs worth of quota, null = unlimited), C(usable) (affinity capped by ceil(quota)), C(model).
+      description: The CPUs a build can use.
       type: dict
-      sample: {"logical": 32, "affinity": 32, "physical_cores": 16, "cgroup_quota": 4.0, "usable": 4, "model": "AMD EPYC"}
+      returned: success
+      sample: {"logical": 32, "affinity": 32, "physical_cores": 16, "cgroup_quota": 4.0, "usable": 4, "model": "AMD EPYC 7543"}
+      contains:
+        logical:
+          description: Logical CPUs of the host (C(os.cpu_count)).
+          type: int
+        affinity:
+          description: CPUs this process may run on (C(sched_getaffinity)), V(null) when that cannot be read.
+          type: int
+        physical_cores:
+          description: Physical cores (from C(/proc/cpuinfo), else the sysfs CPU topology), V(null) when unknown.
+          type: int
+        cgroup_quota:
+          description: The cgroup CPU quota in CPUs, V(null) when unlimited.
+          type: float
+        usable:
+          description: The CPUs a build can keep busy, the affinity capped by the quota rounded up.
+          type: int
+        model:
+          description: The CPU model name, empty when C(/proc/cpuinfo) names none.
+          type: str
     memory:
-      description: C(total_bytes) and C(available_bytes) from /proc/meminfo, C(cgroup_limit_bytes) (null = unlimited),
-        C(cgroup_usage_bytes).
+      description: Memory, from C(/proc/meminfo) and the cgroup.
       type: dict
+      returned: success
       sample: {"total_bytes": 68719476736, "available_bytes": 60000000000, "cgroup_limit_bytes": 4294967296, "cgroup_usage_bytes": 52338688}
+      contains:
+        total_bytes:
+          description: C(MemTotal).
+          type: int
+        available_bytes:
+          description: C(MemAvailable).
+          type: int
+        cgroup_limit_bytes:
+          description: The cgroup memory limit, V(null) when unlimited.
+          type: int
+        cgroup_usage_bytes:
+          description: The memory the cgroup uses, V(null) when unknown.
+          type: int
     cgroup:
-      description: C(version) (v1, v2, hybrid or none), C(cpu_quota), C(memory_limit_bytes), C(memory_usage_bytes),
-        and the files they came from (C(cpu_source), C(memory_source)).
+      description: The cgroup limits of the probing process.
       type: dict
+      returned: success
+      sample: {"version": "v2", "cpu_quota": 4.0, "memory_limit_bytes": 4294967296, "memory_usage_bytes": 52338688,
+               "cpu_source": "/sys/fs/cgroup/cpu.max", "memory_source": "/sys/fs/cgroup/memory.max"}
+      contains:
+        version:
+          description: The cgroup hierarchy.
+          type: str
+          choices: [v1, v2, hybrid, none]
+        cpu_quota:
+          description: The CPU quota in CPUs, V(null) when unlimited.
+          type: float
+        memory_limit_bytes:
+          description: The memory limit, V(null) when unlimited.
+          type: int
+        memory_usage_bytes:
+          description: The memory in use, V(null) when unknown.
+          type: int
+        cpu_source:
+          description: The file the CPU quota came from, V(null) when none.
+          type: str
+        memory_source:
+          description: The file the memory limit came from, V(null) when none.
+          type: str
     swap:
-      description: C(total_bytes), C(free_bytes) and C(devices) from /proc/swaps.
+      description: Swap, from C(/proc/swaps).
       type: dict
+      returned: success
       sample: {"total_bytes": 0, "free_bytes": 0, "devices": []}
+      contains:
+        total_bytes:
+          description: The size of all swap devices.
+          type: int
+        free_bytes:
+          description: The swap not in use.
+          type: int
+        devices:
+          description: The swap devices and files.
+          type: list
+          elements: str
     zram:
-      description: C(compressors) the kernel offers (its order), C(active) (the bracketed one), C(source)
-        (sysfs, proc-crypto or none), C(device_present) (/dev/zram0 exists), C(sysfs_devices), C(devices_in_use)
-        (zram devices active as swap) and C(swap_bytes) (their size).
+      description: What the kernel offers to zram, and the zram swap already there.
       type: dict
+      returned: success
       sample: {"compressors": ["lzo-rle", "lzo", "lz4"], "active": "lzo-rle", "source": "sysfs", "device_present": true,
-               "sysfs_devices": ["zram0"], "devices_in_use": [], "swap_bytes": 0}
+               "sysfs_devices": ["zram0"], "devices_in_use": [], "kprov_devices": [], "foreign_configs": [],
+               "config_sha256": {"/etc/default/zramswap": null, "/etc/systemd/zram-generator.conf": null},
+               "swap_bytes": 0, "proc_sys_writable": true, "sysfs_writable": true}
+      contains:
+        compressors:
+          description: The compressors the kernel offers, in its order.
+          type: list
+          elements: str
+        active:
+          description: The compressor zram uses now (the bracketed one in sysfs), V(null) when not read from sysfs.
+          type: str
+        source:
+          description: Where the compressors were read.
+          type: str
+          choices: [sysfs, proc-crypto, none]
+        device_present:
+          description: Whether C(/dev/zram0) exists.
+          type: bool
+        sysfs_devices:
+          description: The zram devices in C(/sys/block), such as C(zram0).
+          type: list
+          elements: str
+        devices_in_use:
+          description: The zram devices active as swap, such as C(/dev/zram0).
+          type: list
+          elements: str
+        kprov_devices:
+          description: Those of RV(probe.zram.devices_in_use) that kprov's zram record says are kprov's.
+          type: list
+          elements: str
+        foreign_configs:
+          description: The zram tool configurations (C(/etc/default/zramswap), C(/etc/systemd/zram-generator.conf))
+            with settings of their own that kprov did not write and that are not the package's default.
+          type: list
+          elements: str
+        config_sha256:
+          description: Each of those zram tool configuration paths mapped to the sha256 of the file, V(null) when it
+            is missing.
+          type: dict
+        swap_bytes:
+          description: The size of the zram devices active as swap.
+          type: int
+        proc_sys_writable:
+          description: Whether this host may change C(/proc/sys/vm) (not in a container that mounts it read-only).
+          type: bool
+        sysfs_writable:
+          description: Whether this host may size C(/sys/block/zram0).
+          type: bool
     virtualization:
-      description: C(none), C(vm), or C(container:<technology>) such as C(container:podman).
+      description: V(none), V(vm), or V(container:<technology>) such as V(container:podman).
       type: str
+      returned: success
       sample: container:podman
     virtualization_evidence:
-      description: The signs that decided C(virtualization).
+      description: The signs that decided RV(probe.virtualization).
       type: list
       elements: str
+      returned: success
     service_manager:
-      description: C(systemd) when systemd runs the host (C(/run/systemd/system) is a directory), else the name of
+      description: V(systemd) when systemd runs the host (C(/run/systemd/system) is a directory), else the name of
         PID 1, empty when it cannot be read.
       type: str
+      returned: success
       sample: systemd
     toolchain:
-      description: Tool name -> dotted version, null when the tool is absent. Empty when I(toolchain=false).
+      description: Each tool of O(toolchain) mapped to its dotted version, V(null) when the tool is absent. Empty
+        when O(toolchain=false).
       type: dict
+      returned: success
       sample: {"gcc": "12.2.0", "clang": null, "ld": "2.40", "make": "4.3", "ccache": "4.7.5"}
     toolchain_facts:
-      description: C(compilers) (each C(kind), C(version_text) (the first line of C(--version), as
-        C(CONFIG_CC_VERSION_TEXT) records it), C(version), C(triplet) (C(-dumpmachine)), C(driver) (the versioned
-        driver that exists, such as C(x86_64-linux-gnu-gcc-12))), C(drivers) (versioned driver -> its version line),
-        C(assembler), C(linker), C(lld) and C(pahole) version lines (null when absent), C(distcc_links) (the names in
-        C(/usr/lib/distcc), null without that directory). Null when I(toolchain=false).
+      description: What decides whether two hosts build the same objects, and what a distcc server can run.
+        V(null) when O(toolchain=false).
       type: dict
+      returned: success
+      contains:
+        compilers:
+          description: C(gcc) and C(clang) when present, each with C(kind), C(version_text) (the first line of
+            C(--version), as C(CONFIG_CC_VERSION_TEXT) records it), C(version), C(triplet) (C(-dumpmachine)) and
+            C(driver) (the versioned driver that exists, such as C(x86_64-linux-gnu-gcc-12), else V(null)).
+          type: list
+          elements: dict
+          sample: [{"kind": "gcc", "version_text": "gcc (Debian 12.2.0-14) 12.2.0", "version": "12.2.0",
+                    "triplet": "x86_64-linux-gnu", "driver": "x86_64-linux-gnu-gcc-12"}]
+        drivers:
+          description: Versioned compiler drivers in C(/usr/bin) mapped to their version line (at most 8).
+          type: dict
+        assembler:
+          description: The first line of C(as --version), V(null) when absent.
+          type: str
+        linker:
+          description: The first line of C(ld --version), V(null) when absent.
+          type: str
+        lld:
+          description: The first line of C(ld.lld --version), V(null) when absent.
+          type: str
+        pahole:
+          description: The first line of C(pahole --version), V(null) when absent.
+          type: str
+        distcc_links:
+          description: The names in C(/usr/lib/distcc), V(null) without that directory.
+          type: list
+          elements: str
     ccache_group_members:
-      description: Members of I(ccache_group) in C(/etc/group) and C(/etc/passwd); null when the group does not exist.
+      description: Members of O(ccache_group) in C(/etc/group) and C(/etc/passwd) (its listed members, then the
+        accounts whose primary group it is); V(null) when the group does not exist.
       type: list
       elements: str
+      returned: success
+      sample: [builder]
 """
 
 from concurrent.futures import ThreadPoolExecutor

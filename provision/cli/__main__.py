@@ -1,0 +1,5 @@
+"""``python -m provision.cli``: the kprov command."""
+
+from provision.cli import main
+
+main()

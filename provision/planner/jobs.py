@@ -1,0 +1,118 @@
+"""TODO."""
+
+from __future__ import annotations
+
+from provision.model.facts import (
+    HostFacts,
+)
+from provision.model.goals import Goals
+from provision.model.plan import (
+    JobsPlan,
+)
+from provision.planner.common import (
+    _Config,
+    _count,
+    _cpu_story,
+    _load_str,
+    _Memory,
+    _Notes,
+    _usable,
+)
+from provision.planner.memory import _disk_swap
+from provision.units import human_bytes
+
+
+def _load(facts: HostFacts, goals: Goals, notes: _Notes) -> tuple[float | None, str]:
+    """``-l`` only when asked: /proc/loadavg is not namespaced and counts tasks blocked on I/O."""
+    if goals.load is not None:
+        load = float(goals.load)
+        notes.forced("load")
+        if facts.in_container:
+            notes.warn(
+                f"--load {_load_str(load)} in a container: /proc/loadavg is not namespaced, so the limit reacts to "
+                "every task of the host and can serialise this build"
+            )
+        return load, f"-l {_load_str(load)}: as asked (make starts no new job while the load average is above it)"
+    if facts.in_container:
+        return None, (
+            "-l not set: /proc/loadavg is not namespaced, so in a container a load limit reacts to every task "
+            "of the host (and to tasks blocked on I/O) and would serialise this build"
+        )
+    return None, (
+        "-l not set: -j already matches what this host can run; a load limit only helps when other work "
+        "shares these CPUs (ask for it with --load N)"
+    )
+
+
+def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain: int, notes: _Notes) -> JobsPlan:
+    """-j from the compile phase alone: the serial phases never run beside it, and a lower -j would
+    not make them smaller."""
+    cpus = _usable(facts)
+    fit = mem.fit(gain)
+    auto = max(1, min(cpus, fit))
+    what = f"{cfg.target} with {cfg.compiler}" + (f", debug info {cfg.debug_info}" if cfg.debug_info != "none" else "")
+    zram_part = f" + {human_bytes(gain)} counted from zram" if gain else ""
+    if gain and mem.headroom:
+        zram_part += f" (with the cap's {human_bytes(mem.headroom)} page-cache headroom, which swap on zram makes room for)"
+    arithmetic = (
+        f"compile phase {mem.arithmetic(auto)} = {human_bytes(mem.need(auto))} of {human_bytes(mem.ram_budget)}{zram_part}: "
+        f"room for {_count(fit, 'job')} ({what}; per job: {mem.per_job_source})"
+    )
+    load, load_why = _load(facts, goals, notes)
+    common = dict(
+        load=load,
+        load_reason=load_why,
+        average_job_bytes=mem.average,
+        per_job_bytes=mem.per_job,
+        budget_bytes=mem.ram_budget + gain,
+        link_peak_bytes=mem.link_peak,
+        base_bytes=mem.base,
+    )
+    if fit < 1:
+        notes.warn(
+            f"even one job does not fit: not even one compile job of {human_bytes(mem.per_job)} (its p99) fits beside the "
+            f"{human_bytes(mem.base)} base in {human_bytes(mem.ram_budget)}{zram_part}; the build will swap heavily or livelock "
+            "(a bigger host, or a lighter config)"
+        )
+    if goals.jobs is not None:
+        notes.forced("jobs")
+        if goals.jobs > cpus:
+            notes.warn(
+                f"--jobs {goals.jobs} exceeds the {cpus} usable CPUs: oversubscribing cost 3-25% in measurements"
+            )
+        if goals.jobs > max(fit, 1):
+            notes.warn(
+                f"--jobs {goals.jobs} exceeds what memory holds ({_count(fit, 'compile job')}: "
+                f"{human_bytes(mem.need(goals.jobs))} needed, {human_bytes(mem.ram_budget + gain)} budgeted)"
+            )
+        return JobsPlan(
+            value=goals.jobs,
+            reason=f"jobs={goals.jobs}: overridden (kprov would pick {auto}: {_cpu_story(facts)}; {arithmetic}); {load_why}",
+            limited_by="override",
+            overridden=True,
+            **common,
+        )
+    if fit < cpus:
+        reason = f"jobs={auto}: {_cpu_story(facts)}, but memory is the limit: {mem.budget_reason}; {arithmetic}"
+        limited = "memory"
+    else:
+        reason = (
+            f"jobs={auto}: {_cpu_story(facts)} (one job per CPU: oversubscribing cost 3-25% in measurements); "
+            f"memory is not the limit: {mem.budget_reason}; {arithmetic}"
+        )
+        limited = "cpus"
+    if mem.serial:
+        reason += "; the serial phases (" + ", ".join(s.name for s in mem.serial) + ") do not size -j"
+    return JobsPlan(value=auto, reason=f"{reason}; {load_why}", limited_by=limited, **common)
+
+
+def _serial_short(facts: HostFacts, cfg: _Config, mem: _Memory, jobs: int) -> tuple[str, int, int] | None:
+    """The serial phase furthest beyond the budget plus disk swap at ``jobs``: (name, need, short)."""
+    swap = _disk_swap(facts)
+    worst = None
+    for phase in mem.serial:
+        need = mem.serial_need(phase, jobs, cfg.modules)
+        short = need - mem.ram_budget - swap
+        if short > 0 and (worst is None or short > worst[2]):
+            worst = (phase.name, need, short)
+    return worst

@@ -1,0 +1,185 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import math
+
+from provision import calibration as cal
+from provision.model.facts import (
+    CalibrationProfile,
+    HostFacts,
+)
+from provision.planner.common import _Config, _Memory, _Serial
+from provision.units import MIB, human_bytes
+
+
+def _estimate_tag(facts: HostFacts) -> str:
+    """What a reason says of a figure that was not measured on this tree."""
+    where = f" --tree {facts.tree.path}" if facts.tree else " --tree PATH"
+    return f"estimate: run kprov calibrate{where}"
+
+
+def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str, int]:
+    """RAM the build may use, why, and the page-cache headroom held back from a cgroup limit. A
+    cgroup limit covers only what runs in the cgroup: the whole limit is the build's, with no
+    reserve for a system that lives outside it."""
+    m = facts.memory
+    effective = m.effective_bytes
+    headroom = 0
+    if m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes:
+        headroom = int(effective * cal.CGROUP_HEADROOM_FRACTION)
+        budget = effective - headroom
+        why = (
+            f"{human_bytes(budget)} budget: the cgroup memory limit {human_bytes(effective)} (it covers only what runs in the "
+            "cgroup, so nothing is reserved for the rest of the system) less the "
+            f"{cal.CGROUP_HEADROOM_FRACTION:.0%} a cap needs for the page cache of the sources (measured)"
+        )
+        if 0 < m.available_bytes < budget:
+            budget = m.available_bytes
+            why = f"{human_bytes(budget)} budget: MemAvailable, below the cgroup memory limit of {human_bytes(effective)}"
+            headroom = 0  # the host's RAM binds, not the cap
+    else:
+        reserve = min(
+            max(effective * cal.OS_RESERVE_FRACTION, cal.OS_RESERVE_MIN_MIB * MIB), cal.OS_RESERVE_MAX_MIB * MIB
+        )
+        budget = effective - reserve
+        if 0 < m.available_bytes < budget:
+            budget = m.available_bytes
+            why = f"{human_bytes(budget)} budget: MemAvailable (RAM {human_bytes(effective)}, other programs use the rest)"
+        else:
+            why = f"{human_bytes(budget)} budget: RAM {human_bytes(effective)} - {human_bytes(reserve)} reserve for the system"
+    if tmpfs:
+        budget -= tmpfs
+        why += f", less {human_bytes(tmpfs)} for the build directory on tmpfs (its files live in RAM)"
+    return max(0, int(budget)), why, headroom
+
+
+def _memory(
+    facts: HostFacts, cfg: _Config, cpus: int, profile: CalibrationProfile | None, tmpfs: int
+) -> tuple[_Memory, int]:
+    """The budget, the compile phase's per-job figure and the serial phases' peaks; returns the
+    memory model and the ThinLTO jobs (0 without ThinLTO)."""
+    budget, why, headroom = _budget(facts, tmpfs)
+    tag = _estimate_tag(facts)
+    klass, debug = cfg.target_class, cfg.debug_info
+    if profile is not None:
+        per_job = profile.rss_p99_bytes
+        average = profile.rss_mean_bytes or profile.rss_p50_bytes
+        per_job_source = (
+            f"measured on this tree: p99 of {profile.objects_sampled} compile jobs, mean {human_bytes(average)}, "
+            f"kprov calibrate {profile.date[:10]}"
+        )
+    else:
+        per_job = int(cal.per_job_mib(klass, cfg.compiler, debug, cfg.heavy_sanitizers) * MIB)
+        average = int(cal.average_job_mib(klass, cfg.compiler, debug, cfg.heavy_sanitizers) * MIB)
+        extra = f", debug info {debug}" if debug != "none" else ""
+        extra += ", sanitizers" if cfg.heavy_sanitizers and klass not in ("allmod", "allyes") else ""
+        per_job_source = f"table figure for {klass} configs with {cfg.compiler}{extra}; {tag}"
+    base = cal.BUILD_BASE_MIB * MIB
+    serial: list[_Serial] = []
+    variant = cfg.debug_variant
+    if profile is not None and profile.link.measured:
+        serial.append(
+            _Serial(
+                "vmlinux link",
+                profile.link.peak_bytes,
+                f"measured on this tree: the largest process of make vmlinux (ld, objtool, pahole), "
+                f"kprov calibrate {profile.date[:10]}",
+            )
+        )
+    else:
+        serial.append(
+            _Serial(
+                "vmlinux link",
+                int(cal.link_peak_mib(klass, debug, variant) * MIB),
+                f"table figure for {klass} configs{', debug info ' + debug + (' ' + variant if variant else '') if debug != 'none' else ''}; {tag}",
+            )
+        )
+        if cfg.objtool:
+            serial.append(
+                _Serial(
+                    "objtool over vmlinux.o",
+                    int(cal.objtool_peak_mib(klass, debug, cfg.version) * MIB),
+                    f"published/table figure for {klass} configs on this kernel version; {tag}",
+                    modfinal=False,
+                )
+            )
+        if debug == "btf":
+            serial.append(
+                _Serial(
+                    "BTF (pahole)",
+                    int(cal.link_peak_mib(klass, "dwarf", variant) * cal.BTF_PEAK_FACTOR * MIB),
+                    f"table figure: pahole reads the whole vmlinux's DWARF; {tag}",
+                )
+            )
+    thin_jobs = 0
+    if cfg.lto == "full":
+        # the LTO code generation runs in vmlinux.o's link, before modpost: no modfinal beside it
+        serial.append(
+            _Serial("full LTO link", cal.LTO_FULL_LINK_MIB[klass] * MIB, "published: ld.lld full-LTO link peak", modfinal=False)
+        )
+    elif cfg.lto == "thin":
+        room = budget - base - cal.THINLTO_BASE_MIB * MIB
+        thin_jobs = max(1, min(cpus, math.floor(room / (cal.THINLTO_PER_BACKEND_MIB * MIB))))
+        serial.append(
+            _Serial(
+                "ThinLTO link",
+                (cal.THINLTO_BASE_MIB + thin_jobs * cal.THINLTO_PER_BACKEND_MIB) * MIB,
+                f"estimate: the thin link plus {thin_jobs} backends of ~{cal.THINLTO_PER_BACKEND_MIB} MiB",
+                modfinal=False,
+            )
+        )
+    memory = _Memory(
+        budget,
+        why,
+        max(1, int(per_job)),
+        per_job_source,
+        base,
+        max(1, int(average)),
+        tuple(serial),
+        profile is not None,
+        headroom,
+    )
+    return memory, thin_jobs
+
+
+def _below_ram_cgroup(facts: HostFacts) -> bool:
+    m = facts.memory
+    return bool(m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes) and not facts.in_container
+
+
+def _zram_frees(facts: HostFacts, size: int, keep: float) -> int:
+    """RAM a zram device of ``size`` frees for the build. Its compressed pool is not charged to a
+    memory cgroup: under a cgroup limit below RAM every byte it holds leaves the limit (while the
+    host has RAM for the pool); on a whole host the pool comes out of the same RAM."""
+    if _below_ram_cgroup(facts):
+        outside = max(0, facts.memory.available_bytes - facts.memory.effective_bytes)
+        return int(min(size, outside * (1 / (1 - keep)) if keep < 1 else size))
+    return int(size * keep)
+
+
+def _existing_zram_gain(facts: HostFacts, mem: _Memory) -> int:
+    """What an active zram swap that kprov leaves alone frees for the build, at its compressor's
+    measured ratio (capped like planned zram); none in a container (/proc/swaps is the host's)."""
+    if facts.in_container or not _users_zram(facts) or not facts.memory.zram_swap_bytes:
+        return 0
+    keep = 1 - 1 / cal.zram_ratio(facts.zram.active or cal.ZRAM_KCONFIG_DEFAULT)
+    return min(_zram_frees(facts, facts.memory.zram_swap_bytes, keep), cal.zram_rescue_bytes(mem.ram_budget))
+
+
+def _disk_swap(facts: HostFacts) -> int:
+    """Free swap this build can count on: none in a container (/proc/swaps is the host's)."""
+    if facts.in_container:
+        return 0
+    return max(0, facts.memory.swap_free_bytes)
+
+
+def _users_zram(facts: HostFacts) -> tuple[str, ...]:
+    """Active zram swap devices the user made: kprov leaves them alone and installs no zram tool.
+
+    A device kprov itself set up is its to keep sized to the plan. In a container /proc/swaps shows
+    the host's swap: not the container's to keep or to plan.
+    """
+    if facts.in_container:
+        return ()
+    return tuple(d for d in facts.zram.devices_in_use if d not in facts.zram.kprov_devices)

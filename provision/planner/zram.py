@@ -1,0 +1,207 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import math
+
+from provision import calibration as cal
+from provision.errors import UserError
+from provision.model.facts import (
+    HostFacts,
+)
+from provision.model.goals import Goals
+from provision.model.plan import (
+    PackageSet,
+    ZramPlan,
+)
+from provision.planner.common import _count, _kernel_at_least, _Memory, _Notes
+from provision.planner.memory import _users_zram, _zram_frees
+from provision.rules.system import check_sysctls
+from provision.units import human_bytes
+
+
+def _zram_sysctls(facts: HostFacts) -> tuple[dict[str, str], str]:
+    sysctls = dict(cal.ZRAM_SYSCTLS)
+    newer = _kernel_at_least(facts.kernel_release, cal.SWAPPINESS_OVER_100_KERNEL)
+    want = ".".join(map(str, cal.SWAPPINESS_OVER_100_KERNEL))
+    if newer:
+        why = (
+            f"vm.swappiness=180 (kernel {facts.kernel_release} >= {want} accepts values over 100): swapping to "
+            "zram is cheaper than dropping page cache"
+        )
+    else:
+        sysctls["vm.swappiness"] = cal.SWAPPINESS_LEGACY
+        known = f"kernel {facts.kernel_release}" if facts.kernel_release else "kernel version unknown"
+        why = f"vm.swappiness={cal.SWAPPINESS_LEGACY} ({known}: values over 100 need {want})"
+    why += "; page-cluster 0 (zram reads single pages fast), no watermark boost, watermark scale 125"
+    return check_sysctls(sysctls, "zram sysctls"), why
+
+
+def _pick_algorithm(offered: tuple[str, ...], mode: str) -> str:
+    for name in cal.ZRAM_PREFERENCE[mode]:
+        if name in offered:
+            return name
+    return offered[0]
+
+
+def _plan_zram(
+    facts: HostFacts,
+    goals: Goals,
+    pkgs: PackageSet | None,
+    mem: _Memory,
+    cpus: int,
+    notes: _Notes,
+    serial_short: tuple[str, int, int] | None = None,
+) -> tuple[ZramPlan, int]:
+    """Decide zram; returns the plan and the bytes of build memory it may be counted for.
+
+    ``serial_short`` is the serial phase that does not fit the budget plus disk swap: its name,
+    its need and the bytes it is short. zram holds that shortfall instead of a lower -j.
+    """
+    z = facts.zram
+    offered = tuple(z.compressors)
+    if not offered and z.source == "unknown":
+        # Facts from Ansible without kprov's probe do not say what the kernel offers: assume the
+        # kernel's Kconfig default compressor, which every zram-enabled kernel has, and say so.
+        offered = (cal.ZRAM_KCONFIG_DEFAULT,)
+        notes.warn(
+            f"the facts do not say which zram compressors the kernel offers (no kprov probe): "
+            f"assuming its default, {cal.ZRAM_KCONFIG_DEFAULT}"
+        )
+    total = facts.memory.total_bytes
+    tool = pkgs.zram_tool if pkgs else "none"
+    overridden: list[str] = []
+    if goals.zram_algorithm is not None and goals.zram_algorithm not in offered:
+        raise UserError(
+            f"zram algorithm '{goals.zram_algorithm}' is not offered by this kernel "
+            f"(offers: {', '.join(offered) if offered else 'none'})"
+        )
+    for name in ("zram", "zram_percent", "zram_algorithm"):
+        if getattr(goals, name) is not None:
+            overridden.append(name)
+            notes.forced(name)
+    existing = _users_zram(facts)
+    memory_limits = mem.fit() < cpus
+    small = facts.memory.effective_bytes < cal.ZRAM_SMALL_HOST_BYTES
+
+    def off(reason: str) -> tuple[ZramPlan, int]:
+        return ZramPlan(enabled=False, reason=reason, tool=tool, overridden=tuple(overridden)), 0
+
+    if goals.zram is False:
+        return off("off: overridden (--no-zram)")
+    if not offered:
+        if goals.zram:
+            raise UserError("--zram: this kernel offers no zram compressor (no zram support)")
+        return off("off: this kernel offers no zram compressor (no zram module or device)")
+    if tool == "none" and not existing:
+        if goals.zram:
+            raise UserError(f"--zram: kprov has no zram tool for distro '{facts.distro.id}'")
+        return off(f"off: kprov has no zram tool for distro '{facts.distro.id}'")
+
+    if existing:
+        # Not kprov's (no ownership record): never reconfigured, restarted or reset, and no zram
+        # tool is installed whose service could do either.
+        if goals.zram:
+            notes.warn(f"--zram: {', '.join(existing)} is already active swap that kprov did not set up; left as it is")
+        return off(
+            f"off: an active zram swap kprov did not set up ({', '.join(existing)}) already exists; "
+            "kprov leaves it, its configuration and its service as they are"
+        )
+    if goals.zram:
+        reason = "on: overridden (--zram)"
+        if facts.in_container:
+            notes.warn("zram was forced on in a container: the config is written, but only the host's kernel can activate swap")
+    elif facts.in_container:
+        return off("off: a container cannot create zram devices; swap belongs to the host's kernel")
+    elif memory_limits:
+        fit = mem.fit()
+        reason = (
+            f"on: memory limits -j ({_count(fit, 'compile job')} {'fits' if fit == 1 else 'fit'} in "
+            f"{human_bytes(mem.ram_budget)} for {cpus} CPUs); zram turns a build that would livelock under memory "
+            "pressure into one that finishes"
+        )
+    elif serial_short:
+        name, need, short = serial_short
+        reason = (
+            f"on: the {name} needs ~{human_bytes(need)} at its peak, {human_bytes(short)} more than the {human_bytes(mem.ram_budget)} "
+            "budget and the swap hold; zram holds that instead of a lower -j (-j does not shrink a serial phase)"
+        )
+    elif small:
+        swap = "no swap at all" if facts.memory.swap_total_bytes == 0 else f"{human_bytes(facts.memory.swap_total_bytes)} swap"
+        reason = (
+            f"on: a small host ({human_bytes(facts.memory.effective_bytes)} RAM, {swap}): a safety net for the link "
+            "and for anything running beside the build"
+        )
+    else:
+        return off(
+            f"off: {human_bytes(facts.memory.effective_bytes)} RAM is enough for {cpus} jobs "
+            f"(room for {_count(mem.fit(), 'compile job')}) and for the serial phases; zram is a safety net "
+            "this host does not need"
+        )
+
+    reasons: dict[str, str] = {}
+    mode = "capacity" if memory_limits or serial_short else "speed"
+    if goals.zram_algorithm:
+        algorithm = goals.zram_algorithm
+        reasons["algorithm"] = f"{algorithm}: as asked (offered: {', '.join(offered)})"
+    else:
+        algorithm = _pick_algorithm(offered, mode)
+        why = (
+            "stores the most per byte of RAM" if mode == "capacity" else "the fastest of them"
+        )
+        reasons["algorithm"] = (
+            f"{algorithm}: of the offered {', '.join(offered)}, {why} (memory is "
+            f"{'the limit' if mode == 'capacity' else 'not the limit'}); expected ratio {cal.zram_ratio(algorithm):g}:1"
+        )
+    ratio = cal.zram_ratio(algorithm)
+    keep = 1 - 1 / ratio  # each byte stored in zram frees this much RAM
+    rescue = cal.zram_rescue_bytes(mem.ram_budget)
+    if goals.zram_percent is not None:
+        percent = goals.zram_percent
+        reasons["percent"] = f"{percent}%: as asked"
+    else:
+        # Sized to hold the whole shortfall of -j <usable CPUs> (a safety net for whoever runs more
+        # jobs than planned) or of a serial phase, whichever is larger; only part of it is counted
+        # for -j (rescue cap).
+        compile_short = max(0, mem.need(cpus) - mem.ram_budget)
+        shortfall = max(compile_short, serial_short[2] if serial_short else 0)
+        needed = math.ceil(shortfall / keep * 100 / total) if shortfall else 0
+        percent = min(cal.ZRAM_MAX_PERCENT, max(cal.ZRAM_DEFAULT_PERCENT, needed, cal.ZRAM_MIN_PERCENT))
+        what = f"{cpus} jobs" if shortfall == compile_short else f"the {serial_short[0]}"
+        if shortfall:
+            reasons["percent"] = (
+                f"{percent}%: {what} would be {human_bytes(shortfall)} short; at {ratio:g}:1 a device of "
+                f"{human_bytes(shortfall / keep)} frees that much; at least the {cal.ZRAM_DEFAULT_PERCENT}% default, "
+                f"at most {cal.ZRAM_MAX_PERCENT}% (2 x RAM)"
+            )
+        else:
+            reasons["percent"] = (
+                f"{percent}%: the common default (zram-generator 0.5 x RAM); memory does not limit -j here"
+            )
+    size = total * percent // 100
+    gain = 0 if facts.in_container else min(_zram_frees(facts, size, keep), rescue)
+    reasons["capacity"] = (
+        f"a {human_bytes(size)} device at {ratio:g}:1 frees up to {human_bytes(size * keep)} of RAM; the plan counts "
+        f"{human_bytes(gain)} of it for -j and for each serial phase (a phase may need at most "
+        f"{cal.ZRAM_RESCUE_FRACTION:.0%} more than RAM holds: measured)"
+    )
+    reasons["priority"] = f"{cal.ZRAM_PRIORITY}: above any disk swap, so zram is used first"
+    reasons["tool"] = f"{tool}: the zram tool of the {facts.distro.family} family"
+    sysctls, reasons["sysctls"] = _zram_sysctls(facts)
+    return (
+        ZramPlan(
+            enabled=True,
+            reason=reason,
+            algorithm=algorithm,
+            percent=percent,
+            priority=cal.ZRAM_PRIORITY,
+            size_bytes=size,
+            tool=tool,
+            sysctls=sysctls,
+            reasons=reasons,
+            overridden=tuple(overridden),
+        ),
+        gain,
+    )
+
+
