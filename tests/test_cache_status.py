@@ -286,7 +286,7 @@ def test_the_remote_line_parser_keeps_the_password_out_of_its_repr():
 def test_apply_makes_the_store_secrets_and_names_only_their_paths(tmp_path, capsys):
     import json as _json
 
-    from provision.cli.commands import _store_secrets
+    from provision.cli.commands import store_secrets
     from provision.facts.catalog import load_catalog
     from provision.model.facts import HostFacts
     from provision.model.goals import CacheUser, Goals
@@ -297,13 +297,13 @@ def test_apply_makes_the_store_secrets_and_names_only_their_paths(tmp_path, caps
     own = facts.hostname.split(".")[0]
     users = (CacheUser(own, True, str(tmp_path / "s" / own)), CacheUser("laptop", False, str(tmp_path / "s" / "laptop")))
     p = plan(facts, Goals(ccache_server=True, listen="127.0.0.1", ccache_users=users), load_catalog())
-    _store_secrets(p, check=True)
+    store_secrets(p, check=True)
     assert not (tmp_path / "s").exists()  # --check creates nothing
-    _store_secrets(p, check=False)
+    store_secrets(p, check=False)
     err = capsys.readouterr().err
     laptop = (tmp_path / "s" / "laptop").read_text().strip()
     assert stat.S_IMODE((tmp_path / "s" / "laptop").stat().st_mode) == 0o600
     assert str(tmp_path / "s" / "laptop") in err and "--ccache-remote-user laptop" in err
     assert laptop not in err and (tmp_path / "s" / own).read_text().strip() not in err
-    _store_secrets(p, check=False)
+    store_secrets(p, check=False)
     assert (tmp_path / "s" / "laptop").read_text().strip() == laptop

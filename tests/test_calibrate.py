@@ -17,7 +17,7 @@ from provision.errors import UserError
 from provision.model.facts import CalibrationProfile, KconfigFacts, LinkMeasurement
 from provision.tree.calibrate import METHOD, MIN_SAMPLE
 from provision.tree.profiles import find_profile, load_profile, save_profile
-from provision.tree.sampling import Progress, _quantile, compile_command_of, relink, sample_order
+from provision.tree.sampling import Progress, quantile_of, compile_command_of, relink, sample_order
 
 #: Kconfig scratch and calibration build directories survive between runs (the first run of a
 #: fresh machine builds Kconfig's and prepare's host tools: about a minute more).
@@ -42,9 +42,9 @@ def test_the_sample_takes_the_largest_sources_then_a_proportional_spread():
 
 def test_the_weighted_quantile():
     pairs = [(100.0, 1.0)] * 98 + [(200.0, 1.0), (300.0, 1.0)]
-    assert _quantile(pairs, 0.5) == 100.0
-    assert _quantile(pairs, 0.99) == 200.0
-    assert _quantile([(10.0, 1.0), (20.0, 99.0)], 0.5) == 20.0
+    assert quantile_of(pairs, 0.5) == 100.0
+    assert quantile_of(pairs, 0.99) == 200.0
+    assert quantile_of([(10.0, 1.0), (20.0, 99.0)], 0.5) == 20.0
 
 
 def test_the_compile_command_of_a_previous_build_is_read_from_its_cmd_files(tmp_path: Path):

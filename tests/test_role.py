@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
-def _env() -> dict[str, str]:
+def build_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
@@ -35,7 +35,7 @@ def _env() -> dict[str, str]:
 
 def _run(argv: list[str], timeout: int) -> tuple[subprocess.CompletedProcess[str], float]:
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(argv, cwd=ROOT, env=build_env(), capture_output=True, text=True, timeout=timeout)
     elapsed = time.monotonic() - start
     print(f"{' '.join(argv)}: exit {proc.returncode} in {elapsed:.1f}s")
     return proc, elapsed

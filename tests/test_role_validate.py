@@ -290,7 +290,7 @@ ONE_CASE = """\
 """
 
 
-def _env(tmp: Path, filters: bool) -> dict[str, str]:
+def build_env(tmp: Path, filters: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -312,7 +312,7 @@ def _env(tmp: Path, filters: bool) -> dict[str, str]:
 def _playbook(tmp: Path, playbook: Path, *extra: str, filters: bool = False) -> subprocess.CompletedProcess[str]:
     (tmp / "ansible.cfg").write_text("[defaults]\n")  # none of the caller's configuration
     argv = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check", *extra, str(playbook)]
-    env = _env(tmp, filters)
+    env = build_env(tmp, filters)
     return subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 

@@ -120,7 +120,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait(port: int) -> None:
+def wait_for(port: int) -> None:
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -154,7 +154,7 @@ def test_real_redis_obeys_the_acl_lines(tmp_path):
     ]))
     proc = subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL)
     try:
-        _wait(port)
+        wait_for(port)
         assert _redis(port, ["GET", "ccache:x"])[0].startswith("-NOAUTH")
         reader = _redis(port, ["AUTH", "laptop", READER], ["GET", "ccache:x"], ["SET", "ccache:x", "1"],
                         ["FLUSHALL"], ["KEYS", "*"], ["CONFIG", "GET", "*"], ["DEBUG", "SLEEP", "0"])
@@ -191,7 +191,7 @@ http {{ access_log off; server {{ listen 127.0.0.1:{port};
     subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
                    check=True)
     try:
-        _wait(port)
+        wait_for(port)
 
         def status(user: str | None, secret: str = "", method: str = "GET") -> int:
             req = urllib.request.Request(f"http://127.0.0.1:{port}/cache/x", method=method,

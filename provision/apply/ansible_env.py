@@ -35,7 +35,7 @@ def inert(value: Any) -> Any:
     return value
 
 
-def _cmdline(*, check: bool, diff: bool) -> list[str]:
+def playbook_cmdline(*, check: bool, diff: bool) -> list[str]:
     args = []
     if check:
         args.append("--check")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provision.apply.ansible_env import (
-    _cmdline,
+    playbook_cmdline,
     ansible_tool,
     base_envvars,
     inert,
@@ -34,8 +34,8 @@ from provision.apply.progress import ProgressPrinter
 from provision.apply.runs import (
     ApplyResult,
     RunOutcome,
-    _collect_failures,
-    _error_lines,
+    collect_failures,
+    error_lines_of,
     host_stats,
     new_run_dir,
 )
@@ -143,7 +143,7 @@ def run_playbook(
             inventory=inventory_arg,
             extravars=inert(extravars or {}),
             envvars=envvars,
-            cmdline=" ".join(_cmdline(check=check, diff=diff)) or None,
+            cmdline=" ".join(playbook_cmdline(check=check, diff=diff)) or None,
             limit=limit or None,
             tags=",".join(tags) or None,
             skip_tags=",".join(skip_tags) or None,
@@ -167,8 +167,8 @@ def run_playbook(
         failed_hosts=tuple(h for h, s in stats.items() if s["failed"]),
         unreachable_hosts=tuple(h for h, s in stats.items() if s["unreachable"]),
     )
-    outcome = RunOutcome(result=result, error_lines=_error_lines(artifacts / "stdout"))
-    _collect_failures(artifacts, outcome)
+    outcome = RunOutcome(result=result, error_lines=error_lines_of(artifacts / "stdout"))
+    collect_failures(artifacts, outcome)
     return outcome
 
 

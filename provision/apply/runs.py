@@ -68,7 +68,7 @@ def host_stats(stats: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     }
 
 
-def _error_lines(stdout_file: Path) -> list[str]:
+def error_lines_of(stdout_file: Path) -> list[str]:
     """Ansible's ERROR lines (a syntax error, a missing role) from the run's saved stdout."""
     try:
         text = stdout_file.read_text(errors="replace")
@@ -83,7 +83,7 @@ def _error_lines(stdout_file: Path) -> list[str]:
     return lines
 
 
-def _collect_failures(artifacts: Path, outcome: RunOutcome) -> None:
+def collect_failures(artifacts: Path, outcome: RunOutcome) -> None:
     """Failure messages and the failed tasks' results, from the events the run saved."""
     events_dir = artifacts / "job_events"
     try:

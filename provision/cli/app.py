@@ -117,7 +117,7 @@ class GuardedOutput:
         return getattr(self._stream, name)
 
 
-def _say(line: str) -> None:
+def say_line(line: str) -> None:
     """One line on stderr, if there is a stderr to write to."""
     if sys.stderr is not None:
         with contextlib.suppress(OSError, ValueError):
@@ -130,7 +130,7 @@ class KprovApp(cli.Application):
     @classmethod
     def run(cls, argv=None, *, exit=True):  # noqa: A002 - plumbum's signature
         if exit and sys.stdout is None:  # started with stdout closed (kprov plan >&-)
-            _say("kprov: standard output is closed: give kprov somewhere to write (e.g. >/dev/null)")
+            say_line("kprov: standard output is closed: give kprov somewhere to write (e.g. >/dev/null)")
             sys.exit(1)
         if exit and not isinstance(sys.stdout, GuardedOutput):
             with contextlib.suppress(AttributeError, ValueError):
@@ -142,10 +142,10 @@ class KprovApp(cli.Application):
             if exit:
                 emit("")  # flush what is buffered while a failure can still be reported
         except KprovError as exc:
-            _say(f"kprov: {exc.message}")
+            say_line(f"kprov: {exc.message}")
             inst, rc = None, exc.exit_code
         except KeyboardInterrupt:
-            _say("kprov: interrupted")
+            say_line("kprov: interrupted")
             inst, rc = None, 130
         if exit:
             sys.exit(rc)

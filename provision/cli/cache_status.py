@@ -9,9 +9,9 @@ from typing import Any
 from provision.errors import UserError
 from provision.facts.cache_probe import (
     PROBE_TIMEOUT_S,
-    _ccache,
-    _ccache_printed_size,
-    _stats,
+    run_ccache,
+    ccache_printed_size,
+    ccache_stats,
     parse_remote_conf,
     probe,
 )
@@ -31,8 +31,8 @@ def _plan_sharing(path: str = "/etc/kprov/plan.json") -> list[str]:
 def status(config_path: str | None = None, timeout: float = PROBE_TIMEOUT_S, plan_path: str = "/etc/kprov/plan.json") -> dict[str, Any]:
     """What ``kprov cache status`` shows, as data (no secret in it)."""
     out: dict[str, Any] = {}
-    values = (_ccache(["-k", "cache_dir", "-k", "max_size"]) or "").splitlines()
-    stats = _stats()
+    values = (run_ccache(["-k", "cache_dir", "-k", "max_size"]) or "").splitlines()
+    stats = ccache_stats()
     size = stats.get("cache_size_kibibyte", 0) * 1024
     out["local"] = {
         "dir": values[0] if values else None,
@@ -44,7 +44,7 @@ def status(config_path: str | None = None, timeout: float = PROBE_TIMEOUT_S, pla
         "available": bool(values),
         "fullness": None,
     }
-    limit = _ccache_printed_size(values[1]) if len(values) > 1 else None
+    limit = ccache_printed_size(values[1]) if len(values) > 1 else None
     if limit:
         out["local"]["fullness"] = round(size / limit, 4)
         out["local"]["max_size_bytes"] = limit

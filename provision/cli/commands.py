@@ -6,7 +6,7 @@ import os
 
 from plumbum import cli
 
-from provision.cli.app import Kprov, KprovApp, Text, _say, emit
+from provision.cli.app import Kprov, KprovApp, Text, say_line, emit
 from provision.cli.switches import InventorySwitches, PlanningSwitches, SourceSwitches
 from provision.errors import UserError
 from provision.model.plan import Plan
@@ -146,7 +146,7 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
             role_vars = None
         else:
             plan = self.make_plan()
-            _store_secrets(plan, self.check)
+            store_secrets(plan, self.check)
             role_vars, goals = plan.to_role_vars(), None
         result = converge.apply(
             role_vars=role_vars,
@@ -163,7 +163,7 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
         return result.rc
 
 
-def _store_secrets(plan: Plan, check: bool) -> None:
+def store_secrets(plan: Plan, check: bool) -> None:
     """The store's users' secret files: made when missing (never overwritten, never printed); the
     paths to copy to each client are said once."""
     store = plan.ccache.store if plan.ccache.enabled else None
@@ -175,12 +175,12 @@ def _store_secrets(plan: Plan, check: bool) -> None:
     for user in store.users:
         if check:
             if not os.path.exists(user.secret_file):
-                _say(f"kprov: would create the store secret {user.secret_file} (--check creates nothing)")
+                say_line(f"kprov: would create the store secret {user.secret_file} (--check creates nothing)")
             continue
         made = ensure_secret_file(user.secret_file, f"the secret of store user {user.name}")
         role = "writes" if user.write else "reads"
         if user.name != own:
-            _say(
+            say_line(
                 f"kprov: store user {user.name} ({role}): copy {user.secret_file} to that host (mode 0600) and run "
                 f"kprov apply --ccache-remote URL --ccache-remote-secret FILE --ccache-remote-user {user.name}"
                 + (" --ccache-remote-write" if user.write else "") + (" (new secret)" if made else "")

@@ -7,7 +7,7 @@ import stat
 
 from plumbum import cli
 
-from provision.cli.app import Text, Whole, _say
+from provision.cli.app import Text, Whole, say_line
 from provision.errors import UserError
 from provision.model.facts import HostFacts
 from provision.model.goals import Goals, HostEntry
@@ -297,7 +297,7 @@ class PlanningSwitches(SourceSwitches):
             # calibration profile of it when one exists
             from provision.tree.kconfig import tree_evaluation
 
-            tree_eval = tree_evaluation(facts, goals, say=lambda line: _say(f"kprov: {line}"))
+            tree_eval = tree_evaluation(facts, goals, say=lambda line: say_line(f"kprov: {line}"))
         return plan(facts, goals, load_catalog(), tree_eval)
 
 

@@ -187,7 +187,7 @@ def probe(remote: RemoteLine, timeout: float = PROBE_TIMEOUT_S) -> Probe:
     return fn(remote.url, remote.user, remote.secret, timeout)
 
 
-def _ccache(args: list[str]) -> str | None:
+def run_ccache(args: list[str]) -> str | None:
     env = {k: v for k, v in os.environ.items() if k != "CCACHE_CONFIGPATH"}  # never read the password file
     try:
         done = subprocess.run(["ccache", *args], capture_output=True, text=True, timeout=20, env=env, check=False)
@@ -196,8 +196,8 @@ def _ccache(args: list[str]) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _stats() -> dict[str, int]:
-    text = _ccache(["--print-stats"]) or ""
+def ccache_stats() -> dict[str, int]:
+    text = run_ccache(["--print-stats"]) or ""
     out = {}
     for line in text.splitlines():
         key, _, value = line.partition("\t")
@@ -209,7 +209,7 @@ def _stats() -> dict[str, int]:
 _PRINTED_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kMGT]?)(i?)B?", re.ASCII)
 
 
-def _ccache_printed_size(text: str) -> int | None:
+def ccache_printed_size(text: str) -> int | None:
     """A size as ccache prints it (``536.9M``: k/M/G/T are decimal, Ki/Mi/Gi/Ti binary), in
     bytes; None when it is not one."""
     m = _PRINTED_SIZE.fullmatch(text.strip())

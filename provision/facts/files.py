@@ -102,7 +102,7 @@ def parse_json(text: str, what: str) -> object:
         raise UserError(f"{what}: not JSON ({exc})") from None
 
 
-def _cwd() -> str:
+def current_dir() -> str:
     try:
         return os.getcwd()
     except FileNotFoundError:
@@ -111,7 +111,7 @@ def _cwd() -> str:
         ) from None
 
 
-def _absolute(path: str | os.PathLike) -> Path:
+def absolute_path(path: str | os.PathLike) -> Path:
     """``path`` (``~`` expanded) made absolute without touching the file system beyond the cwd."""
     expanded = Path(os.path.expanduser(str(path)))
-    return expanded if expanded.is_absolute() else Path(_cwd()) / expanded
+    return expanded if expanded.is_absolute() else Path(current_dir()) / expanded

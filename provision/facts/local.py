@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 
 from provision.errors import UserError
-from provision.facts.files import _absolute, _cwd, parse_json, read_text
+from provision.facts.files import absolute_path, current_dir, parse_json, read_text
 from provision.facts.tree import running_kernel_facts, tree_facts
 from provision.model.facts import (
     CpuFacts,
@@ -220,7 +220,7 @@ def disk_facts(role: str, path: str | os.PathLike, partitions: list | None = Non
     """Free and total space of the filesystem that holds (or will hold) ``path``."""
     import psutil
 
-    asked = _absolute(path)
+    asked = absolute_path(path)
     existing = _existing_parent(asked).resolve()
     while True:
         try:
@@ -319,7 +319,7 @@ def gather(
     """Measure this host. Tool versions run in a thread pool while the rest is read."""
     import psutil
 
-    cwd = _cwd()  # a deleted cwd: one clear line now, not tools that silently "vanish" later
+    cwd = current_dir()  # a deleted cwd: one clear line now, not tools that silently "vanish" later
     tree_info = tree_facts(tree, build_dir) if tree else None  # fail fast on a bad --tree
     with ThreadPoolExecutor(max_workers=len(TOOLS)) as pool:
         tools = {name: pool.submit(_tool_version, argv) for name, argv in TOOLS.items()}

@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 from provision.errors import UserError
-from provision.facts.files import _absolute, read_bounded
+from provision.facts.files import absolute_path, read_bounded
 from provision.model.facts import (
     RunningKernelFacts,
     TreeFacts,
@@ -159,14 +159,14 @@ def _tree_file(path: Path, switch: str) -> str | None:
 
 def tree_facts(tree: str | os.PathLike, build_dir: str | os.PathLike | None = None) -> TreeFacts:
     """Validate a kernel source tree and read its version, .config and minimum tool versions."""
-    root = _absolute(tree)
+    root = absolute_path(tree)
     makefile = _tree_file(root / "Makefile", "--tree")
     version = parse_makefile_version(makefile) if makefile is not None else None
     if version is None or not (root / "Kconfig").is_file() or not (root / "scripts").is_dir():
         raise UserError(
             f"--tree {tree}: not a Linux kernel source tree (no top-level Makefile with VERSION/PATCHLEVEL)"
         )
-    config_dir = _absolute(build_dir) if build_dir else root
+    config_dir = absolute_path(build_dir) if build_dir else root
     config, modules, has_config = {}, 0, False
     dot_config = _tree_file(config_dir / ".config", "--build-dir" if build_dir else "--tree")
     if dot_config is not None:

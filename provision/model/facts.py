@@ -16,12 +16,12 @@ from provision.model.schema import (
     MEMORY,
     QUOTA,
     Bounds,
-    _Serialisable,
+    Serialisable,
 )
 
 
 @dataclass(frozen=True)
-class CpuFacts(_Serialisable):
+class CpuFacts(Serialisable):
     logical: Annotated[int, CPUS]  # CPUs the kernel runs (os.cpu_count)
     usable: Annotated[int, CPUS]  # what a build can really use: affinity capped by the cgroup quota
     affinity: Annotated[int | None, CPUS] = None  # len(os.sched_getaffinity(0))
@@ -32,7 +32,7 @@ class CpuFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class MemoryFacts(_Serialisable):
+class MemoryFacts(Serialisable):
     total_bytes: Annotated[int, MEMORY]  # MemTotal
     available_bytes: Annotated[int, BYTES]  # MemAvailable
     # memory.max / memory.limit_in_bytes, None = unlimited
@@ -51,7 +51,7 @@ class MemoryFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class DiskFacts(_Serialisable):
+class DiskFacts(Serialisable):
     role: str  # "build" (tree / O= dir), "ccache", or "home"
     path: str  # the path that was asked about
     mount: str  # mount point of the filesystem holding it
@@ -61,7 +61,7 @@ class DiskFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class DistroFacts(_Serialisable):
+class DistroFacts(Serialisable):
     id: str  # debian, ubuntu, fedora, arch, opensuse-tumbleweed, alpine, ...
     family: str  # one of FAMILIES, or "unknown"
     version: str = ""
@@ -71,7 +71,7 @@ class DistroFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class ZramFacts(_Serialisable):
+class ZramFacts(Serialisable):
     compressors: tuple[Annotated[str, COMPRESSOR], ...] = ()  # what the kernel offers, in its order
     active: Annotated[str | None, COMPRESSOR] = None  # the bracketed one in comp_algorithm
     source: str = "none"  # "sysfs", "proc-crypto", "none"
@@ -81,7 +81,7 @@ class ZramFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class TreeFacts(_Serialisable):
+class TreeFacts(Serialisable):
     path: str
     kernel_version: str  # "6.1.0" from VERSION/PATCHLEVEL/SUBLEVEL
     has_config: bool = False
@@ -93,7 +93,7 @@ class TreeFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class RunningKernelFacts(_Serialisable):
+class RunningKernelFacts(Serialisable):
     """What localmodconfig needs from the running kernel: its config and its loaded modules."""
 
     config_path: str | None = None  # /proc/config.gz or /boot/config-<release>; None = not found
@@ -104,7 +104,7 @@ class RunningKernelFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class CompilerFacts(_Serialisable):
+class CompilerFacts(Serialisable):
     """One compiler as a kernel build records it."""
 
     kind: str  # gcc or clang
@@ -115,7 +115,7 @@ class CompilerFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class ToolchainFacts(_Serialisable):
+class ToolchainFacts(Serialisable):
     """What decides whether two hosts build the same objects (autoconf.h records the compiler's
     version line and the assembler, linker and pahole versions), and what distccd may run."""
 
@@ -132,7 +132,7 @@ class ToolchainFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class HostFacts(_Serialisable):
+class HostFacts(Serialisable):
     SCHEMA = FACTS_SCHEMA
 
     hostname: str
@@ -169,7 +169,7 @@ PROFILE_SCHEMA = 1
 
 
 @dataclass(frozen=True)
-class KconfigFacts(_Serialisable):
+class KconfigFacts(Serialisable):
     """The .config the planned target really produces, evaluated in a scratch ``O=`` directory
     (provision.kconfig), or the tree's own .config read as it is."""
 
@@ -195,7 +195,7 @@ class KconfigFacts(_Serialisable):
 
 
 @dataclass(frozen=True)
-class KconfigRequest(_Serialisable):
+class KconfigRequest(Serialisable):
     """What provision.kconfig evaluates: the planned target, with the make variables that decide
     Kconfig's answers (the real build's ARCH, CROSS_COMPILE, LLVM)."""
 
@@ -207,7 +207,7 @@ class KconfigRequest(_Serialisable):
 
 
 @dataclass(frozen=True)
-class LinkMeasurement(_Serialisable):
+class LinkMeasurement(Serialisable):
     measured: bool
     peak_bytes: Annotated[int, BYTES] = 0  # the largest process of the vmlinux step (ld, objtool, pahole)
     seconds: float = 0.0
@@ -216,7 +216,7 @@ class LinkMeasurement(_Serialisable):
 
 
 @dataclass(frozen=True)
-class CalibrationProfile(_Serialisable):
+class CalibrationProfile(Serialisable):
     """What ``kprov calibrate`` measured on one tree, config and compiler, on one host."""
 
     SCHEMA = PROFILE_SCHEMA
@@ -254,7 +254,7 @@ class CalibrationProfile(_Serialisable):
 
 
 @dataclass(frozen=True)
-class TreeEvaluation(_Serialisable):
+class TreeEvaluation(Serialisable):
     """What kprov learnt about a tree beyond its facts: the evaluated Kconfig, a matching
     calibration profile, and notes on what could not be used (one line each)."""
 

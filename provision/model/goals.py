@@ -8,20 +8,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.errors import UserError, shown
-from provision.model.schema import _Serialisable
+from provision.model.schema import Serialisable
 from provision.rules.addresses import (
-    _LOOPBACK_SPANS,
+    LOOPBACK_SPANS,
     LOOPBACK_NAMES,
-    _inside_one,
-    _not_a_host,
-    _where_value,
+    inside_one,
+    not_a_host,
+    where_value,
     is_hostname,
     parse_address,
 )
 
 
 @dataclass(frozen=True)
-class CacheUser(_Serialisable):
+class CacheUser(Serialisable):
     """One credential of a compile-cache store: a host, whether it writes, where its secret is."""
 
     name: str
@@ -30,7 +30,7 @@ class CacheUser(_Serialisable):
 
 
 @dataclass(frozen=True)
-class CacheRemoteGoal(_Serialisable):
+class CacheRemoteGoal(Serialisable):
     """A store this host uses (``--ccache-remote``): the URL carries no user or password."""
 
     url: str
@@ -41,13 +41,13 @@ class CacheRemoteGoal(_Serialisable):
 
 
 @dataclass(frozen=True)
-class HostEntry(_Serialisable):
+class HostEntry(Serialisable):
     address: str
     names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Goals(_Serialisable):
+class Goals(Serialisable):
     """What the user asked for. ``None`` means "let the planner decide"."""
 
     target: str | None = None
@@ -100,7 +100,7 @@ class Goals(_Serialisable):
 def check_host_entry(address: Any, names: Any, where: str = "host entry") -> HostEntry:
     """One /etc/hosts line: a unicast address and one or more host names."""
     ip = parse_address(address, f"{where} address")
-    bad = _not_a_host(ipaddress.ip_network(ip))
+    bad = not_a_host(ipaddress.ip_network(ip))
     if bad is not None:
         raise UserError(f"{where} {shown(address)}: not a host address (it lies in {bad})")
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
@@ -111,7 +111,7 @@ def check_host_entry(address: Any, names: Any, where: str = "host entry") -> Hos
     for name in names:
         if not is_hostname(name):
             raise UserError(f"{where} {ip}: {shown(name)} is not a valid host name (RFC 1123, not an address)")
-        if name.lower() in LOOPBACK_NAMES and not _inside_one(ipaddress.ip_network(ip), _LOOPBACK_SPANS):
+        if name.lower() in LOOPBACK_NAMES and not inside_one(ipaddress.ip_network(ip), LOOPBACK_SPANS):
             raise UserError(
                 f"{where} {ip}: {shown(name)} names this host's loopback; giving it another address would "
                 "send whatever trusts it (distcc's localhost, local services) elsewhere"
@@ -131,7 +131,7 @@ def check_host_entries(entries: Any, where: str = "host entry") -> tuple[HostEnt
         if hit is not None and hit[0] is entries:
             return hit[1]
     if isinstance(entries, (str, bytes)) or not isinstance(entries, Iterable):
-        raise UserError(f"{_where_value(where, entries)}: expected a list of entries")
+        raise UserError(f"{where_value(where, entries)}: expected a list of entries")
     out = []
     for e in entries:
         if isinstance(e, HostEntry):
@@ -139,7 +139,7 @@ def check_host_entries(entries: Any, where: str = "host entry") -> tuple[HostEnt
         elif isinstance(e, Mapping):
             out.append(check_host_entry(e.get("address"), e.get("names") or (), where))
         else:
-            raise UserError(f"{_where_value(where, e)}: expected an address and its names")
+            raise UserError(f"{where_value(where, e)}: expected an address and its names")
     result = tuple(out)
     if isinstance(entries, tuple) and all(isinstance(e, HostEntry) for e in entries):
         if len(_checked_entries) > 8:

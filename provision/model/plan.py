@@ -17,13 +17,13 @@ from typing import Any
 
 from provision.model.facts import KconfigFacts
 from provision.model.goals import CacheUser, HostEntry
-from provision.model.schema import PLAN_SCHEMA, _Serialisable
+from provision.model.schema import PLAN_SCHEMA, Serialisable
 from provision.paths import SHARED_CCACHE_DIR
 from provision.units import ccache_size_string
 
 
 @dataclass(frozen=True)
-class PlanHost(_Serialisable):
+class PlanHost(Serialisable):
     hostname: str
     arch: str
     usable_cpus: int
@@ -35,7 +35,7 @@ class PlanHost(_Serialisable):
 
 
 @dataclass(frozen=True)
-class JobsPlan(_Serialisable):
+class JobsPlan(Serialisable):
     value: int  # make -j
     load: float | None  # make -l; None: not set (the default)
     reason: str
@@ -50,7 +50,7 @@ class JobsPlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class PhasePlan(_Serialisable):
+class PhasePlan(Serialisable):
     """One phase of the build: the parallel compile, or a serial step (link, objtool, BTF, LTO)."""
 
     name: str
@@ -61,7 +61,7 @@ class PhasePlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class EstimatePlan(_Serialisable):
+class EstimatePlan(Serialisable):
     """How long the planned build takes, from CPU-seconds over the jobs plus the serial phases."""
 
     seconds: float
@@ -72,7 +72,7 @@ class EstimatePlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class ZramPlan(_Serialisable):
+class ZramPlan(Serialisable):
     enabled: bool
     reason: str
     algorithm: str | None = None
@@ -86,7 +86,7 @@ class ZramPlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class CacheStorePlan(_Serialisable):
+class CacheStorePlan(Serialisable):
     """The compile-cache store this host runs (role variable ``kbuild_host_ccache_store``)."""
 
     backend: str  # redis | http
@@ -114,7 +114,7 @@ class CacheStorePlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class CacheRemotePlan(_Serialisable):
+class CacheRemotePlan(Serialisable):
     """The store this host's ccache uses behind its local cache (``kbuild_host_ccache_remote``)."""
 
     url: str  # no userinfo: the secret stays in its file
@@ -140,7 +140,7 @@ class CacheRemotePlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class CcachePlan(_Serialisable):
+class CcachePlan(Serialisable):
     enabled: bool
     reason: str
     max_size_bytes: int = 0
@@ -163,7 +163,7 @@ class CcachePlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class DistccPlan(_Serialisable):
+class DistccPlan(Serialisable):
     enabled: bool
     reason: str
     server: bool = False
@@ -182,7 +182,7 @@ class DistccPlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class ConfigPlan(_Serialisable):
+class ConfigPlan(Serialisable):
     target: str
     compiler: str  # gcc or clang
     debug_info: str  # none, dwarf, btf
@@ -201,7 +201,7 @@ class ConfigPlan(_Serialisable):
 
 
 @dataclass(frozen=True)
-class Plan(_Serialisable):
+class Plan(Serialisable):
     SCHEMA = PLAN_SCHEMA
 
     host: PlanHost
@@ -266,7 +266,7 @@ PER_USER_ENV = frozenset({"KBUILD_OUTPUT"})
 
 
 @dataclass(frozen=True)
-class PackageSet(_Serialisable):
+class PackageSet(Serialisable):
     """One distro family's packages, as the role's vars/<os_family>.yml lists them."""
 
     build: tuple[str, ...] = ()
@@ -281,7 +281,7 @@ class PackageSet(_Serialisable):
 
 
 @dataclass(frozen=True)
-class PackageCatalog(_Serialisable):
+class PackageCatalog(Serialisable):
     """family (one of FAMILIES) -> PackageSet. Loaded by provision.catalog, passed to the planner."""
 
     families: dict[str, PackageSet] = field(default_factory=dict)

@@ -211,7 +211,7 @@ def _from_plain(cls: type, data: dict, where: str) -> Any:
     return cls(**kwargs)
 
 
-class _Serialisable:
+class Serialisable:
     def to_dict(self) -> dict:
         return _to_plain(self)
 

@@ -63,18 +63,18 @@ from provision.model.plan import (
     ZramPlan,
 )
 from provision.model.schema import COMPILERS, DEBUG_INFO, LTO, TARGETS
-from provision.planner.build_dir import _build_dir, _check_disk, _on_tmpfs
-from provision.planner.ccache import _cache_inputs, _plan_ccache
-from provision.planner.common import _check_goals, _Notes, _usable
-from provision.planner.config import _check_versions, _choose_config, _finish_config
-from provision.planner.distcc import _plan_distcc
-from provision.planner.jobs import _plan_jobs, _serial_short
-from provision.planner.make_line import _env
-from provision.planner.memory import _existing_zram_gain, _memory
-from provision.planner.packages import _packages
-from provision.planner.phases import _estimate, _phases
+from provision.planner.build_dir import plan_build_dir, check_disk, on_tmpfs
+from provision.planner.ccache import cache_inputs, plan_ccache
+from provision.planner.common import check_goals, PlanNotes, usable_cpus
+from provision.planner.config import check_versions, choose_config, finish_config
+from provision.planner.distcc import plan_distcc
+from provision.planner.jobs import plan_jobs, serial_shortfall
+from provision.planner.make_line import build_env
+from provision.planner.memory import existing_zram_gain, plan_memory
+from provision.planner.packages import plan_packages
+from provision.planner.phases import plan_estimate, plan_phases
 from provision.planner.shared_cache import plan_shared_cache
-from provision.planner.zram import _plan_zram
+from provision.planner.zram import plan_zram
 from provision.rules.addresses import (
     address_in,
     check_listen,
@@ -109,45 +109,45 @@ def plan(
     ``tree_eval`` carries what provision.kconfig and provision.calibrate learnt about the tree:
     the .config the planned target really produces and a matching calibration profile.
     """
-    _check_goals(goals)
-    notes = _Notes()
+    check_goals(goals)
+    notes = PlanNotes()
     pkgs = catalog.for_family(facts.distro.family)
-    cpus = _usable(facts)
-    cfg = _choose_config(facts, goals, notes, tree_eval)
-    _check_versions(facts, cfg.compiler, cfg.debug_info, notes)
+    cpus = usable_cpus(facts)
+    cfg = choose_config(facts, goals, notes, tree_eval)
+    check_versions(facts, cfg.compiler, cfg.debug_info, notes)
     profile = tree_eval.profile if tree_eval is not None else None
     dir_reasons: dict[str, str] = {}
-    build_dir, build_disk = _build_dir(facts, goals, cfg, notes, dir_reasons)
-    tmpfs = int(cal.build_output_gib(cfg.target_class, cfg.debug_info) * GIB) if build_dir and _on_tmpfs(build_disk) else 0
+    build_dir, build_disk = plan_build_dir(facts, goals, cfg, notes, dir_reasons)
+    tmpfs = int(cal.build_output_gib(cfg.target_class, cfg.debug_info) * GIB) if build_dir and on_tmpfs(build_disk) else 0
     if tmpfs:
         notes.warn(
             f"the build directory is on {build_disk.fstype} ({build_disk.mount}): its ~{human_bytes(tmpfs)} of build output "
             "takes RAM, counted out of the memory budget"
         )
-    mem, thin_jobs = _memory(facts, cfg, cpus, profile, tmpfs)
+    mem, thin_jobs = plan_memory(facts, cfg, cpus, profile, tmpfs)
     if thin_jobs:
         cfg.reasons["lto"] += (
             f" (ld.lld runs one ThinLTO backend per CPU, ~{cal.THINLTO_PER_BACKEND_MIB} MiB each: {thin_jobs} fit "
             f"here, so if the link runs out of memory add --thinlto-jobs={thin_jobs} to the linker flags)"
         )
-    zram, gain = _plan_zram(facts, goals, pkgs, mem, cpus, notes, _serial_short(facts, cfg, mem, cpus))
+    zram, gain = plan_zram(facts, goals, pkgs, mem, cpus, notes, serial_shortfall(facts, cfg, mem, cpus))
     if not zram.enabled and goals.zram is not False:
-        gain = _existing_zram_gain(facts, mem)
+        gain = existing_zram_gain(facts, mem)
     if gain:
         # docs/calibration.md §3: with swap on zram the kernel moves idle pages of the jobs out to
         # make room for the page cache, so a cap's page-cache headroom is the build's too (224 and
         # 192 MiB caps: -j2 fastest, -j3 killed once the need passed the cap + zram)
         gain += mem.headroom
-    jobs = _plan_jobs(facts, goals, cfg, mem, gain, notes)
-    ccache = _plan_ccache(facts, goals, cfg, pkgs, notes, profile)
-    ccache = plan_shared_cache(facts, goals, ccache, _cache_inputs(facts, cfg, mem, jobs, profile, build_dir), notes.warn)
-    distcc, extra = _plan_distcc(facts, goals, cfg, mem, gain, jobs, ccache, notes)
-    _check_disk(facts, cfg, build_dir, build_disk, ccache, notes, dir_reasons)
-    config = _finish_config(facts, goals, cfg, jobs, ccache, distcc, extra, build_dir, dir_reasons, notes)
+    jobs = plan_jobs(facts, goals, cfg, mem, gain, notes)
+    ccache = plan_ccache(facts, goals, cfg, pkgs, notes, profile)
+    ccache = plan_shared_cache(facts, goals, ccache, cache_inputs(facts, cfg, mem, jobs, profile, build_dir), notes.warn)
+    distcc, extra = plan_distcc(facts, goals, cfg, mem, gain, jobs, ccache, notes)
+    check_disk(facts, cfg, build_dir, build_disk, ccache, notes, dir_reasons)
+    config = finish_config(facts, goals, cfg, jobs, ccache, distcc, extra, build_dir, dir_reasons, notes)
     j = distcc.total_jobs if distcc.client else jobs.value
-    estimate, seconds = _estimate(facts, cfg, mem, j, profile, thin_jobs)
-    phases = _phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
-    packages = _packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
+    estimate, seconds = plan_estimate(facts, cfg, mem, j, profile, thin_jobs)
+    phases = plan_phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
+    packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
     host = PlanHost(
         hostname=facts.hostname,
         arch=facts.arch,
@@ -166,7 +166,7 @@ def plan(
         distcc=distcc,
         config=config,
         packages=packages,
-        env=_env(config, jobs, ccache, distcc),
+        env=build_env(config, jobs, ccache, distcc),
         warnings=tuple(notes.warnings),
         overrides=tuple(notes.overrides),
         phases=phases,

@@ -12,27 +12,27 @@ from provision.model.goals import Goals
 from provision.model.plan import (
     CcachePlan,
 )
-from provision.planner.common import _Config, _Notes
+from provision.planner.common import ChosenConfig, PlanNotes
 from provision.rules.names import (
     check_path,
 )
 from provision.units import GIB, human_bytes
 
 
-def _native_arch(facts: HostFacts) -> str | None:
+def native_arch(facts: HostFacts) -> str | None:
     return cal.KERNEL_ARCH.get(facts.arch)
 
 
-def _target_arch(facts: HostFacts, goals: Goals) -> str | None:
-    return goals.arch or _native_arch(facts)
+def target_arch(facts: HostFacts, goals: Goals) -> str | None:
+    return goals.arch or native_arch(facts)
 
 
-def _on_tmpfs(disk: DiskFacts | None) -> bool:
+def on_tmpfs(disk: DiskFacts | None) -> bool:
     return disk is not None and disk.fstype in cal.TMPFS_FSTYPES
 
 
-def _build_dir(
-    facts: HostFacts, goals: Goals, cfg: _Config, notes: _Notes, reasons: dict
+def plan_build_dir(
+    facts: HostFacts, goals: Goals, cfg: ChosenConfig, notes: PlanNotes, reasons: dict
 ) -> tuple[str | None, DiskFacts | None]:
     """O= on the filesystem with the most room among the tree's and the home directory's (a tmpfs
     only when there is nothing else: its files take RAM). Returns the path and its filesystem."""
@@ -59,7 +59,7 @@ def _build_dir(
         if not candidates:
             reasons["build_dir"] = "in the tree: no disk facts to choose from"
             return None, None
-        on_disk = [d for d in candidates if not _on_tmpfs(d)]
+        on_disk = [d for d in candidates if not on_tmpfs(d)]
         candidates = on_disk or candidates
         best = max(candidates, key=lambda d: d.free_bytes)
         tree = facts.tree
@@ -86,7 +86,7 @@ def _build_dir(
             f"{human_bytes(best.free_bytes)} free{vs}; this build needs ~{human_bytes(need)}"
         )
         chosen_disk = best
-    if _on_tmpfs(chosen_disk):
+    if on_tmpfs(chosen_disk):
         reasons["build_dir"] += (
             f"; {chosen_disk.mount} is {chosen_disk.fstype}: the ~{human_bytes(need)} of build output lives in RAM and is "
             "taken out of the memory budget"
@@ -94,9 +94,9 @@ def _build_dir(
     return path, chosen_disk
 
 
-def _check_disk(
-    facts: HostFacts, cfg: _Config, build_dir: str | None, build_disk: DiskFacts | None, ccache: CcachePlan,
-    notes: _Notes, reasons: dict,
+def check_disk(
+    facts: HostFacts, cfg: ChosenConfig, build_dir: str | None, build_disk: DiskFacts | None, ccache: CcachePlan,
+    notes: PlanNotes, reasons: dict,
 ) -> None:
     """O=, the ccache and the tree on one filesystem share its free space: sum what they will add."""
     need = cal.build_output_gib(cfg.target_class, cfg.debug_info) * GIB
@@ -115,12 +115,12 @@ def _check_disk(
     )
     if same:
         reasons["disk"] = f"{sharing}: {human_bytes(total)} of {human_bytes(build_disk.free_bytes)} free"
-    if total > build_disk.free_bytes and not _on_tmpfs(build_disk):
+    if total > build_disk.free_bytes and not on_tmpfs(build_disk):
         notes.warn(
             f"not enough disk for {cfg.target}: {sharing} need ~{human_bytes(total)} and {build_disk.mount} has "
             f"{human_bytes(build_disk.free_bytes)} free"
         )
-    elif _on_tmpfs(build_disk) and need > build_disk.free_bytes:
+    elif on_tmpfs(build_disk) and need > build_disk.free_bytes:
         notes.warn(
             f"not enough room for {cfg.target} on {build_disk.mount} ({build_disk.fstype}): its build output is "
             f"~{human_bytes(need)} and {human_bytes(build_disk.free_bytes)} is free"

@@ -15,10 +15,10 @@ from provision.model.plan import (
     PackageSet,
 )
 from provision.planner import shared_cache as cache_rules
-from provision.planner.build_dir import _target_arch
-from provision.planner.common import _Config, _in_range, _Memory, _Notes
-from provision.planner.distcc import _versioned_driver
-from provision.planner.memory import _estimate_tag
+from provision.planner.build_dir import target_arch
+from provision.planner.common import ChosenConfig, in_range, MemoryModel, PlanNotes
+from provision.planner.distcc import versioned_driver
+from provision.planner.memory import estimate_tag
 from provision.rules.names import (
     check_owned_dir,
     check_path,
@@ -28,18 +28,18 @@ from provision.rules.names import (
 from provision.units import MIB, human_bytes
 
 
-def _plan_ccache(
+def plan_ccache(
     facts: HostFacts,
     goals: Goals,
-    cfg: _Config,
+    cfg: ChosenConfig,
     pkgs: PackageSet | None,
-    notes: _Notes,
+    notes: PlanNotes,
     profile: CalibrationProfile | None = None,
 ) -> CcachePlan:
     installed = facts.toolchain.get("ccache")
     installable = bool(pkgs and pkgs.ccache)
     version = parse_version(installed)
-    broken = _in_range(version, cal.CCACHE_BROKEN_VERSIONS)
+    broken = in_range(version, cal.CCACHE_BROKEN_VERSIONS)
     group_add = tuple(dict.fromkeys(check_user_name(u, "--ccache-group-add") for u in goals.ccache_group_add))
     if goals.ccache_private:
         if goals.ccache_dir is not None:
@@ -94,7 +94,7 @@ def _plan_ccache(
         )
     else:
         footprint = cal.ccache_footprint_mib(cfg.target_class, cfg.debug_info) * MIB
-        footprint_source = f"table figure; {_estimate_tag(facts)}"
+        footprint_source = f"table figure; {estimate_tag(facts)}"
     wanted = max(int(footprint * goals.builds_to_keep * cal.CCACHE_HEADROOM), cal.CCACHE_MIN_BYTES)
     # a private cache lives in each user's home
     disk = facts.disk("home") if goals.ccache_private else facts.disk("ccache")
@@ -161,7 +161,7 @@ def _plan_ccache(
             "directory or home below /): absolute source paths are hashed, so build in the same absolute path "
             "on every machine"
         )
-        own = _versioned_driver(facts, goals, cfg)
+        own = versioned_driver(facts, goals, cfg)
         if own is not None and own.driver:
             shared_driver = own.driver
             reasons["compiler"] = (
@@ -172,8 +172,8 @@ def _plan_ccache(
     writers = _ccache_writers(facts, goals, directory, group_add)
     reasons["writers"] = writers
     reason += "; " + writers.split(":", 1)[0]
-    if version is not None and cfg.compiler == "gcc" and _target_arch(facts, goals) == "arm64":
-        if _in_range(version, cal.CCACHE_ARM64_UNCACHED_VERSIONS):
+    if version is not None and cfg.compiler == "gcc" and target_arch(facts, goals) == "arm64":
+        if in_range(version, cal.CCACHE_ARM64_UNCACHED_VERSIONS):
             notes.warn(f"ccache {installed} does not cache arm64 units that pass -Wa,-march (fixed in 4.7.3)")
     notes.warn(
         f"a cold ccache build is ~{cal.CCACHE_COLD_SLOWDOWN:g}x slower than a plain one: the cache pays off "
@@ -232,8 +232,8 @@ def _ccache_writers(facts: HostFacts, goals: Goals, directory: str, group_add: t
     )
 
 
-def _cache_inputs(
-    facts: HostFacts, cfg: _Config, mem: _Memory, jobs: JobsPlan, profile: CalibrationProfile | None, build_dir: str | None
+def cache_inputs(
+    facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: JobsPlan, profile: CalibrationProfile | None, build_dir: str | None
 ) -> cache_rules.Inputs:
     """What the shared-cache rules need from this plan: one build's cache bytes (as the local cache
     is sized) and the RAM the host's own build leaves at its planned -j."""

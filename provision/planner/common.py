@@ -28,12 +28,12 @@ from provision.units import MIB, human_bytes
 MAX_LOAD = 65536
 
 
-def _load_str(load: float) -> str:
+def load_str(load: float) -> str:
     return f"{load:g}"
 
 
 @dataclass
-class _Notes:
+class PlanNotes:
     """Warnings and overrides collected while planning (the Plan gets them as tuples)."""
 
     warnings: list[str] = field(default_factory=list)
@@ -49,7 +49,7 @@ class _Notes:
 
 
 @dataclass(frozen=True)
-class _Traits:
+class KconfigTraits:
     """What a .config holds that the plan depends on."""
 
     debug_info: str  # none, dwarf, btf
@@ -65,7 +65,7 @@ class _Traits:
 
 
 @dataclass(frozen=True)
-class _Config:
+class ChosenConfig:
     """The config choices that the memory model depends on."""
 
     target: str
@@ -98,7 +98,7 @@ class _Config:
 
 
 @dataclass(frozen=True)
-class _Serial:
+class SerialPhase:
     """A serial phase: its own peak (beside the build's base and modfinal jobs) and its source."""
 
     name: str
@@ -108,7 +108,7 @@ class _Serial:
 
 
 @dataclass(frozen=True)
-class _Memory:
+class MemoryModel:
     """The compile phase needs ``base + per_job + (N - 1) x average``: one job at its p99 (the
     largest unit that may be compiling) and the others at the measured average growth per job.
     N jobs are never all at their peak together: -j20 peaked at 1.5 GiB where 20 x p99 is 3.5 GiB."""
@@ -119,7 +119,7 @@ class _Memory:
     per_job_source: str
     base: int
     average: int = 0  # each further job, on average
-    serial: tuple[_Serial, ...] = ()
+    serial: tuple[SerialPhase, ...] = ()
     measured: bool = False  # per-job figures from a calibration profile of this tree
     headroom: int = 0  # the part of a cgroup limit held back for the page cache (not in ram_budget)
 
@@ -148,7 +148,7 @@ class _Memory:
             f"{human_bytes(self.average)} average per further job"
         )
 
-    def serial_need(self, phase: _Serial, jobs: int, modules: int | None) -> int:
+    def serial_need(self, phase: SerialPhase, jobs: int, modules: int | None) -> int:
         """A serial phase at ``jobs``: base + its peak + the modfinal jobs that may run beside it."""
         beside = max(0, jobs - 1) if modules is None else min(max(0, jobs - 1), modules)
         extra = beside * cal.MODFINAL_JOB_MIB * MIB if phase.modfinal else 0
@@ -160,17 +160,17 @@ class _Memory:
 _HEAVY_SANITIZERS = ("KASAN", "KCSAN", "KMSAN", "UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_PROFILE_ALL")
 
 
-_SANITIZERS = _HEAVY_SANITIZERS[:3] + ("UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_KERNEL", "GCOV_PROFILE_ALL")
+SANITIZERS = _HEAVY_SANITIZERS[:3] + ("UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_KERNEL", "GCOV_PROFILE_ALL")
 
 
-def _count(n: int, noun: str) -> str:
+def count_noun(n: int, noun: str) -> str:
     """``3 jobs``, ``1 job``; never a count below one ("not even one job")."""
     if n < 1:
         return f"not even one {noun}"
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _check_goals(goals: Goals) -> None:
+def check_goals(goals: Goals) -> None:
     """Refuse values no plan could honour, with one line that names the value."""
     if goals.target is not None and goals.target not in TARGETS:
         raise UserError(f"unknown config target '{goals.target}' (choose from {', '.join(TARGETS)})")
@@ -200,7 +200,7 @@ def _check_goals(goals: Goals) -> None:
         raise UserError(f"--load {goals.load:g}: must be above 0 and at most {MAX_LOAD} (a load average)")
 
 
-def _cpu_story(facts: HostFacts) -> str:
+def cpu_story(facts: HostFacts) -> str:
     c = facts.cpu
     parts = []
     if c.cgroup_quota is not None:
@@ -208,10 +208,10 @@ def _cpu_story(facts: HostFacts) -> str:
     if c.affinity is not None and c.affinity != c.logical:
         parts.append(f"affinity {c.affinity}")
     detail = f" ({', '.join(parts)} of {c.logical} logical)" if parts else ""
-    return f"{_usable(facts)} usable CPU{'s' if _usable(facts) != 1 else ''}{detail}"
+    return f"{usable_cpus(facts)} usable CPU{'s' if usable_cpus(facts) != 1 else ''}{detail}"
 
 
-def _usable(facts: HostFacts) -> int:
+def usable_cpus(facts: HostFacts) -> int:
     return max(1, int(facts.cpu.usable))
 
 
@@ -220,20 +220,20 @@ def _version(text: str | None) -> tuple[int, ...] | None:
     return tuple(v) if v else None
 
 
-def _kernel_version(facts: HostFacts, kconfig: KconfigFacts | None) -> tuple[int, ...] | None:
+def kernel_version_of(facts: HostFacts, kconfig: KconfigFacts | None) -> tuple[int, ...] | None:
     if kconfig is not None and _version(kconfig.kernel_version):
         return _version(kconfig.kernel_version)
     return _version(facts.tree.kernel_version) if facts.tree else None
 
 
-def _kernel_at_least(release: str, want: tuple[int, int]) -> bool | None:
+def kernel_at_least(release: str, want: tuple[int, int]) -> bool | None:
     v = parse_version(release)
     return None if v is None else v[:2] >= want
 
 
-def _in_range(version: tuple[int, int, int] | None, bounds: tuple) -> bool:
+def in_range(version: tuple[int, int, int] | None, bounds: tuple) -> bool:
     return version is not None and bounds[0] <= version <= bounds[1]
 
 
-def _quote(value: str) -> str:
+def quote_make(value: str) -> str:
     return shlex.quote(value)

@@ -17,23 +17,23 @@ from provision.model.plan import (
     DistccPlan,
     JobsPlan,
 )
-from provision.planner.build_dir import _native_arch, _target_arch
+from provision.planner.build_dir import native_arch, target_arch
 from provision.planner.common import (
-    _check_goals,
-    _Config,
-    _kernel_version,
-    _Notes,
-    _quote,
-    _Traits,
+    check_goals,
+    ChosenConfig,
+    kernel_version_of,
+    PlanNotes,
+    quote_make,
+    KconfigTraits,
 )
-from provision.planner.make_line import _make_line, _make_vars
+from provision.planner.make_line import plan_make_line, plan_make_vars
 from provision.planner.traits import (
-    _base_traits,
-    _debug_commands,
-    _evaluated_text,
-    _kconfig_traits,
-    _lto_commands,
-    _usable_kconfig,
+    base_traits,
+    debug_commands,
+    evaluated_text,
+    kconfig_traits,
+    lto_commands,
+    usable_kconfig,
 )
 from provision.rules.names import (
     version_below,
@@ -58,7 +58,7 @@ def _running_kernel_gap(facts: HostFacts) -> str | None:
     return None
 
 
-def _choose_target(facts: HostFacts, goals: Goals, reasons: dict, advice: list, notes: _Notes) -> str:
+def _choose_target(facts: HostFacts, goals: Goals, reasons: dict, advice: list, notes: PlanNotes) -> str:
     tree = facts.tree
     if goals.target:
         reasons["target"] = f"{goals.target}: as asked"
@@ -114,7 +114,7 @@ def _target_class(target: str, facts: HostFacts, kconfig: KconfigFacts | None = 
     return klass
 
 
-def _choose_compiler(facts: HostFacts, goals: Goals, lto: str, notes: _Notes, reasons: dict) -> str:
+def _choose_compiler(facts: HostFacts, goals: Goals, lto: str, notes: PlanNotes, reasons: dict) -> str:
     tools = facts.toolchain
     have_gcc, have_clang = bool(tools.get("gcc")), bool(tools.get("clang"))
     if goals.compiler != "auto":
@@ -150,7 +150,7 @@ def _choose_compiler(facts: HostFacts, goals: Goals, lto: str, notes: _Notes, re
     return chosen
 
 
-def _check_versions(facts: HostFacts, compiler: str, debug_info: str, notes: _Notes) -> None:
+def check_versions(facts: HostFacts, compiler: str, debug_info: str, notes: PlanNotes) -> None:
     """Warn about each installed tool below the tree's minimum (or the compiler's, without a tree)."""
     tree = facts.tree
     minimums = dict(tree.min_versions) if tree else {}
@@ -173,7 +173,7 @@ def _check_versions(facts: HostFacts, compiler: str, debug_info: str, notes: _No
 
 
 def _changes(
-    facts: HostFacts, goals: Goals, target: str, compiler: str, base: _Traits, reasons: dict, notes: _Notes
+    facts: HostFacts, goals: Goals, target: str, compiler: str, base: KconfigTraits, reasons: dict, notes: PlanNotes
 ) -> tuple[list[str], str, str]:
     """The scripts/config arguments that turn what ``target`` produces into what the plan builds;
     returns them with the planned LTO and debug info."""
@@ -191,7 +191,7 @@ def _changes(
         notes.forced("lto")
         reasons["lto"] = f"{lto}: as asked"
         if lto != base.lto:
-            commands += _lto_commands(lto)
+            commands += lto_commands(lto)
     if goals.debug_info == "auto":
         debug = base.debug_info
         reasons["debug_info"] = f"{debug}: {base.why}"
@@ -200,7 +200,7 @@ def _changes(
         notes.forced("debug_info")
         reasons["debug_info"] = f"{debug}: as asked ({base.why})"
     if debug != base.debug_info:
-        commands += _debug_commands(debug)
+        commands += debug_commands(debug)
     if target in ("olddefconfig", "localmodconfig") and base.trusted_keys:
         where = {"running": "the running kernel's config", "tree": "the tree's .config"}.get(base.source, "the config")
         commands += [f"--set-str {o} ''" for o in cal.TRUSTED_KEY_OPTIONS]
@@ -211,7 +211,7 @@ def _changes(
     return commands, lto, debug
 
 
-def _refused_lto(lto: str, base: _Traits, compiler: str, target: str) -> str:
+def _refused_lto(lto: str, base: KconfigTraits, compiler: str, target: str) -> str:
     blocked = f"; {target} sets {', '.join(base.lto_blocked)}" if base.lto_blocked else ""
     fix = (
         f"; to get LTO: scripts/config {' '.join('--disable ' + o for o in base.lto_blocked)} before olddefconfig"
@@ -224,16 +224,16 @@ def _refused_lto(lto: str, base: _Traits, compiler: str, target: str) -> str:
     )
 
 
-def _choose_config(facts: HostFacts, goals: Goals, notes: _Notes, tree_eval: TreeEvaluation | None) -> _Config:
+def choose_config(facts: HostFacts, goals: Goals, notes: PlanNotes, tree_eval: TreeEvaluation | None) -> ChosenConfig:
     reasons: dict[str, str] = {}
     advice: list[str] = []
     target = _choose_target(facts, goals, reasons, advice, notes)
     if goals.target:
         notes.forced("target")
     compiler = _choose_compiler(facts, goals, goals.lto if goals.lto != "auto" else "none", notes, reasons)
-    kconfig = _usable_kconfig(tree_eval, target, notes)
+    kconfig = usable_kconfig(tree_eval, target, notes)
     klass = _target_class(target, facts, kconfig)
-    base = _base_traits(target, facts, goals, kconfig, _target_arch(facts, goals))
+    base = base_traits(target, facts, goals, kconfig, target_arch(facts, goals))
     commands, lto, debug = _changes(facts, goals, target, compiler, base, reasons, notes)
 
     final = kconfig
@@ -261,7 +261,7 @@ def _choose_config(facts: HostFacts, goals: Goals, notes: _Notes, tree_eval: Tre
         took = f" ({final.seconds:.1f} s)" if final.source == "evaluated" else ""
         reasons["kconfig"] = (
             f"{'evaluated in a scratch O=' if final.source == 'evaluated' else 'read from the tree'}: {shown}{took} -> "
-            f"{_evaluated_text(final)}; config hash {final.config_hash[:12]}"
+            f"{evaluated_text(final)}; config hash {final.config_hash[:12]}"
         )
     else:
         if lto != "none" and (base.lto_blocked or compiler != "clang"):
@@ -285,7 +285,7 @@ def _choose_config(facts: HostFacts, goals: Goals, notes: _Notes, tree_eval: Tre
             f"{target} is huge: ~{out:.0f} GiB of build output and ~{minutes:.0f} CPU-minutes "
             "(a whole-tree compile test, not a kernel to boot)"
         )
-    return _Config(
+    return ChosenConfig(
         target=target,
         target_class=klass,
         compiler=compiler,
@@ -298,28 +298,28 @@ def _choose_config(facts: HostFacts, goals: Goals, notes: _Notes, tree_eval: Tre
         sanitizers=tuple(sanitizers),
         objtool=bool(objtool),
         modules=modules,
-        version=_kernel_version(facts, kconfig),
+        version=kernel_version_of(facts, kconfig),
         source=source,
         kconfig=final,
     )
 
 
-def _finish_config(
+def finish_config(
     facts: HostFacts,
     goals: Goals,
-    cfg: _Config,
+    cfg: ChosenConfig,
     jobs: JobsPlan,
     ccache: CcachePlan,
     distcc: DistccPlan,
     extra_commands: tuple[str, ...],
     build_dir: str | None,
     dir_reasons: dict[str, str],
-    notes: _Notes,
+    notes: PlanNotes,
 ) -> ConfigPlan:
     reasons = dict(cfg.reasons)
     reasons.update(dir_reasons)
     driver = distcc.compiler or (ccache.compiler if ccache.enabled else "")
-    make_vars = _make_vars(facts, goals, cfg, build_dir, ccache.enabled, distcc.client, notes, reasons, driver)
+    make_vars = plan_make_vars(facts, goals, cfg, build_dir, ccache.enabled, distcc.client, notes, reasons, driver)
     tree = facts.tree.path if facts.tree else None
     config_args = list(cfg.commands) + [c for c in extra_commands if c not in cfg.commands]
     j = distcc.total_jobs if distcc.client else jobs.value
@@ -329,12 +329,12 @@ def _finish_config(
         script = f"{tree.rstrip('/')}/scripts/config" if tree else "scripts/config"
         dot_config = f"{build_dir.rstrip('/')}/.config" if build_dir else ".config"
         config_commands = (
-            _make_line(tree, make_vars, None, None, [cfg.target]),
-            f"{_quote(script)} --file {_quote(dot_config)} " + " ".join(config_args),
+            plan_make_line(tree, make_vars, None, None, [cfg.target]),
+            f"{quote_make(script)} --file {quote_make(dot_config)} " + " ".join(config_args),
         )
-        command = prefix + _make_line(tree, make_vars, j, jobs.load, ["olddefconfig", "all"])
+        command = prefix + plan_make_line(tree, make_vars, j, jobs.load, ["olddefconfig", "all"])
     else:
-        command = prefix + _make_line(tree, make_vars, j, jobs.load, [cfg.target, "all"])
+        command = prefix + plan_make_line(tree, make_vars, j, jobs.load, [cfg.target, "all"])
     reasons["make"] = (
         "CC and LLVM go on the make command line: the kernel Makefile assigns CC itself, so an environment CC "
         "is ignored"
@@ -365,11 +365,11 @@ def _finish_config(
 
 def _request_parts(facts: HostFacts, goals: Goals) -> tuple[str, str, dict[str, str]]:
     """Target, compiler and the Kconfig-deciding make variables, the same for every pass."""
-    notes = _Notes()
+    notes = PlanNotes()
     target = _choose_target(facts, goals, {}, [], notes)
     compiler = _choose_compiler(facts, goals, goals.lto if goals.lto != "auto" else "none", notes, {})
     make_vars: dict[str, str] = {}
-    native = _native_arch(facts)
+    native = native_arch(facts)
     if goals.arch and goals.arch != native:
         make_vars["ARCH"] = goals.arch
         if compiler == "gcc" and cal.CROSS_COMPILE_PREFIX.get(goals.arch):
@@ -382,7 +382,7 @@ def _request_parts(facts: HostFacts, goals: Goals) -> tuple[str, str, dict[str, 
 def config_request(facts: HostFacts, goals: Goals) -> KconfigRequest:
     """What provision.kconfig should evaluate for this plan: the planned target with the real
     build's ARCH/CROSS_COMPILE/LLVM (no ccache or distcc: they do not change Kconfig's answers)."""
-    _check_goals(goals)
+    check_goals(goals)
     target, _compiler, make_vars = _request_parts(facts, goals)
     tree = facts.tree
     if tree is None:
@@ -407,6 +407,6 @@ def config_commands(facts: HostFacts, goals: Goals, base: KconfigFacts) -> tuple
     """The scripts/config arguments the plan applies to ``base``, the .config the planned target
     gave in a scratch ``O=`` (provision.kconfig applies them and evaluates the result)."""
     target, compiler, _vars = _request_parts(facts, goals)
-    traits = _kconfig_traits(base, "evaluated")
-    commands, _lto, _debug = _changes(facts, goals, target, compiler, traits, {}, _Notes())
+    traits = kconfig_traits(base, "evaluated")
+    commands, _lto, _debug = _changes(facts, goals, target, compiler, traits, {}, PlanNotes())
     return tuple(commands)

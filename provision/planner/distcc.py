@@ -16,8 +16,8 @@ from provision.model.plan import (
     DistccPlan,
     JobsPlan,
 )
-from provision.planner.build_dir import _native_arch
-from provision.planner.common import _Config, _count, _Memory, _Notes, _usable
+from provision.planner.build_dir import native_arch
+from provision.planner.common import ChosenConfig, count_noun, MemoryModel, PlanNotes, usable_cpus
 from provision.rules.addresses import (
     address_in,
     check_listen,
@@ -36,18 +36,18 @@ def _host_entries(goals: Goals) -> tuple[HostEntry, ...]:
     return check_host_entries(goals.host_entries)
 
 
-def _plan_distcc(
+def plan_distcc(
     facts: HostFacts,
     goals: Goals,
-    cfg: _Config,
-    mem: _Memory,
+    cfg: ChosenConfig,
+    mem: MemoryModel,
     gain: int,
     jobs: JobsPlan,
     ccache: CcachePlan,
-    notes: _Notes,
+    notes: PlanNotes,
 ) -> tuple[DistccPlan, tuple[str, ...]]:
     """Server and client halves; returns the plan and extra scripts/config arguments."""
-    cpus = _usable(facts)
+    cpus = usable_cpus(facts)
     entries = _host_entries(goals)
     reasons: dict[str, str] = {}
     commands: list[str] = []
@@ -83,7 +83,7 @@ def _plan_distcc(
         limit = "memory" if mem_slots < cpus + cal.DISTCCD_EXTRA_JOBS else "CPUs"
         reasons["server_jobs"] = (
             f"{server_jobs}: distccd's default of usable CPUs + {cal.DISTCCD_EXTRA_JOBS} ({cpus} + "
-            f"{cal.DISTCCD_EXTRA_JOBS}), bounded by memory ({_count(mem_slots, 'job')} of {human_bytes(mem.per_job)}); "
+            f"{cal.DISTCCD_EXTRA_JOBS}), bounded by memory ({count_noun(mem_slots, 'job')} of {human_bytes(mem.per_job)}); "
             f"limited by {limit}"
         )
 
@@ -122,7 +122,7 @@ def _plan_distcc(
                 f"feed ~{feed}"
             )
         if used_remote < fed:
-            caps.append(f"capped by client memory ({_count(mem_remote, 'job')} of ~{cal.DISTCC_CLIENT_JOB_MIB} MiB in flight)")
+            caps.append(f"capped by client memory ({count_noun(mem_remote, 'job')} of ~{cal.DISTCC_CLIENT_JOB_MIB} MiB in flight)")
         reasons["total_jobs"] = (
             f"-j{total} for a distributed build: {used_remote} remote slots "
             f"({' + '.join(h.spec(cal.DISTCC_DEFAULT_LIMIT) for h in remote_hosts) or 'none'}) + localhost/{local}"
@@ -186,21 +186,21 @@ def _plan_distcc(
     return plan, tuple(commands)
 
 
-def _versioned_driver(facts: HostFacts, goals: Goals, cfg: _Config) -> CompilerFacts | None:
+def versioned_driver(facts: HostFacts, goals: Goals, cfg: ChosenConfig) -> CompilerFacts | None:
     """This host's planned compiler from its toolchain facts (None: unknown, or a cross build)."""
-    if goals.arch and goals.arch != _native_arch(facts):
+    if goals.arch and goals.arch != native_arch(facts):
         return None
     tc = facts.toolchain_facts
     return tc.compiler(cfg.compiler) if tc else None
 
 
-def _distcc_compiler(facts: HostFacts, goals: Goals, cfg: _Config, reasons: dict, notes: _Notes) -> str:
+def _distcc_compiler(facts: HostFacts, goals: Goals, cfg: ChosenConfig, reasons: dict, notes: PlanNotes) -> str:
     """The compiler name a distcc client hands its servers: the versioned triplet driver
     (``x86_64-linux-gnu-gcc-12``), which a server runs only when it has that very compiler; with a
     plain ``gcc`` an arm64 server compiles for arm64, and one with gcc 13 returns gcc 13 objects."""
-    if goals.arch and goals.arch != _native_arch(facts):
+    if goals.arch and goals.arch != native_arch(facts):
         return ""  # a cross build names its CROSS_COMPILE prefix already
-    compiler = _versioned_driver(facts, goals, cfg)
+    compiler = versioned_driver(facts, goals, cfg)
     if compiler is None:
         notes.warn(
             f"distcc: this host's {cfg.compiler} is not in its facts, so the servers get the plain name "

@@ -10,29 +10,29 @@ from provision.model.plan import (
     JobsPlan,
 )
 from provision.planner.common import (
-    _Config,
-    _count,
-    _cpu_story,
-    _load_str,
-    _Memory,
-    _Notes,
-    _usable,
+    ChosenConfig,
+    count_noun,
+    cpu_story,
+    load_str,
+    MemoryModel,
+    PlanNotes,
+    usable_cpus,
 )
-from provision.planner.memory import _disk_swap
+from provision.planner.memory import disk_swap
 from provision.units import human_bytes
 
 
-def _load(facts: HostFacts, goals: Goals, notes: _Notes) -> tuple[float | None, str]:
+def _load(facts: HostFacts, goals: Goals, notes: PlanNotes) -> tuple[float | None, str]:
     """``-l`` only when asked: /proc/loadavg is not namespaced and counts tasks blocked on I/O."""
     if goals.load is not None:
         load = float(goals.load)
         notes.forced("load")
         if facts.in_container:
             notes.warn(
-                f"--load {_load_str(load)} in a container: /proc/loadavg is not namespaced, so the limit reacts to "
+                f"--load {load_str(load)} in a container: /proc/loadavg is not namespaced, so the limit reacts to "
                 "every task of the host and can serialise this build"
             )
-        return load, f"-l {_load_str(load)}: as asked (make starts no new job while the load average is above it)"
+        return load, f"-l {load_str(load)}: as asked (make starts no new job while the load average is above it)"
     if facts.in_container:
         return None, (
             "-l not set: /proc/loadavg is not namespaced, so in a container a load limit reacts to every task "
@@ -44,10 +44,10 @@ def _load(facts: HostFacts, goals: Goals, notes: _Notes) -> tuple[float | None, 
     )
 
 
-def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain: int, notes: _Notes) -> JobsPlan:
+def plan_jobs(facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryModel, gain: int, notes: PlanNotes) -> JobsPlan:
     """-j from the compile phase alone: the serial phases never run beside it, and a lower -j would
     not make them smaller."""
-    cpus = _usable(facts)
+    cpus = usable_cpus(facts)
     fit = mem.fit(gain)
     auto = max(1, min(cpus, fit))
     what = f"{cfg.target} with {cfg.compiler}" + (f", debug info {cfg.debug_info}" if cfg.debug_info != "none" else "")
@@ -56,7 +56,7 @@ def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain:
         zram_part += f" (with the cap's {human_bytes(mem.headroom)} page-cache headroom, which swap on zram makes room for)"
     arithmetic = (
         f"compile phase {mem.arithmetic(auto)} = {human_bytes(mem.need(auto))} of {human_bytes(mem.ram_budget)}{zram_part}: "
-        f"room for {_count(fit, 'job')} ({what}; per job: {mem.per_job_source})"
+        f"room for {count_noun(fit, 'job')} ({what}; per job: {mem.per_job_source})"
     )
     load, load_why = _load(facts, goals, notes)
     common = dict(
@@ -82,22 +82,22 @@ def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain:
             )
         if goals.jobs > max(fit, 1):
             notes.warn(
-                f"--jobs {goals.jobs} exceeds what memory holds ({_count(fit, 'compile job')}: "
+                f"--jobs {goals.jobs} exceeds what memory holds ({count_noun(fit, 'compile job')}: "
                 f"{human_bytes(mem.need(goals.jobs))} needed, {human_bytes(mem.ram_budget + gain)} budgeted)"
             )
         return JobsPlan(
             value=goals.jobs,
-            reason=f"jobs={goals.jobs}: overridden (kprov would pick {auto}: {_cpu_story(facts)}; {arithmetic}); {load_why}",
+            reason=f"jobs={goals.jobs}: overridden (kprov would pick {auto}: {cpu_story(facts)}; {arithmetic}); {load_why}",
             limited_by="override",
             overridden=True,
             **common,
         )
     if fit < cpus:
-        reason = f"jobs={auto}: {_cpu_story(facts)}, but memory is the limit: {mem.budget_reason}; {arithmetic}"
+        reason = f"jobs={auto}: {cpu_story(facts)}, but memory is the limit: {mem.budget_reason}; {arithmetic}"
         limited = "memory"
     else:
         reason = (
-            f"jobs={auto}: {_cpu_story(facts)} (one job per CPU: oversubscribing cost 3-25% in measurements); "
+            f"jobs={auto}: {cpu_story(facts)} (one job per CPU: oversubscribing cost 3-25% in measurements); "
             f"memory is not the limit: {mem.budget_reason}; {arithmetic}"
         )
         limited = "cpus"
@@ -106,9 +106,9 @@ def _plan_jobs(facts: HostFacts, goals: Goals, cfg: _Config, mem: _Memory, gain:
     return JobsPlan(value=auto, reason=f"{reason}; {load_why}", limited_by=limited, **common)
 
 
-def _serial_short(facts: HostFacts, cfg: _Config, mem: _Memory, jobs: int) -> tuple[str, int, int] | None:
+def serial_shortfall(facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int) -> tuple[str, int, int] | None:
     """The serial phase furthest beyond the budget plus disk swap at ``jobs``: (name, need, short)."""
-    swap = _disk_swap(facts)
+    swap = disk_swap(facts)
     worst = None
     for phase in mem.serial:
         need = mem.serial_need(phase, jobs, cfg.modules)

@@ -14,8 +14,8 @@ from provision.model.plan import (
     JobsPlan,
 )
 from provision.planner import shared_cache as cache_rules
-from provision.planner.build_dir import _native_arch
-from provision.planner.common import _Config, _load_str, _Notes, _quote
+from provision.planner.build_dir import native_arch
+from provision.planner.common import ChosenConfig, load_str, PlanNotes, quote_make
 
 
 def _cc_value(compiler: str, cross: str, ccache: bool, distcc_client: bool, driver: str = "") -> str | None:
@@ -27,11 +27,11 @@ def _cc_value(compiler: str, cross: str, ccache: bool, distcc_client: bool, driv
     return None
 
 
-def _make_vars(facts: HostFacts, goals: Goals, cfg: _Config, build_dir: str | None, ccache: bool, client: bool, notes: _Notes, reasons: dict, driver: str = "") -> dict[str, str]:
+def plan_make_vars(facts: HostFacts, goals: Goals, cfg: ChosenConfig, build_dir: str | None, ccache: bool, client: bool, notes: PlanNotes, reasons: dict, driver: str = "") -> dict[str, str]:
     make_vars: dict[str, str] = {}
     if build_dir:
         make_vars["O"] = build_dir
-    native = _native_arch(facts)
+    native = native_arch(facts)
     cross = ""
     if goals.arch and goals.arch != native:
         make_vars["ARCH"] = goals.arch
@@ -50,23 +50,23 @@ def _make_vars(facts: HostFacts, goals: Goals, cfg: _Config, build_dir: str | No
     return make_vars
 
 
-def _make_line(tree: str | None, make_vars: dict[str, str], jobs: int | None, load: float | None, goals_: list[str]) -> str:
+def plan_make_line(tree: str | None, make_vars: dict[str, str], jobs: int | None, load: float | None, goals_: list[str]) -> str:
     words = ["make"]
     if tree:
-        words += ["-C", _quote(tree)]
+        words += ["-C", quote_make(tree)]
     if jobs:
         words.append(f"-j{jobs}")
     if load:
-        words.append(f"-l{_load_str(load)}")
-    words += [f"{k}={_quote(v)}" for k, v in make_vars.items()]
+        words.append(f"-l{load_str(load)}")
+    words += [f"{k}={quote_make(v)}" for k, v in make_vars.items()]
     words += goals_
     return " ".join(words)
 
 
-def _env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: DistccPlan) -> dict[str, str]:
+def build_env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: DistccPlan) -> dict[str, str]:
     """What ``kprov env`` exports. ``KPROV_MAKE_ARGS`` holds the make variables (use it with eval)."""
     j = distcc.total_jobs if distcc.client else jobs.value
-    env = {"MAKEFLAGS": f"-j{j}" + (f" -l{_load_str(jobs.load)}" if jobs.load else "")}
+    env = {"MAKEFLAGS": f"-j{j}" + (f" -l{load_str(jobs.load)}" if jobs.load else "")}
     env.update(cfg.kbuild_env)
     if cfg.build_dir:
         env["KBUILD_OUTPUT"] = cfg.build_dir
@@ -82,5 +82,5 @@ def _env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: DistccPlan
         env["DISTCC_HOSTS"] = " ".join(distcc.hosts)
     env.update(cache_rules.env(ccache))
     args = {k: v for k, v in cfg.make_vars.items() if k != "O"}
-    env["KPROV_MAKE_ARGS"] = " ".join(f"{k}={_quote(v)}" for k, v in args.items())
+    env["KPROV_MAKE_ARGS"] = " ".join(f"{k}={quote_make(v)}" for k, v in args.items())
     return env

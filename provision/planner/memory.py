@@ -9,11 +9,11 @@ from provision.model.facts import (
     CalibrationProfile,
     HostFacts,
 )
-from provision.planner.common import _Config, _Memory, _Serial
+from provision.planner.common import ChosenConfig, MemoryModel, SerialPhase
 from provision.units import MIB, human_bytes
 
 
-def _estimate_tag(facts: HostFacts) -> str:
+def estimate_tag(facts: HostFacts) -> str:
     """What a reason says of a figure that was not measured on this tree."""
     where = f" --tree {facts.tree.path}" if facts.tree else " --tree PATH"
     return f"estimate: run kprov calibrate{where}"
@@ -54,13 +54,13 @@ def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str, int]:
     return max(0, int(budget)), why, headroom
 
 
-def _memory(
-    facts: HostFacts, cfg: _Config, cpus: int, profile: CalibrationProfile | None, tmpfs: int
-) -> tuple[_Memory, int]:
+def plan_memory(
+    facts: HostFacts, cfg: ChosenConfig, cpus: int, profile: CalibrationProfile | None, tmpfs: int
+) -> tuple[MemoryModel, int]:
     """The budget, the compile phase's per-job figure and the serial phases' peaks; returns the
     memory model and the ThinLTO jobs (0 without ThinLTO)."""
     budget, why, headroom = _budget(facts, tmpfs)
-    tag = _estimate_tag(facts)
+    tag = estimate_tag(facts)
     klass, debug = cfg.target_class, cfg.debug_info
     if profile is not None:
         per_job = profile.rss_p99_bytes
@@ -76,11 +76,11 @@ def _memory(
         extra += ", sanitizers" if cfg.heavy_sanitizers and klass not in ("allmod", "allyes") else ""
         per_job_source = f"table figure for {klass} configs with {cfg.compiler}{extra}; {tag}"
     base = cal.BUILD_BASE_MIB * MIB
-    serial: list[_Serial] = []
+    serial: list[SerialPhase] = []
     variant = cfg.debug_variant
     if profile is not None and profile.link.measured:
         serial.append(
-            _Serial(
+            SerialPhase(
                 "vmlinux link",
                 profile.link.peak_bytes,
                 f"measured on this tree: the largest process of make vmlinux (ld, objtool, pahole), "
@@ -89,7 +89,7 @@ def _memory(
         )
     else:
         serial.append(
-            _Serial(
+            SerialPhase(
                 "vmlinux link",
                 int(cal.link_peak_mib(klass, debug, variant) * MIB),
                 f"table figure for {klass} configs{', debug info ' + debug + (' ' + variant if variant else '') if debug != 'none' else ''}; {tag}",
@@ -97,7 +97,7 @@ def _memory(
         )
         if cfg.objtool:
             serial.append(
-                _Serial(
+                SerialPhase(
                     "objtool over vmlinux.o",
                     int(cal.objtool_peak_mib(klass, debug, cfg.version) * MIB),
                     f"published/table figure for {klass} configs on this kernel version; {tag}",
@@ -106,7 +106,7 @@ def _memory(
             )
         if debug == "btf":
             serial.append(
-                _Serial(
+                SerialPhase(
                     "BTF (pahole)",
                     int(cal.link_peak_mib(klass, "dwarf", variant) * cal.BTF_PEAK_FACTOR * MIB),
                     f"table figure: pahole reads the whole vmlinux's DWARF; {tag}",
@@ -116,20 +116,20 @@ def _memory(
     if cfg.lto == "full":
         # the LTO code generation runs in vmlinux.o's link, before modpost: no modfinal beside it
         serial.append(
-            _Serial("full LTO link", cal.LTO_FULL_LINK_MIB[klass] * MIB, "published: ld.lld full-LTO link peak", modfinal=False)
+            SerialPhase("full LTO link", cal.LTO_FULL_LINK_MIB[klass] * MIB, "published: ld.lld full-LTO link peak", modfinal=False)
         )
     elif cfg.lto == "thin":
         room = budget - base - cal.THINLTO_BASE_MIB * MIB
         thin_jobs = max(1, min(cpus, math.floor(room / (cal.THINLTO_PER_BACKEND_MIB * MIB))))
         serial.append(
-            _Serial(
+            SerialPhase(
                 "ThinLTO link",
                 (cal.THINLTO_BASE_MIB + thin_jobs * cal.THINLTO_PER_BACKEND_MIB) * MIB,
                 f"estimate: the thin link plus {thin_jobs} backends of ~{cal.THINLTO_PER_BACKEND_MIB} MiB",
                 modfinal=False,
             )
         )
-    memory = _Memory(
+    memory = MemoryModel(
         budget,
         why,
         max(1, int(per_job)),
@@ -148,7 +148,7 @@ def _below_ram_cgroup(facts: HostFacts) -> bool:
     return bool(m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes) and not facts.in_container
 
 
-def _zram_frees(facts: HostFacts, size: int, keep: float) -> int:
+def zram_frees(facts: HostFacts, size: int, keep: float) -> int:
     """RAM a zram device of ``size`` frees for the build. Its compressed pool is not charged to a
     memory cgroup: under a cgroup limit below RAM every byte it holds leaves the limit (while the
     host has RAM for the pool); on a whole host the pool comes out of the same RAM."""
@@ -158,23 +158,23 @@ def _zram_frees(facts: HostFacts, size: int, keep: float) -> int:
     return int(size * keep)
 
 
-def _existing_zram_gain(facts: HostFacts, mem: _Memory) -> int:
+def existing_zram_gain(facts: HostFacts, mem: MemoryModel) -> int:
     """What an active zram swap that kprov leaves alone frees for the build, at its compressor's
     measured ratio (capped like planned zram); none in a container (/proc/swaps is the host's)."""
-    if facts.in_container or not _users_zram(facts) or not facts.memory.zram_swap_bytes:
+    if facts.in_container or not users_zram(facts) or not facts.memory.zram_swap_bytes:
         return 0
     keep = 1 - 1 / cal.zram_ratio(facts.zram.active or cal.ZRAM_KCONFIG_DEFAULT)
-    return min(_zram_frees(facts, facts.memory.zram_swap_bytes, keep), cal.zram_rescue_bytes(mem.ram_budget))
+    return min(zram_frees(facts, facts.memory.zram_swap_bytes, keep), cal.zram_rescue_bytes(mem.ram_budget))
 
 
-def _disk_swap(facts: HostFacts) -> int:
+def disk_swap(facts: HostFacts) -> int:
     """Free swap this build can count on: none in a container (/proc/swaps is the host's)."""
     if facts.in_container:
         return 0
     return max(0, facts.memory.swap_free_bytes)
 
 
-def _users_zram(facts: HostFacts) -> tuple[str, ...]:
+def users_zram(facts: HostFacts) -> tuple[str, ...]:
     """Active zram swap devices the user made: kprov leaves them alone and installs no zram tool.
 
     A device kprov itself set up is its to keep sized to the plan. In a container /proc/swaps shows

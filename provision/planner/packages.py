@@ -11,18 +11,18 @@ from provision.model.plan import (
     PackageSet,
     ZramPlan,
 )
-from provision.planner.common import _Config, _Notes
-from provision.planner.memory import _users_zram
+from provision.planner.common import ChosenConfig, PlanNotes
+from provision.planner.memory import users_zram
 
 
-def _packages(
-    facts: HostFacts, pkgs: PackageSet | None, cfg: _Config, zram: ZramPlan, ccache: CcachePlan, distcc: DistccPlan, notes: _Notes
+def plan_packages(
+    facts: HostFacts, pkgs: PackageSet | None, cfg: ChosenConfig, zram: ZramPlan, ccache: CcachePlan, distcc: DistccPlan, notes: PlanNotes
 ) -> tuple[str, ...]:
     if pkgs is None:
         notes.warn(f"no package list for distro '{facts.distro.id or facts.distro.family}': install the build dependencies yourself")
         return ()
     names: list[str] = list(pkgs.build)
-    if zram.enabled and not _users_zram(facts):
+    if zram.enabled and not users_zram(facts):
         names += pkgs.zram
     if ccache.enabled:
         names += pkgs.ccache

@@ -12,12 +12,12 @@ from provision.model.plan import (
     PhasePlan,
     ZramPlan,
 )
-from provision.planner.common import _Config, _Memory, _Notes, _Serial
-from provision.planner.memory import _disk_swap, _estimate_tag
+from provision.planner.common import ChosenConfig, MemoryModel, PlanNotes, SerialPhase
+from provision.planner.memory import disk_swap, estimate_tag
 from provision.units import MIB, human_bytes
 
 
-def _debug_advice(cfg: _Config, mem: _Memory, phase: _Serial, room: int) -> list[str]:
+def _debug_advice(cfg: ChosenConfig, mem: MemoryModel, phase: SerialPhase, room: int) -> list[str]:
     """Config changes that shrink a debug-info serial phase, with the peak each would give."""
     if cfg.debug_info == "none" or phase.name not in ("vmlinux link", "BTF (pahole)"):
         return []
@@ -31,18 +31,18 @@ def _debug_advice(cfg: _Config, mem: _Memory, phase: _Serial, room: int) -> list
     return options
 
 
-def _phases(
+def plan_phases(
     facts: HostFacts,
-    cfg: _Config,
-    mem: _Memory,
+    cfg: ChosenConfig,
+    mem: MemoryModel,
     jobs: int,
     gain: int,
     zram: ZramPlan,
     seconds: dict[str, float],
-    notes: _Notes,
+    notes: PlanNotes,
 ) -> tuple[PhasePlan, ...]:
     """Each phase's peak at the planned -j and whether it fits RAM, RAM + swap, or neither."""
-    swap = _disk_swap(facts)
+    swap = disk_swap(facts)
     budget = mem.ram_budget
     compile_need = mem.need(jobs)
     fits = "ram" if compile_need <= budget else "swap" if compile_need <= budget + gain else "short"
@@ -106,14 +106,14 @@ def _phases(
     return tuple(phases)
 
 
-def _estimate(
-    facts: HostFacts, cfg: _Config, mem: _Memory, jobs: int, profile: CalibrationProfile | None, thin_jobs: int
+def plan_estimate(
+    facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, profile: CalibrationProfile | None, thin_jobs: int
 ) -> tuple[EstimatePlan, dict[str, float]]:
     """Wall time: make prepare, then the compile phase's CPU-seconds over the jobs, then the
     serial tail. Each figure says whether it was measured on this tree."""
     measured: list[str] = []
     estimated: list[str] = []
-    tag = _estimate_tag(facts)
+    tag = estimate_tag(facts)
     klass = cfg.target_class
     if profile is not None:
         cpu = profile.cpu_seconds_total

@@ -11,7 +11,7 @@ from provision.model.facts import (
     TreeEvaluation,
 )
 from provision.model.goals import Goals
-from provision.planner.common import _SANITIZERS, _kernel_version, _Notes, _Traits
+from provision.planner.common import SANITIZERS, kernel_version_of, PlanNotes, KconfigTraits
 
 
 def _config_debug(config: dict[str, str]) -> str:
@@ -50,31 +50,31 @@ def config_traits(config: dict[str, str]) -> dict:
         "debug": debug,
         "flags": tuple(flags) if debug != "none" else (),
         "lto": _config_lto(config),
-        "sanitizers": tuple(o for o in _SANITIZERS if config.get(o) == "y"),
+        "sanitizers": tuple(o for o in SANITIZERS if config.get(o) == "y"),
         "objtool": config.get("X86_KERNEL_IBT") == "y" or config.get("NOINSTR_VALIDATION") == "y",
         "lto_blocked": tuple(blocked),
         "trusted_keys": tuple(o for o in cal.TRUSTED_KEY_OPTIONS if config.get(o) not in (None, "", "n")),
     }
 
 
-def _traits(config: dict[str, str], modules: int | None, why: str, source: str) -> _Traits:
+def _traits(config: dict[str, str], modules: int | None, why: str, source: str) -> KconfigTraits:
     t = config_traits(config)
-    return _Traits(
+    return KconfigTraits(
         debug_info=t["debug"], why=why, flags=t["flags"], lto=t["lto"], sanitizers=t["sanitizers"],
         objtool=t["objtool"], lto_blocked=t["lto_blocked"], modules=modules, trusted_keys=t["trusted_keys"],
         source=source,
     )
 
 
-def _kconfig_traits(k: KconfigFacts, why: str) -> _Traits:
-    return _Traits(
+def kconfig_traits(k: KconfigFacts, why: str) -> KconfigTraits:
+    return KconfigTraits(
         debug_info=k.debug_info, why=why, flags=k.debug_flags, lto=k.lto, sanitizers=k.sanitizers,
         objtool=k.objtool_vmlinux, lto_blocked=config_traits(k.config)["lto_blocked"], modules=k.modules,
         trusted_keys=config_traits(k.config)["trusted_keys"], source=k.source,
     )
 
 
-def _evaluated_text(k: KconfigFacts) -> str:
+def evaluated_text(k: KconfigFacts) -> str:
     debug = k.debug_info + (f" ({', '.join(k.debug_flags)})" if k.debug_flags else "")
     san = f", {', '.join(k.sanitizers)}" if k.sanitizers else ""
     return (
@@ -83,14 +83,14 @@ def _evaluated_text(k: KconfigFacts) -> str:
     )
 
 
-def _base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFacts | None, arch: str | None) -> _Traits:
+def base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFacts | None, arch: str | None) -> KconfigTraits:
     """What ``target`` produces before any change kprov makes, and where that is known from."""
     tree = facts.tree
     if kconfig is not None and kconfig.base is not None:
         b = kconfig.base
-        return _kconfig_traits(b, f"make {target} gives {_evaluated_text(b)} (evaluated on this tree)")
+        return kconfig_traits(b, f"make {target} gives {evaluated_text(b)} (evaluated on this tree)")
     if kconfig is not None and kconfig.source == "tree":
-        return _kconfig_traits(kconfig, f"the tree's own .config has {_evaluated_text(kconfig)}")
+        return kconfig_traits(kconfig, f"the tree's own .config has {evaluated_text(kconfig)}")
     if target == "olddefconfig" and tree and tree.has_config:
         t = _traits(tree.config, tree.modules, "", "tree")
         return dataclasses.replace(t, why=f"the tree's .config has debug info {t.debug_info}")
@@ -104,8 +104,8 @@ def _base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFa
             return dataclasses.replace(
                 t, why=f"localmodconfig starts from the running kernel's config ({running.config_path}), which has debug info {t.debug_info}"
             )
-        return _Traits(debug_info="none", why="localmodconfig: no running-kernel config to start from is known")
-    version = _kernel_version(facts, None)
+        return KconfigTraits(debug_info="none", why="localmodconfig: no running-kernel config to start from is known")
+    version = kernel_version_of(facts, None)
     row, key = cal.config_traits(target, arch, version)
     when = f"Linux {'.'.join(map(str, version))}" if version else "a current kernel (no --tree: version unknown)"
     debug = row.get("debug", "none")
@@ -113,7 +113,7 @@ def _base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFa
     desc = debug + (f" ({', '.join(flags)})" if flags else "")
     sanitizers = tuple(row.get("sanitizers", ()))
     extra = f", with {', '.join(sanitizers)}" if sanitizers else ""
-    return _Traits(
+    return KconfigTraits(
         debug_info=debug,
         why=f"{target} gives debug info {desc}{extra} on {arch or 'this arch'} for {when} (table row {key}; "
         f"{'no --tree to evaluate' if tree is None else 'not evaluated'})",
@@ -125,7 +125,7 @@ def _base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFa
     )
 
 
-def _usable_kconfig(tree_eval: TreeEvaluation | None, target: str, notes: _Notes) -> KconfigFacts | None:
+def usable_kconfig(tree_eval: TreeEvaluation | None, target: str, notes: PlanNotes) -> KconfigFacts | None:
     """The evaluated Kconfig when it was evaluated for this target, else None (said so)."""
     k = tree_eval.kconfig if tree_eval is not None else None
     if k is None:
@@ -136,14 +136,14 @@ def _usable_kconfig(tree_eval: TreeEvaluation | None, target: str, notes: _Notes
     return k
 
 
-def _debug_commands(debug: str) -> list[str]:
+def debug_commands(debug: str) -> list[str]:
     if debug == "none":
         return [f"--disable {o}" for o in cal.DEBUG_INFO_OFF_OPTIONS] + ["--enable DEBUG_INFO_NONE"]
     commands = ["--disable DEBUG_INFO_NONE", "--enable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT"]
     return commands + (["--enable DEBUG_INFO_BTF"] if debug == "btf" else ["--disable DEBUG_INFO_BTF"])
 
 
-def _lto_commands(lto: str) -> list[str]:
+def lto_commands(lto: str) -> list[str]:
     if lto == "thin":
         return ["--disable LTO_NONE", "--disable LTO_CLANG_FULL", "--enable LTO_CLANG_THIN"]
     if lto == "full":

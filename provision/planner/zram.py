@@ -14,15 +14,15 @@ from provision.model.plan import (
     PackageSet,
     ZramPlan,
 )
-from provision.planner.common import _count, _kernel_at_least, _Memory, _Notes
-from provision.planner.memory import _users_zram, _zram_frees
+from provision.planner.common import count_noun, kernel_at_least, MemoryModel, PlanNotes
+from provision.planner.memory import users_zram, zram_frees
 from provision.rules.system import check_sysctls
 from provision.units import human_bytes
 
 
 def _zram_sysctls(facts: HostFacts) -> tuple[dict[str, str], str]:
     sysctls = dict(cal.ZRAM_SYSCTLS)
-    newer = _kernel_at_least(facts.kernel_release, cal.SWAPPINESS_OVER_100_KERNEL)
+    newer = kernel_at_least(facts.kernel_release, cal.SWAPPINESS_OVER_100_KERNEL)
     want = ".".join(map(str, cal.SWAPPINESS_OVER_100_KERNEL))
     if newer:
         why = (
@@ -44,13 +44,13 @@ def _pick_algorithm(offered: tuple[str, ...], mode: str) -> str:
     return offered[0]
 
 
-def _plan_zram(
+def plan_zram(
     facts: HostFacts,
     goals: Goals,
     pkgs: PackageSet | None,
-    mem: _Memory,
+    mem: MemoryModel,
     cpus: int,
-    notes: _Notes,
+    notes: PlanNotes,
     serial_short: tuple[str, int, int] | None = None,
 ) -> tuple[ZramPlan, int]:
     """Decide zram; returns the plan and the bytes of build memory it may be counted for.
@@ -80,7 +80,7 @@ def _plan_zram(
         if getattr(goals, name) is not None:
             overridden.append(name)
             notes.forced(name)
-    existing = _users_zram(facts)
+    existing = users_zram(facts)
     memory_limits = mem.fit() < cpus
     small = facts.memory.effective_bytes < cal.ZRAM_SMALL_HOST_BYTES
 
@@ -116,7 +116,7 @@ def _plan_zram(
     elif memory_limits:
         fit = mem.fit()
         reason = (
-            f"on: memory limits -j ({_count(fit, 'compile job')} {'fits' if fit == 1 else 'fit'} in "
+            f"on: memory limits -j ({count_noun(fit, 'compile job')} {'fits' if fit == 1 else 'fit'} in "
             f"{human_bytes(mem.ram_budget)} for {cpus} CPUs); zram turns a build that would livelock under memory "
             "pressure into one that finishes"
         )
@@ -135,7 +135,7 @@ def _plan_zram(
     else:
         return off(
             f"off: {human_bytes(facts.memory.effective_bytes)} RAM is enough for {cpus} jobs "
-            f"(room for {_count(mem.fit(), 'compile job')}) and for the serial phases; zram is a safety net "
+            f"(room for {count_noun(mem.fit(), 'compile job')}) and for the serial phases; zram is a safety net "
             "this host does not need"
         )
 
@@ -179,7 +179,7 @@ def _plan_zram(
                 f"{percent}%: the common default (zram-generator 0.5 x RAM); memory does not limit -j here"
             )
     size = total * percent // 100
-    gain = 0 if facts.in_container else min(_zram_frees(facts, size, keep), rescue)
+    gain = 0 if facts.in_container else min(zram_frees(facts, size, keep), rescue)
     reasons["capacity"] = (
         f"a {human_bytes(size)} device at {ratio:g}:1 frees up to {human_bytes(size * keep)} of RAM; the plan counts "
         f"{human_bytes(gain)} of it for -j and for each serial phase (a phase may need at most "

@@ -8,7 +8,7 @@ from typing import Any
 from provision import calibration as cal
 from provision.errors import UserError
 from provision.model.goals import check_host_entries
-from provision.rules.addresses import _where_value, check_listen, parse_allow
+from provision.rules.addresses import where_value, check_listen, parse_allow
 from provision.rules.distcc import check_distcc_hosts
 from provision.rules.names import (
     check_account_name,
@@ -59,7 +59,7 @@ def check_role_vars(role_vars: Mapping[str, Any], host_addresses: Iterable[Any] 
         private = check_flag(v.get("kbuild_host_ccache_private", False), "kbuild_host_ccache_private")
         members = v.get("kbuild_host_ccache_group_members") or ()
         if isinstance(members, (str, bytes)) or not isinstance(members, Iterable):
-            raise UserError(f"{_where_value('kbuild_host_ccache_group_members', members)}: expected a list of user names")
+            raise UserError(f"{where_value('kbuild_host_ccache_group_members', members)}: expected a list of user names")
         for user in members:
             check_user_name(user, "kbuild_host_ccache_group_members")
         if private and members:

@@ -81,7 +81,7 @@ _ADDRESS_CHARS = re.compile(r"[0-9A-Fa-f.:]{1,45}", re.ASCII)
 _PREFIX = re.compile(r"0|[1-9][0-9]{0,2}", re.ASCII)
 
 
-def _where_value(where: str, value: Any) -> str:
+def where_value(where: str, value: Any) -> str:
     return f"{where} {shown(value)}"
 
 
@@ -99,24 +99,24 @@ def _spelling(text: Any, where: str, what: str, network: bool) -> str:
     zero. A network may carry one ``/PREFIX`` of ASCII digits without leading zeros.
     """
     if not isinstance(text, str):
-        raise UserError(f"{_where_value(where, text)} is not {what} (expected text)")
+        raise UserError(f"{where_value(where, text)} is not {what} (expected text)")
     if not text:
         raise UserError(f"{where} is empty: expected {what}")
     if "%" in text:
         raise UserError(
-            f"{_where_value(where, text)} is not {what}: a scope (%interface) is not accepted; "
+            f"{where_value(where, text)} is not {what}: a scope (%interface) is not accepted; "
             "give a global, unique-local or IPv4 address"
         )
     address, slash, prefix = text.partition("/") if network else (text, "", "")
     if not _ADDRESS_CHARS.fullmatch(address) or (slash and not _PREFIX.fullmatch(prefix)):
         raise UserError(
-            f"{_where_value(where, text)} is not {what}: only digits, a-f, '.' and ':'"
+            f"{where_value(where, text)} is not {what}: only digits, a-f, '.' and ':'"
             + (" and a /PREFIX (e.g. 192.168.1.0/24)" if network else "")
             + "; no spaces, newlines or other characters"
         )
     if _leading_zero(address):
         raise UserError(
-            f"{_where_value(where, text)} is not {what}: a number with a leading zero is octal to "
+            f"{where_value(where, text)} is not {what}: a number with a leading zero is octal to "
             "some tools and decimal to others"
         )
     return address
@@ -149,7 +149,7 @@ def parse_address(text: Any, where: str) -> IPAddress:
     try:
         return unwrap(ipaddress.ip_address(text))
     except ValueError:
-        raise UserError(f"{_where_value(where, text)} is not an IP address") from None
+        raise UserError(f"{where_value(where, text)} is not an IP address") from None
 
 
 def parse_ip(text: Any, where: str) -> str:
@@ -171,7 +171,7 @@ def parse_network(text: Any, where: str) -> IPNetwork:
     _spelling(text, where, "a valid CIDR", network=True)
     net = _network_from_text(text)
     if net is None:
-        raise UserError(f"{_where_value(where, text)} is not a valid CIDR (expected e.g. 192.168.1.0/24)")
+        raise UserError(f"{where_value(where, text)} is not a valid CIDR (expected e.g. 192.168.1.0/24)")
     return net
 
 
@@ -184,7 +184,7 @@ def _span(net: IPNetwork) -> tuple[int, int, int]:
 _PRIVATE_SPANS = tuple(_span(n) for n in PRIVATE_NETWORKS)
 
 
-_LOOPBACK_SPANS = tuple(_span(n) for n in LOOPBACK_NETWORKS)
+LOOPBACK_SPANS = tuple(_span(n) for n in LOOPBACK_NETWORKS)
 
 
 _NOT_A_HOST_SPANS = tuple((_span(n), n) for n in NOT_A_HOST)
@@ -194,11 +194,11 @@ def _within(v: int, a: int, b: int, spans: tuple[tuple[int, int, int], ...]) -> 
     return any(v == rv and ra <= a and b <= rb for rv, ra, rb in spans)
 
 
-def _inside_one(net: IPNetwork, spans: tuple[tuple[int, int, int], ...]) -> bool:
+def inside_one(net: IPNetwork, spans: tuple[tuple[int, int, int], ...]) -> bool:
     return _within(*_span(net), spans)
 
 
-def _not_a_host(net: IPNetwork) -> IPNetwork | None:
+def not_a_host(net: IPNetwork) -> IPNetwork | None:
     """The :data:`NOT_A_HOST` network ``net`` overlaps, if any."""
     v, a, b = _span(net)
     return next((r for (rv, ra, rb), r in _NOT_A_HOST_SPANS if v == rv and a <= rb and ra <= b), None)
@@ -224,11 +224,11 @@ def is_private(value: IPAddress | IPNetwork) -> bool:
     """Inside one of :data:`PRIVATE_NETWORKS` (after unwrapping IPv4-mapped spellings)."""
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
         value = ipaddress.ip_network(unwrap(value))
-    return _inside_one(unwrap_network(value), _PRIVATE_SPANS)
+    return inside_one(unwrap_network(value), _PRIVATE_SPANS)
 
 
 def is_loopback(ip: IPAddress) -> bool:
-    return _inside_one(ipaddress.ip_network(unwrap(ip)), _LOOPBACK_SPANS)
+    return inside_one(ipaddress.ip_network(unwrap(ip)), LOOPBACK_SPANS)
 
 
 def parse_allow(
@@ -246,7 +246,7 @@ def parse_allow(
     a /48 (IPv6). An empty list is refused: distccd 3.3+ then falls back to every private network.
     """
     if isinstance(cidrs, (str, bytes)) or not isinstance(cidrs, Iterable):
-        raise UserError(f"{_where_value(where, cidrs)}: expected a list of addresses or CIDR networks")
+        raise UserError(f"{where_value(where, cidrs)}: expected a list of addresses or CIDR networks")
     cidrs = tuple(cidrs)
     if all(isinstance(c, str) for c in cidrs):
         return _parse_allow_texts(cidrs, bool(allow_public), where, public_switch)
@@ -265,15 +265,15 @@ def _parse_allow(cidrs: tuple[Any, ...], allow_public: bool, where: str, public_
         net = parse_network(raw, where)
         if net.prefixlen == 0:
             raise UserError(
-                f"{_where_value(where, raw)} ({net}) would let the whole Internet run commands through "
+                f"{where_value(where, raw)} ({net}) would let the whole Internet run commands through "
                 "distccd; name your network"
             )
-        bad = _not_a_host(net)
+        bad = not_a_host(net)
         if bad is not None:
-            raise UserError(f"{_where_value(where, raw)} overlaps {bad}, where no client has an address")
-        if not allow_public and not _inside_one(net, _PRIVATE_SPANS):
+            raise UserError(f"{where_value(where, raw)} overlaps {bad}, where no client has an address")
+        if not allow_public and not inside_one(net, _PRIVATE_SPANS):
             raise UserError(
-                f"{_where_value(where, raw)} is a public range: anyone in it could run commands through "
+                f"{where_value(where, raw)} is a public range: anyone in it could run commands through "
                 f"distccd (add {public_switch} if you mean it)"
             )
         nets.append(net)
@@ -368,10 +368,10 @@ def check_listen(
     are known the address must be one of them; loopback always counts.
     """
     ip = parse_address(text, where)
-    shown_ip = _where_value(where, text)
+    shown_ip = where_value(where, text)
     if int(ip) == 0:
         raise UserError(f"{shown_ip} binds every address of the host; give the one address distccd should listen on")
-    bad = _not_a_host(ipaddress.ip_network(ip))
+    bad = not_a_host(ipaddress.ip_network(ip))
     if bad is not None:
         raise UserError(f"{shown_ip} is not a unicast address of a host (it lies in {bad})")
     if ip.version == 6 and ip in _LINK_LOCAL_V6:
@@ -425,7 +425,7 @@ def is_hostname(name: Any) -> bool:
 def check_hostname(name: Any, where: str) -> str:
     if not is_hostname(name):
         raise UserError(
-            f"{_where_value(where, name)} is not a valid host name (RFC 1123: ASCII letters, digits, "
+            f"{where_value(where, name)} is not a valid host name (RFC 1123: ASCII letters, digits, "
             "inner hyphens and dots; not an address)"
         )
     return name

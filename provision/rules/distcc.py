@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.errors import UserError, shown
-from provision.rules.addresses import _where_value, is_hostname, parse_address
+from provision.rules.addresses import where_value, is_hostname, parse_address
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ DISTCC_OPTIONS = ("lzo",)
 
 def parse_distcc_host(spec: Any, max_limit: int, where: str = "--distcc-hosts") -> DistccHost:
     """Parse one distcc host spec; refuse anything distcc would misread or kprov cannot vouch for."""
-    shown_spec = _where_value(where, spec)
+    shown_spec = where_value(where, spec)
     if not isinstance(spec, str) or not spec:
         raise UserError(f"{shown_spec}: expected HOST[:PORT][/LIMIT][,lzo]")
     if not spec.isascii() or not spec.isprintable() or " " in spec:
@@ -104,7 +104,7 @@ def parse_distcc_host(spec: Any, max_limit: int, where: str = "--distcc-hosts") 
 def check_distcc_hosts(specs: Any, max_limit: int, where: str = "--distcc-hosts") -> tuple[DistccHost, ...]:
     """A whole host list: each spec parsed, no host (with its port) listed twice."""
     if isinstance(specs, (str, bytes)) or not isinstance(specs, Iterable):
-        raise UserError(f"{_where_value(where, specs)}: expected a list of host specs")
+        raise UserError(f"{where_value(where, specs)}: expected a list of host specs")
     specs = tuple(specs)
     if all(isinstance(s, str) for s in specs):
         return _check_distcc_host_texts(specs, max_limit, where)
@@ -123,7 +123,7 @@ def _check_distcc_hosts(specs: tuple[Any, ...], max_limit: int, where: str) -> t
     for spec in specs:
         h = parse_distcc_host(spec, max_limit, where)
         if (h.host, h.port) in seen:
-            raise UserError(f"{_where_value(where, spec)}: {h.host} is listed twice")
+            raise UserError(f"{where_value(where, spec)}: {h.host} is listed twice")
         seen.add((h.host, h.port))
         hosts.append(h)
     return tuple(hosts)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from provision.errors import UserError, shown
-from provision.rules.addresses import _where_value
+from provision.rules.addresses import where_value
 from provision.units import ccache_size_string
 
 #: A group or user name as useradd's default NAME_REGEX allows it (plus a leading underscore).
@@ -19,26 +19,26 @@ _KERNEL_ARCH = re.compile(r"[a-z][a-z0-9_]{0,31}", re.ASCII)
 
 
 #: Characters of a value that is a plain name (in shell-sourced files: nothing the shell expands).
-_NAME_VALUE = re.compile(r"[A-Za-z0-9._-]{1,255}", re.ASCII)
+NAME_VALUE = re.compile(r"[A-Za-z0-9._-]{1,255}", re.ASCII)
 
 
 def check_account_name(name: Any, where: str) -> str:
     """A group or user name: ``[a-z_][a-z0-9_-]*``, at most 32 characters."""
     if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
-        raise UserError(f"{_where_value(where, name)} is not a valid group name (expected e.g. kbuild: a-z, 0-9, _ and -)")
+        raise UserError(f"{where_value(where, name)} is not a valid group name (expected e.g. kbuild: a-z, 0-9, _ and -)")
     return name
 
 
 def check_user_name(name: Any, where: str) -> str:
     """A user account name, by the rule group names follow."""
     if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
-        raise UserError(f"{_where_value(where, name)} is not a valid user name (expected e.g. alice: a-z, 0-9, _ and -)")
+        raise UserError(f"{where_value(where, name)} is not a valid user name (expected e.g. alice: a-z, 0-9, _ and -)")
     return name
 
 
 def check_kernel_arch(name: Any, where: str) -> str:
     if not isinstance(name, str) or not _KERNEL_ARCH.fullmatch(name):
-        raise UserError(f"{_where_value(where, name)} is not a kernel architecture name (expected e.g. arm64, x86, riscv)")
+        raise UserError(f"{where_value(where, name)} is not a kernel architecture name (expected e.g. arm64, x86, riscv)")
     return name
 
 
@@ -65,23 +65,23 @@ def parse_size(text: Any, where: str = "size") -> int:
     bytes or gigabytes, and guessing wrong either fills a disk or makes the cache useless.
     """
     if not isinstance(text, str):
-        raise UserError(f"{_where_value(where, text)}: expected a size as text, such as 8G, 512M or 10Gi")
+        raise UserError(f"{where_value(where, text)}: expected a size as text, such as 8G, 512M or 10Gi")
     if not text:
         raise UserError(f"{where} is empty: expected a size such as 8G, 512M or 10Gi")
     m = _SIZE.fullmatch(text)
     if not m:
         raise UserError(
-            f"{_where_value(where, text)}: expected a size such as 8G, 512M or 10Gi "
+            f"{where_value(where, text)}: expected a size such as 8G, 512M or 10Gi "
             "(ASCII digits, at most 15 before the point, and a unit k, M, G or T)"
         )
     if m.group("unit") is None:
-        raise UserError(f"{_where_value(where, text)}: give a unit, e.g. {m.group('int')}G or {m.group('int')}M")
+        raise UserError(f"{where_value(where, text)}: give a unit, e.g. {m.group('int')}G or {m.group('int')}M")
     unit, frac = _UNITS[m.group("unit")], m.group("frac") or ""
     size = int(m.group("int")) * unit + (int(frac or "0") * unit) // 10 ** len(frac)
     if size <= 0:
-        raise UserError(f"{_where_value(where, text)}: must be larger than zero")
+        raise UserError(f"{where_value(where, text)}: must be larger than zero")
     if size > MAX_SIZE_BYTES:
-        raise UserError(f"{_where_value(where, text)}: more than 64 TiB is surely a typo")
+        raise UserError(f"{where_value(where, text)}: more than 64 TiB is surely a typo")
     return size
 
 
@@ -122,9 +122,9 @@ def check_int(value: Any, where: str, low: int, high: int, why: str = "") -> int
     if isinstance(value, str) and _INT_TEXT.fullmatch(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{_where_value(where, value)}: expected a whole number in {low}..{high}")
+        raise UserError(f"{where_value(where, value)}: expected a whole number in {low}..{high}")
     if not low <= value <= high:
-        raise UserError(f"{_where_value(where, value)}: must be within {low}..{high}" + (f" ({why})" if why else ""))
+        raise UserError(f"{where_value(where, value)}: must be within {low}..{high}" + (f" ({why})" if why else ""))
     return value
 
 
@@ -142,7 +142,7 @@ def check_flag(value: Any, where: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise UserError(f"{_where_value(where, value)}: expected true or false")
+    raise UserError(f"{where_value(where, value)}: expected true or false")
 
 
 #: Characters of a path kprov writes into ccache.conf and shell-sourced files: nothing a shell
@@ -161,23 +161,23 @@ SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/li
 def check_path(text: Any, where: str) -> str:
     """An absolute path in a safe character set, without ``.``/``..``; returned normalised."""
     if not isinstance(text, str):
-        raise UserError(f"{_where_value(where, text)}: expected an absolute path as text")
+        raise UserError(f"{where_value(where, text)}: expected an absolute path as text")
     if not text:
         raise UserError(f"{where} is empty: expected an absolute path")
     if len(text) > PATH_MAX:
         raise UserError(f"{where}: a path of {len(text)} characters is longer than PATH_MAX ({PATH_MAX})")
     if not text.startswith("/"):
-        raise UserError(f"{_where_value(where, text)}: expected an absolute path (starting with /)")
+        raise UserError(f"{where_value(where, text)}: expected an absolute path (starting with /)")
     if not _PATH.fullmatch(text):
         raise UserError(
-            f"{_where_value(where, text)}: a path may only contain ASCII letters, digits and . _ + @ - / "
+            f"{where_value(where, text)}: a path may only contain ASCII letters, digits and . _ + @ - / "
             "(no spaces, quotes, $, braces or control characters)"
         )
     parts = [p for p in text.split("/") if p]
     if any(p in (".", "..") for p in parts):
-        raise UserError(f"{_where_value(where, text)}: '.' and '..' are not allowed in the path")
+        raise UserError(f"{where_value(where, text)}: '.' and '..' are not allowed in the path")
     if any(len(p) > 255 for p in parts):
-        raise UserError(f"{_where_value(where, text)}: a path component is longer than 255 characters")
+        raise UserError(f"{where_value(where, text)}: a path component is longer than 255 characters")
     return "/" + "/".join(parts)
 
 
@@ -186,9 +186,9 @@ def check_owned_dir(text: Any, where: str) -> str:
     not a system directory or inside one."""
     path = check_path(text, where)
     if path.count("/") < 2:
-        raise UserError(f"{_where_value(where, text)}: give a directory of its own, at least two levels deep (e.g. /var/cache/ccache)")
+        raise UserError(f"{where_value(where, text)}: give a directory of its own, at least two levels deep (e.g. /var/cache/ccache)")
     if any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS):
-        raise UserError(f"{_where_value(where, text)}: a system directory; give a directory of its own (e.g. /var/cache/ccache)")
+        raise UserError(f"{where_value(where, text)}: a system directory; give a directory of its own (e.g. /var/cache/ccache)")
     return path
 
 
@@ -197,7 +197,7 @@ _SLOPPINESS = re.compile(r"[a-z_]{1,40}", re.ASCII)
 
 def check_sloppiness(values: Any, where: str) -> tuple[str, ...]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise UserError(f"{_where_value(where, values)}: expected a list such as [time_macros]")
+        raise UserError(f"{where_value(where, values)}: expected a list such as [time_macros]")
     for v in values:
         if not isinstance(v, str) or not _SLOPPINESS.fullmatch(v):
             raise UserError(f"{where}: {shown(v)} is not a ccache sloppiness name (expected e.g. time_macros)")
@@ -212,7 +212,7 @@ _PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]{0,127}(=[A-Za-z0-9.+~:_-]{1,1
 def check_packages(names: Any, where: str) -> tuple[str, ...]:
     """A list of package names the package manager is handed as they are."""
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
-        raise UserError(f"{_where_value(where, names)}: expected a list of package names")
+        raise UserError(f"{where_value(where, names)}: expected a list of package names")
     out = tuple(names)
     for name in out:
         if not isinstance(name, str) or not _PACKAGE.fullmatch(name):

@@ -9,7 +9,7 @@ from typing import Any
 
 from provision.errors import UserError, shown
 from provision.rules.addresses import (
-    _where_value,
+    where_value,
     check_hostname,
     check_listen,
     parse_allow,
@@ -82,7 +82,7 @@ def check_store_url(url: Any, where: str) -> StoreUrl:
     in its own file), nothing that ccache reads as an attribute (``|``) or a second line."""
     expected = "expected redis://HOST:PORT or http://HOST:PORT/cache/ without user or password"
     if not isinstance(url, str):
-        raise UserError(f"{_where_value(where, url)}: {expected}")
+        raise UserError(f"{where_value(where, url)}: {expected}")
     if "@" in url:
         # the part before '@' may be a password: never show it
         raise UserError(
@@ -94,18 +94,18 @@ def check_store_url(url: Any, where: str) -> StoreUrl:
         what = {"|": "'|' (ccache reads what follows as attributes)", "@": "'@' (a user or password)"}.get(
             bad, "'#', '?', whitespace or control characters"
         )
-        raise UserError(f"{_where_value(where, url)}: a store URL may not contain {what}; {expected}")
+        raise UserError(f"{where_value(where, url)}: a store URL may not contain {what}; {expected}")
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in CACHE_BACKENDS:
-        raise UserError(f"{_where_value(where, url)}: the scheme must be redis or http (no TLS in ccache 4.7); {expected}")
+        raise UserError(f"{where_value(where, url)}: the scheme must be redis or http (no TLS in ccache 4.7); {expected}")
     m = _URL_HOST_PORT.fullmatch(rest)
     host = m.group("host") if m else ""
     if not host:
-        raise UserError(f"{_where_value(where, url)}: no host; {expected}")
+        raise UserError(f"{where_value(where, url)}: no host; {expected}")
     if host.startswith("["):
         host = "[" + parse_ip(host[1:-1], where) + "]"
         if ":" not in host:
-            raise UserError(f"{_where_value(where, url)}: brackets are for IPv6 addresses only")
+            raise UserError(f"{where_value(where, url)}: brackets are for IPv6 addresses only")
     elif re.fullmatch(r"[0-9.]+", host):
         host = parse_ip(host, where)
     else:
@@ -114,20 +114,20 @@ def check_store_url(url: Any, where: str) -> StoreUrl:
     if port_text is None:
         port = CACHE_DEFAULT_PORTS[scheme]
     elif not _PORT_TEXT.fullmatch(port_text) or not 1 <= int(port_text) <= 65535:
-        raise UserError(f"{_where_value(where, url)}: the port must be a number in 1..65535")
+        raise UserError(f"{where_value(where, url)}: the port must be a number in 1..65535")
     else:
         port = int(port_text)
     path = m.group("path") or ""
     if scheme == "redis":
         if path not in ("", "/"):
-            raise UserError(f"{_where_value(where, url)}: a Redis store URL has no path (ccache uses database 0)")
+            raise UserError(f"{where_value(where, url)}: a Redis store URL has no path (ccache uses database 0)")
         path = ""
     else:
         if not path:
             path = CACHE_HTTP_PATH
         if not _URL_PATH.fullmatch(path) or any(p in (".", "..") for p in path.split("/")):
             raise UserError(
-                f"{_where_value(where, url)}: an http store path is /NAME/.../ ending with '/' "
+                f"{where_value(where, url)}: an http store path is /NAME/.../ ending with '/' "
                 "(letters, digits . _ -; no '.' or '..' parts)"
             )
     return StoreUrl(scheme, host, port, path)
@@ -136,7 +136,7 @@ def check_store_url(url: Any, where: str) -> StoreUrl:
 def check_store_user(name: Any, where: str) -> str:
     if not isinstance(name, str) or not _STORE_USER.fullmatch(name):
         raise UserError(
-            f"{_where_value(where, name)} is not a store user name (expected e.g. builder1: ASCII letters, digits, "
+            f"{where_value(where, name)} is not a store user name (expected e.g. builder1: ASCII letters, digits, "
             ". _ -, at most 64)"
         )
     return name
@@ -145,10 +145,10 @@ def check_store_user(name: Any, where: str) -> str:
 def check_store_client(spec: Any, where: str = "--ccache-client") -> tuple[str, bool]:
     """``NAME`` or ``NAME:write`` -> (name, writes)."""
     if not isinstance(spec, str):
-        raise UserError(f"{_where_value(where, spec)}: expected NAME or NAME:write")
+        raise UserError(f"{where_value(where, spec)}: expected NAME or NAME:write")
     name, sep, attr = spec.partition(":")
     if sep and attr != "write":
-        raise UserError(f"{_where_value(where, spec)}: expected NAME or NAME:write (only ':write' may follow the name)")
+        raise UserError(f"{where_value(where, spec)}: expected NAME or NAME:write (only ':write' may follow the name)")
     return check_store_user(name, where), bool(sep)
 
 
@@ -164,19 +164,19 @@ def check_secret_text(text: Any, where: str) -> str:
 
 def check_cache_backend(value: Any, where: str) -> str:
     if value not in CACHE_BACKENDS:
-        raise UserError(f"{_where_value(where, value)}: expected redis or http")
+        raise UserError(f"{where_value(where, value)}: expected redis or http")
     return value
 
 
 def check_compiler_check(value: Any, where: str) -> str:
     if value not in COMPILER_CHECKS:
-        raise UserError(f"{_where_value(where, value)}: expected one of {', '.join(COMPILER_CHECKS)}")
+        raise UserError(f"{where_value(where, value)}: expected one of {', '.join(COMPILER_CHECKS)}")
     return value
 
 
 def _mapping(value: Any, where: str, known: tuple[str, ...]) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise UserError(f"{_where_value(where, value)}: expected a mapping")
+        raise UserError(f"{where_value(where, value)}: expected a mapping")
     extra = sorted(str(k) for k in value if k not in known)
     if extra:
         raise UserError(f"{where}: unknown key {shown(extra[0])} (expected {', '.join(known)})")
@@ -210,7 +210,7 @@ def check_store_var(
     directory = check_owned_dir(s.get("dir"), f"{where}.dir")
     raw = s.get("users")
     if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Iterable):
-        raise UserError(f"{_where_value(where + '.users', raw)}: expected a list of {{name, write, secret_file}}")
+        raise UserError(f"{where_value(where + '.users', raw)}: expected a list of {{name, write, secret_file}}")
     users: list[dict[str, Any]] = []
     for i, u in enumerate(raw):
         at = f"{where}.users[{i}]"
@@ -249,5 +249,5 @@ def check_remote_var(remote: Any, where: str = "kbuild_host_ccache_remote") -> d
 
 def check_extra_files(paths: Any, where: str = "kbuild_host_ccache_extra_files") -> tuple[str, ...]:
     if isinstance(paths, (str, bytes, Mapping)) or not isinstance(paths, Iterable):
-        raise UserError(f"{_where_value(where, paths)}: expected a list of absolute paths")
+        raise UserError(f"{where_value(where, paths)}: expected a list of absolute paths")
     return tuple(check_path(p, where) for p in paths)

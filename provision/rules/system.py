@@ -9,9 +9,9 @@ from typing import Any
 
 from provision import calibration as cal
 from provision.errors import UserError, shown
-from provision.rules.addresses import _where_value
+from provision.rules.addresses import where_value
 from provision.rules.distcc import check_distcc_hosts
-from provision.rules.names import _NAME_VALUE, check_int, check_path
+from provision.rules.names import NAME_VALUE, check_int, check_path
 
 _ZRAM_ALGORITHM = re.compile(r"[a-z0-9][a-z0-9-]{0,31}", re.ASCII)
 
@@ -24,7 +24,7 @@ def check_zram_percent(value: Any, where: str) -> int:
 def check_zram_algorithm(value: Any, where: str) -> str:
     """A compressor name as the kernel spells them (lz4, lzo-rle, zstd, 842)."""
     if not isinstance(value, str) or not _ZRAM_ALGORITHM.fullmatch(value):
-        raise UserError(f"{_where_value(where, value)} is not a zram compressor name (expected e.g. lz4, lzo-rle, zstd)")
+        raise UserError(f"{where_value(where, value)} is not a zram compressor name (expected e.g. lz4, lzo-rle, zstd)")
     return value
 
 
@@ -47,7 +47,7 @@ SYSCTL_RANGES: dict[str, tuple[int, int]] = {
 def check_sysctls(values: Any, where: str) -> dict[str, str]:
     """Sysctl settings: keys from :data:`SYSCTL_RANGES` only, values whole numbers in range."""
     if not isinstance(values, Mapping):
-        raise UserError(f"{_where_value(where, values)}: expected a mapping of sysctl names to numbers")
+        raise UserError(f"{where_value(where, values)}: expected a mapping of sysctl names to numbers")
     out: dict[str, str] = {}
     for key, value in values.items():
         if not isinstance(key, str) or key not in SYSCTL_RANGES:
@@ -81,7 +81,7 @@ MAKE_VARS = ("O", "ARCH", "CROSS_COMPILE", "LLVM", "CC")
 def _env_pattern(pattern: re.Pattern[str], what: str):
     def check(value: Any, where: str) -> str:
         if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise UserError(f"{_where_value(where, value)}: expected {what}")
+            raise UserError(f"{where_value(where, value)}: expected {what}")
         return value
 
     return check
@@ -89,18 +89,18 @@ def _env_pattern(pattern: re.Pattern[str], what: str):
 
 def _env_hosts(value: Any, where: str) -> str:
     if not isinstance(value, str) or "" in value.split(" "):
-        raise UserError(f"{_where_value(where, value)}: expected distcc host specs separated by single spaces")
+        raise UserError(f"{where_value(where, value)}: expected distcc host specs separated by single spaces")
     check_distcc_hosts(value.split(" "), cal.DISTCC_MAX_LIMIT, where)
     return value
 
 
 def _env_make_args(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _MAKE_ARGS.fullmatch(value):
-        raise UserError(f"{_where_value(where, value)}: expected make variables such as LLVM=1 CC='ccache gcc'")
+        raise UserError(f"{where_value(where, value)}: expected make variables such as LLVM=1 CC='ccache gcc'")
     try:
         words = shlex.split(value)
     except ValueError:
-        raise UserError(f"{_where_value(where, value)}: unbalanced quotes") from None
+        raise UserError(f"{where_value(where, value)}: unbalanced quotes") from None
     for word in words:
         name, eq, arg = word.partition("=")
         if not eq or name not in MAKE_VARS or not _MAKE_VALUE.fullmatch(arg):
@@ -116,9 +116,9 @@ def _env_make_args(value: Any, where: str) -> str:
 BUILDENV_CHECKS = {
     "MAKEFLAGS": _env_pattern(_MAKEFLAGS, "make flags such as '-j8 -l8' (letters, digits, space . = + -)"),
     "KBUILD_BUILD_TIMESTAMP": _env_pattern(_TIMESTAMP, "a date such as '1970-01-01 00:00:00 UTC'"),
-    "KBUILD_BUILD_USER": _env_pattern(_NAME_VALUE, "a name of A-Z a-z 0-9 . _ -"),
-    "KBUILD_BUILD_HOST": _env_pattern(_NAME_VALUE, "a name of A-Z a-z 0-9 . _ -"),
-    "KBUILD_BUILD_VERSION": _env_pattern(_NAME_VALUE, "a version of A-Z a-z 0-9 . _ -"),
+    "KBUILD_BUILD_USER": _env_pattern(NAME_VALUE, "a name of A-Z a-z 0-9 . _ -"),
+    "KBUILD_BUILD_HOST": _env_pattern(NAME_VALUE, "a name of A-Z a-z 0-9 . _ -"),
+    "KBUILD_BUILD_VERSION": _env_pattern(NAME_VALUE, "a version of A-Z a-z 0-9 . _ -"),
     "KBUILD_OUTPUT": check_path,
     "CCACHE_DIR": check_path,
     "CCACHE_BASEDIR": check_path,
@@ -136,7 +136,7 @@ BUILDENV_CHECKS = {
 def check_buildenv(env: Any, where: str = "build environment") -> dict[str, str]:
     """The exported build environment: names from :data:`BUILDENV_CHECKS`, each value checked."""
     if not isinstance(env, Mapping):
-        raise UserError(f"{_where_value(where, env)}: expected a mapping of variable names to values")
+        raise UserError(f"{where_value(where, env)}: expected a mapping of variable names to values")
     out: dict[str, str] = {}
     for name, value in env.items():
         check = BUILDENV_CHECKS.get(name) if isinstance(name, str) else None

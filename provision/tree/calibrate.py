@@ -47,14 +47,14 @@ from provision.model.facts import (
 from provision.model.goals import Goals
 from provision.planner.config import config_commands, config_request
 from provision.tree import kconfig
-from provision.tree.profiles import _slug, cache_root, profile_path, save_profile
+from provision.tree.profiles import slug, cache_root, profile_path, save_profile
 from provision.tree.sampling import (
     Progress,
-    _make,
-    _quantile,
-    _read_log,
-    _source_of,
-    _wait,
+    run_make,
+    quantile_of,
+    read_log,
+    unit_source,
+    wait_for,
     build_wrapper,
     list_units,
     relink,
@@ -120,7 +120,7 @@ def calibrate(
     plan = planner.plan(facts, goals, load_catalog(), TreeEvaluation(kconfig=evaluated))
     jobs = max(1, int(facts.cpu.usable))
 
-    build_dir = (cache or cache_root()) / f"{evaluated.config_hash[:16]}-{_slug(evaluated.arch or 'native')}"
+    build_dir = (cache or cache_root()) / f"{evaluated.config_hash[:16]}-{slug(evaluated.arch or 'native')}"
     meta = build_dir / ".kprov"
     with kconfig.locked(meta):
         wrapper = build_wrapper(meta, env)
@@ -130,7 +130,7 @@ def calibrate(
         scratch = kconfig.scratch_dir(tree.path, request.make_vars)
         shutil.copyfile(scratch / ".config", build_dir / ".config")
         say(f"configuring {build_dir}: make olddefconfig (config hash {evaluated.config_hash[:12]})")
-        status, _u, _s, tail = _wait(_make(tree.path, build_dir, make_vars, 1, "olddefconfig"), env)
+        status, _u, _s, tail = wait_for(run_make(tree.path, build_dir, make_vars, 1, "olddefconfig"), env)
         if status != 0:
             raise EnvironmentProblem(f"kprov calibrate: make olddefconfig failed in {build_dir}: {(tail or ['?'])[-1][:200]}")
         here = kconfig.config_hash((build_dir / ".config").read_text(errors="replace"))
@@ -140,7 +140,7 @@ def calibrate(
                 f"({evaluated.config_hash[:12]})"
             )
         say(f"make prepare (-j{jobs}): headers, host tools, objtool")
-        status, usage, prepare_s, tail = _wait(_make(tree.path, build_dir, make_vars, jobs, "prepare"), env)
+        status, usage, prepare_s, tail = wait_for(run_make(tree.path, build_dir, make_vars, jobs, "prepare"), env)
         if status != 0:
             raise EnvironmentProblem(f"kprov calibrate: make prepare failed: {(tail or ['?'])[-1][:200]}")
         prepare_cpu = usage.ru_utime + usage.ru_stime
@@ -166,7 +166,7 @@ def calibrate(
             raise EnvironmentProblem("kprov calibrate: make -n listed no compile unit for this config")
         sized = []
         for unit in units:
-            source = _source_of(tree.path, unit)
+            source = unit_source(tree.path, unit)
             sized.append((unit, source.stat().st_size if source else 0))
         largest, spread = sample_order(sized, evaluated.config_hash)
 
@@ -206,7 +206,7 @@ def calibrate(
             size = FIRST_BATCH if not batch_times else BATCH
             # past the budget, still measure the minimum sample (a profile of a handful says nothing),
             # but never past twice the budget (units that fail to build)
-            enough = len(_read_log(log)) >= 2 * MIN_SAMPLE or now > deadline + minutes * 60
+            enough = len(read_log(log)) >= 2 * MIN_SAMPLE or now > deadline + minutes * 60
             if batch_times:
                 per_unit = sum(t for _, t in batch_times) / max(1, sum(n for n, _ in batch_times))
                 if now + per_unit * size > deadline and enough:
@@ -218,17 +218,17 @@ def calibrate(
             for stratum, unit in batch:
                 tried[unit] = stratum
                 (build_dir / unit).unlink(missing_ok=True)
-            status, _usage, seconds, _tail = _wait(
-                _make(tree.path, build_dir, make_vars, jobs, *(u for _, u in batch), keep_going=True), wrap_env
+            status, _usage, seconds, _tail = wait_for(
+                run_make(tree.path, build_dir, make_vars, jobs, *(u for _, u in batch), keep_going=True), wrap_env
             )
             batch_times.append((len(batch), seconds))
             per_unit = sum(t for _, t in batch_times) / max(1, sum(n for n, _ in batch_times))
             room = max(0.0, deadline - time.monotonic())
             expected = min(len(queue), position + int(room / per_unit))
-            progress.bar(len(_read_log(log)), max(expected, 1), min(room, per_unit * (expected - position)), "units compiled")
+            progress.bar(len(read_log(log)), max(expected, 1), min(room, per_unit * (expected - position)), "units compiled")
         progress.close()
 
-    measured = _read_log(log)
+    measured = read_log(log)
     sampled = {u: measured[os.path.normpath(u)] for u in tried if os.path.normpath(u) in measured}
     if len(sampled) < MIN_SAMPLE:
         raise EnvironmentProblem(
@@ -267,9 +267,9 @@ def calibrate(
         objects_total=len(units),
         objects_sampled=len(sampled),
         rss_mean_bytes=int(sum(r * w for r, w in rss) / sum(w for _, w in rss)),
-        rss_p50_bytes=int(_quantile(rss, 0.50)),
-        rss_p90_bytes=int(_quantile(rss, 0.90)),
-        rss_p99_bytes=int(_quantile(rss, 0.99)),
+        rss_p50_bytes=int(quantile_of(rss, 0.50)),
+        rss_p90_bytes=int(quantile_of(rss, 0.90)),
+        rss_p99_bytes=int(quantile_of(rss, 0.99)),
         rss_max_bytes=int(sampled[worst][0]),
         rss_max_object=worst,
         cpu_seconds_per_object=round(cpu_total / len(units), 3),

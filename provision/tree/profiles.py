@@ -24,12 +24,12 @@ def cache_root() -> Path:
     return Path(base) / "kprov" / "calibrate"
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:40] or "unknown"
 
 
 def profile_path(k: KconfigFacts, root: Path | None = None) -> Path:
-    return (root or state_root()) / f"{k.config_hash[:16]}-{_slug(k.compiler)}.json"
+    return (root or state_root()) / f"{k.config_hash[:16]}-{slug(k.compiler)}.json"
 
 
 def load_profile(path: Path) -> CalibrationProfile:

@@ -143,7 +143,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def _wait(argv: list[str], env: dict[str, str], timeout: float | None = None, cwd: str | None = None):
+def wait_for(argv: list[str], env: dict[str, str], timeout: float | None = None, cwd: str | None = None):
     """Run ``argv`` in a process group of its own; returns (status, rusage, seconds, output tail).
     The rusage is wait4's: the process and every descendant it waited for (maxrss is the largest
     single process)."""
@@ -175,7 +175,7 @@ def _wait(argv: list[str], env: dict[str, str], timeout: float | None = None, cw
     return proc.returncode, usage, time.monotonic() - start, tail
 
 
-def _make(tree: str, build_dir: Path, make_vars: dict[str, str], jobs: int, *targets: str, keep_going: bool = False) -> list[str]:
+def run_make(tree: str, build_dir: Path, make_vars: dict[str, str], jobs: int, *targets: str, keep_going: bool = False) -> list[str]:
     argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}"]
     if keep_going:
         argv.append("-k")
@@ -195,7 +195,7 @@ def list_units(tree: str, build_dir: Path, make_vars: dict[str, str], env: dict[
     return [u for u in units if not u.endswith((".mod.o",)) and "/" in u]
 
 
-def _source_of(tree: str, unit: str) -> Path | None:
+def unit_source(tree: str, unit: str) -> Path | None:
     stem = os.path.normpath(unit)[: -len(".o")]
     for ext in (".c", ".S"):
         path = Path(tree) / (stem + ext)
@@ -231,7 +231,7 @@ def sample_order(units: list[tuple[str, int]], seed: str) -> tuple[list[str], li
     return largest, order
 
 
-def _quantile(pairs: list[tuple[float, float]], q: float) -> float:
+def quantile_of(pairs: list[tuple[float, float]], q: float) -> float:
     """Weighted quantile of (value, weight) pairs."""
     pairs = sorted(pairs)
     total = sum(w for _, w in pairs)
@@ -280,7 +280,7 @@ def relink(build_dir: Path, tree: str, k: KconfigFacts, env: dict[str, str], say
     jobs = max(1, len(os.sched_getaffinity(0)))
     argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}"] + [f"{k_}={v}" for k_, v in make_vars.items()] + ["vmlinux"]
     say(f"relinking vmlinux in {build_dir} (CC={make_vars['CC']})")
-    status, usage, seconds, tail = _wait(argv, env, LINK_TIMEOUT_S)
+    status, usage, seconds, tail = wait_for(argv, env, LINK_TIMEOUT_S)
     if status != 0:
         return LinkMeasurement(measured=False, note=f"not measured: make vmlinux failed ({(tail or ['?'])[-1][:200]})")
     return LinkMeasurement(
@@ -308,7 +308,7 @@ def build_wrapper(directory: Path, env: dict[str, str]) -> Path:
     raise EnvironmentProblem("kprov calibrate: cannot build its compiler wrapper (no working C compiler)")
 
 
-def _read_log(log: Path) -> dict[str, tuple[int, float, float]]:
+def read_log(log: Path) -> dict[str, tuple[int, float, float]]:
     """object -> (peak RSS bytes, CPU seconds, wall seconds) of its successful compile."""
     out: dict[str, tuple[int, float, float]] = {}
     if not log.is_file():
