@@ -19,11 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-MIB = 1 << 20
-
-
-GIB = 1 << 30
-
+from provision.units import GIB, MIB
 
 #: The file every source cites (tests check that each cited section exists).
 DOC = "docs/calibration.md"
@@ -788,7 +784,7 @@ def build_cpu_seconds(target_class: str, compiler: str, debug_info: str, sanitiz
     return seconds
 
 
-def config_traits(target: str, arch: str | None, version: tuple[int, ...] | None) -> tuple[dict, str]:
+def config_traits_row(target: str, arch: str | None, version: tuple[int, ...] | None) -> tuple[dict, str]:
     """The CONFIG_TRAITS row for ``target`` on ``arch`` (kernel ARCH name) and kernel ``version``,
     and which row it was (for the reason text). An unknown version takes the newest row."""
     best: tuple[tuple[int, int], dict, str] | None = None

@@ -4,7 +4,7 @@ The CLI catches only :class:`KprovError`, prints ``kprov: <message>`` on one lin
 the error's ``exit_code``: 2 for bad input (the user can fix the command line or a file), 1 for an
 environment or run failure (the host or Ansible said no).
 
-Messages quote untrusted text (file names, values from facts files): :func:`inert` makes control
+Messages quote untrusted text (file names, values from facts files): :func:`escaped` makes control
 characters visible as escapes, so a message is one line and never drives the terminal.
 """
 
@@ -33,7 +33,7 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
-def inert(text: Any) -> str:
+def escaped(text: Any) -> str:
     """``text`` with every control or format character written as an escape (``\\x1b``, ``\\n``)."""
     text = str(text)
     if text.isprintable():  # the common case, and it answers in C
@@ -56,7 +56,7 @@ def shown(value: Any, limit: int = 60) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        text = inert(repr(value[: limit + 1]))
+        text = escaped(repr(value[: limit + 1]))
         return text if len(value) <= limit else text[:-1] + "..." + text[-1]
     if isinstance(value, (list, tuple)):
         return "a list"
@@ -76,7 +76,7 @@ class KprovError(Exception):
     def __init__(self, message: str):
         # One line, always: a multi-line message would read like a traceback, and a control
         # character quoted from a file could rewrite what the terminal shows.
-        text = inert(" ".join(str(message).split()))
+        text = escaped(" ".join(str(message).split()))
         if len(text) > self.MAX_CHARS:
             text = text[: self.MAX_CHARS - 3] + "..."
         super().__init__(text)

@@ -6,7 +6,7 @@ tests instead of printing an empty line to a user.
 
 Much of what a plan says comes from foreign text: host names, distro names, the CPU model and
 paths from a facts file or an inventory. Every ``{{ ... }}`` of every template passes through
-:func:`inert` (the environment's ``finalize``), so a newline or a terminal escape sequence in a
+:func:`escaped` (the environment's ``finalize``), so a newline or a terminal escape sequence in a
 host name is printed as ``\n`` or ``\x1b``, never acted on. Shell output is quoted with
 :func:`shquote` and refuses control characters outright: an escaped value would be a wrong value.
 """
@@ -19,9 +19,10 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from provision.errors import UserError, inert, shown
+from provision.errors import UserError, escaped, shown
 from provision.model.plan import Plan
 from provision.resources import templates_dir
+from provision.rules.system import check_buildenv
 from provision.units import human_bytes
 
 
@@ -50,11 +51,11 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,  # plain text and shell, never HTML
-        finalize=inert,  # every printed value: control characters shown as escapes, never acted on
+        finalize=escaped,  # every printed value: control characters shown as escapes, never acted on
     )
     env.filters["human_bytes"] = human_bytes
     env.filters["shquote"] = shquote
-    env.filters["inert"] = inert
+    env.filters["escaped"] = escaped
     return env
 
 
@@ -70,12 +71,11 @@ def render_env(plan: Plan) -> str:
     """``kprov env``: one ``export NAME=VALUE`` per line, for ``eval``. A name that is not a shell
     identifier or a value with a control character is refused: quoting keeps a newline inside the
     value, but a build environment has no business holding one."""
-    from provision.rules.system import check_buildenv
 
     for name, value in plan.env.items():
         if not isinstance(name, str) or not _SHELL_NAME.fullmatch(name):
             raise UserError(f"kprov env: {shown(name)} is not a shell variable name")
-        if inert(value) != str(value):
+        if escaped(value) != str(value):
             raise UserError(f"kprov env: the value of {name} has control characters ({shown(value)})")
     return render_template("env.sh.j2", env=check_buildenv(plan.env, "kprov env"))
 

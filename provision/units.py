@@ -1,4 +1,6 @@
-"""TODO."""
+"""Byte units and how kprov writes sizes: ``human_bytes`` for every reason and table, and ccache's
+own binary-unit syntax (``8Gi``) so ``ccache -p`` shows what was planned.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ built, every build into a fresh O= directory:
 - hung: the same with the Redis store stopped by SIGSTOP (connections are accepted, nothing is
   answered), with the planned timeouts (connect 100 ms, operation 1000 ms).
 
-The stores are kprov's own configurations (provision.cache_store's ACL and htpasswd lines), run
+The stores are kprov's own configurations (provision.role.store_files's ACL and htpasswd lines), run
 on loopback from a scratch directory: redis-server and nginx must be installed, nothing is
 installed or left running. Kinds are interleaved round by round (this machine is shared and noisy).
 Targets: remote-warm <= 0.25x cold with >= 95% remote hits; refusing <= 1.05x local-only.

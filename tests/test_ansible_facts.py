@@ -1,4 +1,4 @@
-"""provision.ansible_facts: HostFacts from Ansible setup facts (+ the role's probe), and plans from them."""
+"""provision.facts.ansible: HostFacts from Ansible setup facts (+ the role's probe), and plans from them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The shared compile cache's rules (provision/cache.py through the planner, provision/fleet.py):
+"""The shared compile cache's rules (provision/planner/shared_cache.py through the planner, provision/fleet/):
 backend and size from the store host's resources, writers and readers, client settings, where
 hits cannot cross hosts, the role variables, and a fleet's groups. Facts fixtures, no I/O
 except the fleet's secret files in a temporary directory."""

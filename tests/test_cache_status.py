@@ -1,4 +1,4 @@
-"""``kprov cache status`` and the secret files (provision/cache_status.py), against a real
+"""``kprov cache status`` and the secret files (provision/role/secrets.py, provision/cli/cache_status.py), against a real
 redis-server and a real nginx on 127.0.0.1 that each test starts, and real files."""
 
 from __future__ import annotations

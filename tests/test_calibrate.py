@@ -1,4 +1,4 @@
-"""provision.calibrate and ``kprov calibrate``: measured for real on Debian's linux-source with a
+"""provision.tree.calibrate and ``kprov calibrate``: measured for real on Debian's linux-source with a
 small budget, then ``kprov plan --tree`` quotes the measured figures; the sampling and the profile
 matching on their own."""
 

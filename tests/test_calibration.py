@@ -103,18 +103,18 @@ def test_objtool_rows_follow_the_kernel_version():
     assert cal.objtool_peak_mib("allyes", "none", (6, 2)) > cal.objtool_peak_mib("allyes", "none", (6, 3))
 
 
-def test_config_traits_by_target_arch_and_version():
-    row, key = cal.config_traits("defconfig", "arm64", (6, 1))
+def test_config_traits_row_by_target_arch_and_version():
+    row, key = cal.config_traits_row("defconfig", "arm64", (6, 1))
     assert row["debug"] == "dwarf" and "REDUCED" in row["flags"] and key == "defconfig/arm64/5.18"
-    row, key = cal.config_traits("defconfig", "arm64", (5, 10))
+    row, key = cal.config_traits_row("defconfig", "arm64", (5, 10))
     assert row["debug"] == "none" and key == "defconfig/*/any"
-    assert cal.config_traits("defconfig", "x86", None)[0]["debug"] == "none"
+    assert cal.config_traits_row("defconfig", "x86", None)[0]["debug"] == "none"
     for target in ("allmodconfig", "allyesconfig"):
         for arch in ("x86", "riscv", None):
-            row, _ = cal.config_traits(target, arch, (6, 1))
+            row, _ = cal.config_traits_row(target, arch, (6, 1))
             assert row["debug"] == "none" and "GCOV_KERNEL" in row["lto_blocked"]
-    assert cal.config_traits("allmodconfig", "x86", None)[0]["objtool"] is True
-    assert cal.config_traits("tinyconfig", "arm", (4, 19))[0] == {"debug": "none"}
+    assert cal.config_traits_row("allmodconfig", "x86", None)[0]["objtool"] is True
+    assert cal.config_traits_row("tinyconfig", "arm", (4, 19))[0] == {"debug": "none"}
 
 
 def test_zram_preferences_and_ratios():

@@ -1,4 +1,4 @@
-"""The one line that says why an apply failed (provision.failures), on real failure results.
+"""The one line that says why an apply failed (provision.apply.failures), on real failure results.
 
 The results below were captured from Ansible runs against the Debian bookworm test image (the
 apt, copy and command modules, the role's kbuild_host_dpkg module, distccd) with the fault in

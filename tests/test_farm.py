@@ -1,4 +1,4 @@
-"""The distcc farm rules (provision/farm.py): who allows whom, host limits, /etc/hosts, and trust."""
+"""The distcc farm rules (provision/fleet/farm.py): who allows whom, host limits, /etc/hosts, and trust."""
 
 from __future__ import annotations
 

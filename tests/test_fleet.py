@@ -1,4 +1,4 @@
-"""Fleet planning (provision/fleet.py): the farm through hostvars, plan_fleet, plan_inventory, output.
+"""Fleet planning (provision/fleet/): the farm through hostvars, plan_fleet, plan_inventory, output.
 
 The farm rules themselves are tested in test_farm.py; here: that the role's path (hostvars, the
 role's own filter plugin) and ``kprov plan -i``'s path give the same plans host by host.

@@ -1,4 +1,4 @@
-"""provision.inventory: groups and variables from ansible-inventory, facts through a real gather.yml run.
+"""provision.apply.inventory: groups and variables from ansible-inventory, facts through a real gather.yml run.
 
 Every inventory here names this machine only (local connection, or ssh to a closed loopback port).
 """

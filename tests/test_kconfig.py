@@ -1,4 +1,4 @@
-"""provision.kconfig: the .config a planned target really produces, evaluated for real on Debian's
+"""provision.tree.kconfig: the .config a planned target really produces, evaluated for real on Debian's
 linux-source in a scratch O= (a few seconds per target), and the pure parts on small texts.
 
 The tree is unpacked once into a fixed cache directory (``KPROV_LINUX_SOURCE_CACHE``, default

@@ -1,4 +1,4 @@
-"""One apply at a time, and an ansible-playbook that dies with kprov (provision/locking.py).
+"""One apply at a time, and an ansible-playbook that dies with kprov (provision/apply/locking.py).
 
 The kill test is real: a kprov process runs a playbook through ansible-runner, is SIGKILLed (which
 it cannot catch), and its ansible-playbook and the module it was running must be gone soon after.

@@ -62,16 +62,16 @@ def test_disabled_areas_say_off_and_why():
     assert "off" in zram_section and "why:" in zram_section
 
 
-def test_inert_escapes_what_acts_on_a_terminal_and_keeps_the_rest():
-    assert render.inert("plain host-1.lab") == "plain host-1.lab"
-    assert render.inert("h\u00f6st \u0663") == "h\u00f6st \u0663"  # printable non-ASCII stays
-    assert render.inert("a\nb\tc\rd") == "a\\nb\\tc\\rd"
-    assert render.inert("\x1b[2J\x07\x7f\x9b") == "\\x1b[2J\\x07\\x7f\\x9b"
-    assert render.inert("left\u202eright\u200b\u2028") == "left\\u202eright\\u200b\\u2028"
-    assert render.inert("bad\udcffbyte") == "bad\\udcffbyte"  # what os.fsdecode makes of a non-UTF-8 byte
+def test_escaped_escapes_what_acts_on_a_terminal_and_keeps_the_rest():
+    assert render.escaped("plain host-1.lab") == "plain host-1.lab"
+    assert render.escaped("h\u00f6st \u0663") == "h\u00f6st \u0663"  # printable non-ASCII stays
+    assert render.escaped("a\nb\tc\rd") == "a\\nb\\tc\\rd"
+    assert render.escaped("\x1b[2J\x07\x7f\x9b") == "\\x1b[2J\\x07\\x7f\\x9b"
+    assert render.escaped("left\u202eright\u200b\u2028") == "left\\u202eright\\u200b\\u2028"
+    assert render.escaped("bad\udcffbyte") == "bad\\udcffbyte"  # what os.fsdecode makes of a non-UTF-8 byte
 
 
-def test_every_template_value_passes_through_inert():
+def test_every_template_value_passes_through_escaped():
     p = plan_for(FIXTURES[0])
     hostile = dataclasses.replace(
         p,

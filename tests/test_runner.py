@@ -1,4 +1,4 @@
-"""provision.runner: real ansible-runner runs of throwaway playbooks, and of the role in check mode.
+"""provision.apply.runner: real ansible-runner runs of throwaway playbooks, and of the role in check mode.
 
 Nothing here mocks ansible_runner: every run starts ansible-playbook against localhost (local
 connection) or an unreachable loopback port, in a private data dir under a temporary
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from provision.apply import inventory, progress
-from provision.apply.ansible_env import UNSAFE_KEY, ansible_tool, inert, inventory_envvars, local_inventory
+from provision.apply.ansible_env import UNSAFE_KEY, ansible_tool, mark_unsafe, inventory_envvars, local_inventory
 from provision.apply.checks import check_free_space
 from provision.apply import runner
 from provision.apply.runner import run_playbook
@@ -206,8 +206,8 @@ def test_extra_vars_are_data_never_templates(project, tmp_path):
     assert recorded["goals"] == goals
 
 
-def test_inert_marks_every_string_and_keeps_numbers_and_keys():
-    marked = inert({"a": "x", "n": 3, "b": True, "l": ["y", 1, {"k": "z"}], "none": None})
+def test_mark_unsafe_marks_every_string_and_keeps_numbers_and_keys():
+    marked = mark_unsafe({"a": "x", "n": 3, "b": True, "l": ["y", 1, {"k": "z"}], "none": None})
     u = UNSAFE_KEY
     assert marked == {"a": {u: "x"}, "n": 3, "b": True, "l": [{u: "y"}, 1, {"k": {u: "z"}}], "none": None}
 
@@ -524,7 +524,7 @@ def test_area_names_map_to_the_role_tags():
 
 
 def test_the_areas_are_the_role_mains_tagged_includes():
-    """provision.validate.AREAS is what --tags accepts: the role's tasks/main.yml must agree."""
+    """provision.rules.names.AREAS is what --tags accepts: the role's tasks/main.yml must agree."""
     import yaml
 
     from provision.rules.names import AREAS

@@ -1,4 +1,4 @@
-"""What the role writes for the shared compile cache (provision.cache_store), checked against the
+"""What the role writes for the shared compile cache (provision.role.store_files), checked against the
 real Redis and nginx where they are installed."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""provision.validate: one table per rule, a property test against an independent model of the
+"""provision.rules: one table per rule, a property test against an independent model of the
 address rules, and distccd itself showing that what the validator accepts is what distccd admits.
 
 The hostile spellings come from the security reviews (IPv4-mapped and -compatible space, split

@@ -1,4 +1,7 @@
-"""TODO."""
+"""What Ansible gets from kprov: extra vars with every string marked unsafe (never templated), the
+environment of a run (kprov's role path, pipelining unless the user's configuration says
+otherwise), the local inventory, and the Ansible tools found beside kprov's Python.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 UNSAFE_KEY = "__ansible_unsafe"
 
 
-def inert(value: Any) -> Any:
+def mark_unsafe(value: Any) -> Any:
     """``value`` with every string marked unsafe, so Ansible never templates it.
 
     Ansible templates extra vars: a ``{{ lookup('pipe', ...) }}`` in a plan value (a path, a
@@ -29,9 +32,9 @@ def inert(value: Any) -> Any:
     if isinstance(value, str):
         return {UNSAFE_KEY: value}
     if isinstance(value, dict):
-        return {str(k): inert(v) for k, v in value.items()}
+        return {str(k): mark_unsafe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [inert(v) for v in value]
+        return [mark_unsafe(v) for v in value]
     return value
 
 

@@ -1,4 +1,6 @@
-"""TODO."""
+"""Refusals before Ansible starts: a path the role would write that is not root's (a planted
+symlink, a group-writable directory on the way), and a filesystem without room for the run.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 from provision.apply.runs import state_dir
 from provision.errors import EnvironmentProblem, UserError
+from provision.facts.local import sysprobe
 
 #: Free space a local apply needs on each filesystem it writes to: apt's downloads and unpacked
 #: packages land on / and /var, Ansible's module files in ~/.ansible/tmp, the run's events in the
@@ -25,7 +28,6 @@ def check_writable_as_root(role_vars: dict[str, Any]) -> None:
     """
     if not role_vars.get("kbuild_host_ccache_enabled") or not role_vars.get("kbuild_host_ccache_dir"):
         return
-    from provision.facts.local import sysprobe
 
     reason = sysprobe().unsafe_path(str(role_vars["kbuild_host_ccache_dir"]))
     if reason:

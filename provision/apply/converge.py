@@ -93,7 +93,7 @@ def apply(
 
 @contextlib.contextmanager
 def _apply_lock(out: TextIO) -> Iterator[ApplyLock | None]:
-    """kprov's apply lock for a root run (see provision.locking); a non-root run only checks."""
+    """kprov's apply lock for a root run (see provision.apply.locking); a non-root run only checks."""
     if os.geteuid() != 0:
         yield None
         return
@@ -107,7 +107,7 @@ def role_tag(tag: str) -> str:
 
 
 def apply_failure(outcome: RunOutcome, err: TextIO) -> str:
-    """The last line of a failed apply: the step and its cause (provision.failures), then where
+    """The last line of a failed apply: the step and its cause (provision.apply.failures), then where
     the full log is. With several failed hosts each gets its own line on ``err`` first, so one
     host's failure never hides another's."""
     r = outcome.result

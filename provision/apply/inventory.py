@@ -1,8 +1,8 @@
 """An Ansible inventory's hosts as ``kprov plan -i INVENTORY`` plans them: facts, variables, groups.
 
-The facts come from one run of playbooks/gather.yml through :mod:`provision.runner` (the same
+The facts come from one run of playbooks/gather.yml through :mod:`provision.apply.runner` (the same
 private-data-dir and event plumbing as ``kprov apply``): Ansible's setup facts plus the role's
-``kbuild_host_probe`` module, converted by :func:`provision.ansible_facts.facts_from_ansible`, so
+``kbuild_host_probe`` module, converted by :func:`provision.facts.ansible.facts_from_ansible`, so
 a host is planned from the same HostFacts whether kprov runs on it or reaches it through Ansible.
 
 The variables the role reads for the farm and the goals (:data:`HOST_VARS`) come from
@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.apply.ansible_env import ansible_tool, inventory_envvars
+from provision.apply.ansible_env import UNSAFE_KEY, ansible_tool, inventory_envvars
 from provision.apply.progress import failure_text
 from provision.apply.runner import failure_message, run_playbook
 from provision.errors import EnvironmentProblem, UserError
+from provision.facts.ansible import facts_from_ansible
 from provision.model.facts import HostFacts
 from provision.resources import role_dir
 
@@ -50,7 +51,6 @@ OPTIONAL_VARS = frozenset({"ansible_host"})
 
 
 #: How ``ansible-inventory --list`` writes a value marked ``!unsafe`` (never templated).
-UNSAFE_KEY = "__ansible_unsafe"
 
 
 _TEMPLATE_MARKS = ("{{", "{%", "{#")
@@ -66,7 +66,6 @@ class InventoryHost:
     vars: dict[str, Any] = field(default_factory=dict)  # HOST_VARS the inventory sets for it
 
     def facts(self, build_dir: str | None = None, ccache_dir: str | None = None) -> HostFacts:
-        from provision.facts.ansible import facts_from_ansible
 
         try:
             return facts_from_ansible({"ansible_facts": self.setup}, self.probe, build_dir, ccache_dir)

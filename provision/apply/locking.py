@@ -148,7 +148,7 @@ def playbook_wrapper(directory: Path, ansible_playbook: str, lock: Path | None) 
     wrapper = directory / "ansible-playbook"
     wrapper.write_text(
         "#!/bin/sh\n"
-        "# ansible-playbook for one kprov run (see provision/locking.py)\n"
+        "# ansible-playbook for one kprov run (see provision/apply/locking.py)\n"
         f"exec {shlex.join(argv)} \"$@\"\n"
     )
     wrapper.chmod(0o755)

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provision.apply.ansible_env import (
-    playbook_cmdline,
     ansible_tool,
     base_envvars,
-    inert,
     inventory_envvars,
     local_inventory,
+    mark_unsafe,
+    playbook_cmdline,
 )
 from provision.apply.locking import playbook_wrapper
 from provision.apply.progress import ProgressPrinter
@@ -141,7 +141,7 @@ def run_playbook(
             ident="artifacts",
             playbook=playbook,
             inventory=inventory_arg,
-            extravars=inert(extravars or {}),
+            extravars=mark_unsafe(extravars or {}),
             envvars=envvars,
             cmdline=" ".join(playbook_cmdline(check=check, diff=diff)) or None,
             limit=limit or None,

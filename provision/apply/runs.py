@@ -1,4 +1,6 @@
-"""TODO."""
+"""A run's record: its artifacts directory under ``~/.local/state/kprov/runs`` (the newest kept,
+older ones pruned), the recap from ansible-runner's final stats, and the failed tasks it left.
+"""
 
 from __future__ import annotations
 
@@ -117,7 +119,7 @@ class RunOutcome:
     error_lines: list[str] = field(default_factory=list)  # ERROR lines of Ansible's own output
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> Ansible's message
     failures: dict[str, str] = field(default_factory=dict)  # host -> first failure message
-    #: host -> (task name, role area, result) of its first failure, for provision.failures
+    #: host -> (task name, role area, result) of its first failure, for provision.apply.failures
     failed_tasks: dict[str, tuple[str, str, Any]] = field(default_factory=dict)
 
 

@@ -1,4 +1,6 @@
-"""TODO."""
+"""The application class: one-line errors with their exit codes, switch values checked by type,
+and output that fails as one line (a closed pipe, a full disk) instead of a traceback.
+"""
 
 from __future__ import annotations
 

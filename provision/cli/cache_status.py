@@ -1,4 +1,6 @@
-"""TODO."""
+"""``kprov cache status``: where this host's ccache lives, whether the remote store answers (and
+why not: refused, timed out, a refused credential), and which paths share hits.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ from typing import Any
 from provision.errors import UserError
 from provision.facts.cache_probe import (
     PROBE_TIMEOUT_S,
-    run_ccache,
     ccache_printed_size,
     ccache_stats,
     parse_remote_conf,
     probe,
+    run_ccache,
 )
 from provision.planner import shared_cache as cache_rules
 from provision.units import human_bytes

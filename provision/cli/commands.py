@@ -6,7 +6,7 @@ import os
 
 from plumbum import cli
 
-from provision.cli.app import Kprov, KprovApp, Text, say_line, emit
+from provision.cli.app import Kprov, KprovApp, Text, emit, say_line
 from provision.cli.switches import InventorySwitches, PlanningSwitches, SourceSwitches
 from provision.errors import UserError
 from provision.model.plan import Plan

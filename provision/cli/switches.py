@@ -1,4 +1,6 @@
-"""TODO."""
+"""The switches that shape a plan, shared by ``kprov plan``, ``env`` and ``apply``: checked and
+turned into Goals before any fact is read, and the facts source (this host, a facts file, an inventory).
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ Ansible's facts come in three shapes, all accepted:
 Setup facts lack what decides a kernel build's numbers on a constrained host (cgroup limits, CPU
 affinity, zram compressors, tool versions): the role's ``kbuild_host_probe`` module returns those
 as a ``probe`` dict, merged here. With the probe, the same host yields the same usable CPUs,
-effective memory and compressors as :func:`provision.facts.gather`.
+effective memory and compressors as :func:`provision.facts.local.gather`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from provision.errors import UserError, shown
+from provision.facts.files import parse_json, read_text
+from provision.facts.local import distro_family, sysprobe
 from provision.model.facts import (
     CpuFacts,
     DiskFacts,
@@ -234,7 +236,6 @@ def _virtualization(facts: dict, probe: dict | None) -> str:
 
 
 def _distro(facts: dict) -> DistroFacts:
-    from provision.facts.local import distro_family
 
     name = _text(facts.get("distribution"), "distribution")
     did = DISTRIBUTION_IDS.get(name.lower(), name.lower().replace(" ", "-")) or "linux"
@@ -305,7 +306,6 @@ def facts_from_ansible(
 
 
 def _from_ansible(facts: dict, probe: dict | None, build_dir: str | None, ccache_dir: str | None) -> HostFacts:
-    from provision.facts.local import sysprobe
 
     p_cpu = _mapping((probe or {}).get("cpu"), "probe.cpu")
     p_mem = _mapping((probe or {}).get("memory"), "probe.memory")
@@ -431,7 +431,6 @@ def load_ansible_facts_file(
     ccache_dir: str | None = None,
 ) -> HostFacts:
     """``--ansible-facts FILE`` -> HostFacts. A probe result may sit beside the facts as ``probe``."""
-    from provision.facts.files import parse_json, read_text
 
     what = f"--ansible-facts {path}"
     data = parse_json(_strip_prefix(read_text(path, what)), what)

@@ -1,10 +1,6 @@
-"""The shared compile cache on a host: its secret files, and ``kprov cache status``.
+"""What ``kprov cache status`` measures of the shared compile cache on a host.
 
-Secrets are random tokens (``secrets.token_urlsafe(32)``), one file each, mode 0600 in a 0700
-directory. They are made when missing and never overwritten; nothing here prints, logs or returns
-a secret to a caller that could print it: plans carry the path only.
-
-``kprov cache status`` reads the local cache's statistics (``ccache --print-stats``), the client's
+It reads the local cache's statistics (``ccache --print-stats``), the client's
 store line from the file ``CCACHE_CONFIGPATH`` names (when this user may read it), and asks the
 store directly: Redis with AUTH then a GET of a key that does not exist, over a raw socket; http
 with a GET of an object that does not exist, with basic auth. A refused connection, a timeout and

@@ -1,4 +1,6 @@
-"""TODO."""
+"""Reading files that come from outside: a size bound on every read, JSON without NaN, huge
+numbers or duplicate surprises, and paths made absolute against a working directory that may be gone.
+"""
 
 from __future__ import annotations
 

@@ -2,14 +2,14 @@
 
 :func:`gather` measures what a kernel build can really use here (CPUs after affinity and cgroup
 quota, RAM after the cgroup limit, free disk where the tree and the ccache live, what zram offers,
-which tools and versions are installed) and returns a frozen :class:`~provision.model.HostFacts`.
+which tools and versions are installed) and returns a frozen :class:`~provision.model.facts.HostFacts`.
 The /proc, /sys and cgroup parsers are not here: they live in the role's
 ``module_utils/kbuild_host_sysprobe.py``, which the role's probe module runs on managed hosts, and
 this module loads that same file, so a fleet host and the local host are measured by one code.
 
 :func:`load_facts_file` reads a ``kprov facts --json`` file instead (``--facts FILE``). Every file
 kprov reads on a user's word (facts files, a tree's Makefile, .config, changes.rst) goes through
-:func:`read_bounded`: a regular file only, never more than :data:`MAX_FILE_BYTES`.
+:func:`provision.facts.files.read_bounded`: a regular file only, never more than :data:`MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from provision.model.facts import (
     ZramFacts,
 )
 from provision.paths import SHARED_CCACHE_DIR
+from provision.resources import role_dir
 
 _SYSPROBE: ModuleType | None = None
 
@@ -47,7 +48,6 @@ def sysprobe() -> ModuleType:
     """The role's ``kbuild_host_sysprobe`` module, loaded from its file (one source of truth)."""
     global _SYSPROBE
     if _SYSPROBE is None:
-        from provision.resources import role_dir
 
         path = role_dir() / "module_utils" / "kbuild_host_sysprobe.py"
         spec = importlib.util.spec_from_file_location("kprov_kbuild_host_sysprobe", path)

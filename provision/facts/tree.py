@@ -1,4 +1,7 @@
-"""TODO."""
+"""A kernel tree's facts: its version (Makefile), the ``.config`` options a plan depends on, the
+minimum tool versions of ``Documentation/process/changes.rst``, and the running kernel's own
+config (``/proc/config.gz`` or ``/boot/config-*``), each read with a size bound.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from provision.units import MIB
 #: .config options the planner looks at (exact names, or prefixes ending in ``*``).
 CONFIG_KEYS = (
     "DEBUG_INFO*",
-    "RANDSTRUCT*",  # the layout seed must be hashed for a shared cache (provision/cache.py)
+    "RANDSTRUCT*",  # the layout seed must be hashed for a shared cache (provision/planner/shared_cache.py)
     "GCC_PLUGIN_RANDSTRUCT",
     "LTO*",
     "GCC_PLUGINS",

@@ -6,7 +6,7 @@ and :func:`provision.fleet.plan_fleet`. For the hosts of the server group and th
 
 * a server runs distccd, allows exactly its clients' addresses (or their subnets when its goals
   ask for ``farm_allow_subnets``) plus its own explicit ``allow``, and listens on its own farm
-  address; the whole list goes through :func:`provision.validate.parse_allow`, the rule ``--allow``
+  address; the whole list goes through :func:`provision.rules.addresses.parse_allow`, the rule ``--allow``
   follows, so what members report cannot widen it. A server with no client is an error, never an
   open daemon;
 * a client lists every server in ``DISTCC_HOSTS`` with ``/LIMIT`` = that server's planned jobs;
@@ -30,7 +30,7 @@ compiler (Debian's ``gcc-N``, ``clang-N``), the server installs it instead. Memb
 toolchain facts are kept as before (nothing to judge). :func:`toolchain_partitions` groups hosts
 by what a kernel build records of its toolchain, which decides whether they can share ccache hits.
 
-Pure: no I/O. Every address and name is judged by :mod:`provision.validate`; this module only
+Pure: no I/O. Every address and name is judged by :mod:`provision.rules`; this module only
 compares the canonical forms the validator returns.
 """
 
@@ -46,7 +46,7 @@ from typing import Any
 from provision.errors import UserError
 from provision.fleet.members import FarmMember, Verdict, compiles_for, planned_kind
 from provision.model.goals import Goals, HostEntry
-from provision.rules.addresses import is_hostname, parse_allow, parse_ip
+from provision.rules.addresses import LOOPBACK_NAMES, is_hostname, parse_allow, parse_ip
 
 SERVER_GROUP = "distcc_servers"
 
@@ -54,9 +54,6 @@ SERVER_GROUP = "distcc_servers"
 CLIENT_GROUP = "distcc_clients"
 
 
-#: Names every host keeps for itself (RFC 6761, Debian's /etc/hosts): never a farm member's name
-#: in /etc/hosts, and never a DISTCC_HOSTS entry, where ``localhost`` means "compile here".
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
 
@@ -125,7 +122,9 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def _usable_name(name: str | None) -> bool:
-    """A name the farm may write for a member: a host name, and not one of loopback's."""
+    """A name the farm may write for a member: a host name, and not one of loopback's (RFC 6761,
+    Debian's /etc/hosts): never a member's name in /etc/hosts, nor a DISTCC_HOSTS entry, where
+    ``localhost`` means "compile here"."""
     if not name or not is_hostname(name):
         return False
     key = name.lower()

@@ -1,6 +1,6 @@
-"""A fleet of build hosts: per-host plans over an inventory, the farm as Ansible shows it, and output.
+"""A fleet's hosts as Ansible shows them (hostvars), read into each member's farm and cache goals.
 
-The farm rules themselves live in :mod:`provision.farm`. This module feeds them the same data
+The farm rules themselves live in :mod:`provision.fleet.farm`. This module feeds them the same data
 from both sides, so ``kprov plan -i`` shows what the role will write:
 
 * during a play, the role's ``kprov_farm_goals`` filter calls :func:`farm_goals_from_hostvars`
@@ -13,8 +13,8 @@ A member's farm address is its ``kbuild_host_farm_address``, else the address of
 IPv4 (then IPv6) route; its subnet, for ``farm_allow_subnets``, is the one its facts give for that
 address. A host outside both groups is planned exactly as a single host would be.
 
-This module does no I/O of its own and never imports ansible_runner: the planner is imported where
-a plan is made, and the templates are read only to render the fleet table.
+This module does no I/O and never imports ansible_runner. The shared cache's secret files that
+the goals name are listed by :func:`secret_files`; the caller makes them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""TODO."""
+"""What the farm knows about one member (:class:`FarmMember`) and its toolchain: the compiler
+kinds and versions a host publishes, whether a distcc server can compile for a client, and how
+a fleet's toolchains partition its shared cache.
+"""
 
 from __future__ import annotations
 

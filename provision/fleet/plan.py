@@ -1,4 +1,7 @@
-"""TODO."""
+"""Every host of an inventory planned: from its own facts, with the farm's goals for distcc
+members and the cache's goals for the store and its clients (the store planned first), as the
+role does host by host.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from provision.errors import UserError
+from provision.facts.ansible import goals_from
 from provision.fleet.farm import CLIENT_GROUP, SERVER_GROUP
 from provision.fleet.hostvars import (
     CLIENT_GROUP_VAR,
@@ -24,8 +28,10 @@ from provision.fleet.members import (
     farm_toolchain,
 )
 from provision.model.facts import HostFacts
-from provision.model.goals import Goals, HostEntry
+from provision.model.goals import Goals, HostEntry, goals_extravars
 from provision.model.plan import PackageCatalog, Plan
+from provision.planner import plan
+from provision.planner.shared_cache import toolchain_key
 
 
 class FleetPlans(dict):
@@ -93,7 +99,6 @@ def plan_fleet(
     farm plan has the same -j). Members get the farm's shared tuples (see FarmGoals), so what the
     planner checks once per tuple is checked once per farm.
     """
-    from provision.planner import plan
 
     goals_by_host = dict(goals_by_host or {})
     host_vars = host_vars or {}
@@ -168,10 +173,8 @@ def _cache_goals(
 ) -> dict[str, Goals]:
     """Every host's goals with its part in the shared compile cache: the store is planned first,
     its backend and port go to the clients (as the role does with the store's own plan)."""
-    from provision.planner import plan
 
     all_vars = {h: _hostvars_from_facts(h, f, host_vars.get(h)) for h, f in facts_by_host.items()}
-    from provision.fleet.members import TOOLCHAIN_VAR, farm_toolchain
 
     for h, f in facts_by_host.items():
         if f.toolchain_facts is not None:
@@ -191,7 +194,6 @@ def _cache_goals(
     out[store] = merged(store, None)
     if not any(v.get(TOOLCHAIN_VAR) for v in all_vars.values()):
         # no published toolchains: partition by the plain facts (arch, compiler, binutils, pahole)
-        from provision.planner.shared_cache import toolchain_key
 
         keys: dict[tuple[str, ...], list[str]] = {}
         for name, f in facts_by_host.items():
@@ -227,15 +229,13 @@ def _cache_goals(
 
 def plan_inventory(hosts: Mapping[str, Any], groups: Mapping[str, Iterable[str]], goals: Goals,
                    catalog: PackageCatalog, cache_secrets_dir: str | None = None) -> FleetPlans:
-    """``kprov plan -i``: plan what :func:`provision.inventory.gather_fleet` found, as the role would.
+    """``kprov plan -i``: plan what :func:`provision.apply.inventory.gather_fleet` found, as the role would.
 
-    ``hosts`` maps inventory names to :class:`provision.inventory.InventoryHost` (setup facts,
+    ``hosts`` maps inventory names to :class:`provision.apply.inventory.InventoryHost` (setup facts,
     probe, inventory variables). As in ``kprov apply -i``: the goals the user set on the command
     line are every host's ``kbuild_host_goals``; without any, each host's own ``kbuild_host_goals``
     from the inventory is. Facts are read with each host's goals (its build and ccache dirs).
     """
-    from provision.facts.ansible import goals_from
-    from provision.model.goals import goals_extravars
 
     cli_goals = goals_extravars(goals)
     server_group = _one_value(hosts, SERVER_GROUP_VAR, SERVER_GROUP)

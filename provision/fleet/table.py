@@ -1,4 +1,6 @@
-"""TODO."""
+"""The fleet as a table (one row per host: CPUs, RAM, -j, zram, ccache, distcc) and as JSON
+(``kprov plan -i --json``, the farm's shared /etc/hosts entries named once).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 from provision.fleet.hostvars import cache_summary
 from provision.fleet.plan import FleetPlans
 from provision.model.plan import Plan
+from provision.render import render_template
 from provision.units import ccache_size_string, human_bytes
 
 #: 2: the farm's /etc/hosts entries are listed once, under ``farm``, not in every member's plan.
@@ -68,7 +71,6 @@ def farm_summary(plans: Mapping[str, Plan], order: Iterable[str]) -> dict[str, l
 
 def render_fleet(plans: Mapping[str, Plan], groups: Mapping[str, Iterable[str]] | None = None) -> str:
     """The fleet table (templates/fleet.txt.j2)."""
-    from provision.render import render_template
 
     rows = fleet_rows(plans, groups)
     headers = {"host": "HOST", "cores": "CPUS", "ram": "RAM", "jobs": "-j", "zram": "ZRAM",

@@ -1,4 +1,7 @@
-"""TODO."""
+"""What a host is (:class:`HostFacts`: CPUs, memory, disks, distro, zram, tree, toolchain), and
+what a tree's Kconfig and a calibration say (:class:`KconfigFacts`, :class:`CalibrationProfile`,
+:class:`TreeEvaluation`). Read from this host, a facts file or Ansible's setup facts.
+"""
 
 from __future__ import annotations
 
@@ -171,7 +174,7 @@ PROFILE_SCHEMA = 1
 @dataclass(frozen=True)
 class KconfigFacts(Serialisable):
     """The .config the planned target really produces, evaluated in a scratch ``O=`` directory
-    (provision.kconfig), or the tree's own .config read as it is."""
+    (provision.tree.kconfig), or the tree's own .config read as it is."""
 
     target: str
     arch: str  # SRCARCH from the .config header ("x86"), "" when unknown
@@ -196,7 +199,7 @@ class KconfigFacts(Serialisable):
 
 @dataclass(frozen=True)
 class KconfigRequest(Serialisable):
-    """What provision.kconfig evaluates: the planned target, with the make variables that decide
+    """What provision.tree.kconfig evaluates: the planned target, with the make variables that decide
     Kconfig's answers (the real build's ARCH, CROSS_COMPILE, LLVM)."""
 
     target: str

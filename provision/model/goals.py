@@ -1,4 +1,7 @@
-"""TODO."""
+"""What the user asks for: :class:`Goals` (every switch of ``kprov plan``/``apply`` and every key
+of ``kbuild_host_goals``), /etc/hosts entries (checked: unicast addresses, host names, loopback
+names kept for loopback), the shared cache's users, and the goals a command line changed.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ from typing import Any
 from provision.errors import UserError, shown
 from provision.model.schema import Serialisable
 from provision.rules.addresses import (
-    LOOPBACK_SPANS,
     LOOPBACK_NAMES,
+    LOOPBACK_SPANS,
     inside_one,
-    not_a_host,
-    where_value,
     is_hostname,
+    not_a_host,
     parse_address,
+    where_value,
 )
 
 
@@ -77,14 +80,14 @@ class Goals(Serialisable):
     host_entries: tuple[HostEntry, ...] = ()
     # a distcc farm (provision.fleet): servers allow their clients' subnets instead of each address
     farm_allow_subnets: bool = False
-    # set by the farm (provision.farm): servers left out of DISTCC_HOSTS, each "NAME: why"; the
+    # set by the farm (provision.fleet.farm): servers left out of DISTCC_HOSTS, each "NAME: why"; the
     # packages a server installs so that it compiles what its clients compile
     distcc_excluded: tuple[str, ...] = ()
     distcc_server_packages: tuple[str, ...] = ()
     # the shared ccache: users to add to its group (nobody unless asked); or no shared cache at all
     ccache_group_add: tuple[str, ...] = ()
     ccache_private: bool = False
-    # the shared compile cache (provision.cache): run a store, use one, or both
+    # the shared compile cache (provision.planner.shared_cache): run a store, use one, or both
     ccache_server: bool = False
     ccache_backend: str | None = None  # redis | http; None = the planner chooses
     ccache_port: int | None = None

@@ -1,12 +1,8 @@
-"""The data kprov passes along its one direction of flow: HostFacts + Goals -> Plan.
+"""The plan: what the planner decides for one host (HostFacts + Goals -> Plan), each part with its
+reasons, and ``Plan.to_role_vars()``, the kbuild_host role's variables; the package catalog the
+planner picks a host's packages from.
 
-Everything here is a frozen dataclass with ``to_dict()``/``from_dict()``. Dicts carry a ``schema``
-number at the top level; :func:`from_dict` refuses a dict of another schema or of the wrong shape
-with a :class:`UserError` that names the field, so a bad ``--facts`` file is one clear line.
-Fields whose type is ``Annotated[..., Bounds(...)]`` or ``Annotated[..., Check(...)]`` are also
-refused outside their sane range (memory 0, a negative CPU count, a 400-digit integer, an address
-that is not one), so the planner only ever sees values it can compute with.
-
+Everything here is a frozen dataclass with ``to_dict()``/``from_dict()`` (``provision.model.schema``).
 This module does no I/O and imports nothing that does: the planner depends on it.
 """
 
@@ -282,7 +278,7 @@ class PackageSet(Serialisable):
 
 @dataclass(frozen=True)
 class PackageCatalog(Serialisable):
-    """family (one of FAMILIES) -> PackageSet. Loaded by provision.catalog, passed to the planner."""
+    """family (one of FAMILIES) -> PackageSet. Loaded by provision.facts.catalog, passed to the planner."""
 
     families: dict[str, PackageSet] = field(default_factory=dict)
 

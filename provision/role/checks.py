@@ -1,4 +1,6 @@
-"""TODO."""
+"""A whole set of the role's variables judged at once, as the role's validate step does: every
+value through its rule, the distcc allow list against the host's own addresses.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 from provision import calibration as cal
 from provision.errors import UserError
 from provision.model.goals import check_host_entries
-from provision.rules.addresses import where_value, check_listen, parse_allow
+from provision.rules.addresses import check_listen, parse_allow, where_value
 from provision.rules.distcc import check_distcc_hosts
 from provision.rules.names import (
     check_account_name,

@@ -1,7 +1,7 @@
-"""Every rule about what users, facts files and role variables may say, in one place.
+"""Addresses, networks and host names: what users, facts files and role variables may say of them.
 
-The CLI, the planner and the kbuild_host role (through its filter plugin) all call these functions,
-so a rule is never written twice. Pure functions (no I/O). Each raises :class:`UserError` with one
+The CLI, the planner and the kbuild_host role (through its filter plugin) all call these functions
+(``provision.rules`` holds one module per domain), so a rule is never written twice. Pure functions (no I/O). Each raises :class:`UserError` with one
 line that names the bad value (escaped, so control characters never reach a terminal) and says what
 was expected; the ``check_*``/``parse_*`` functions return the value in the canonical form that
 kprov writes into files.

@@ -1,4 +1,6 @@
-"""TODO."""
+"""distcc host specifications (``HOST[:PORT][/LIMIT][,lzo]``): parsed, bounded and written in
+canonical form; pump mode (``,cpp``) is refused.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.errors import UserError, shown
-from provision.rules.addresses import where_value, is_hostname, parse_address
+from provision.rules.addresses import is_hostname, parse_address, where_value
 
 
 @dataclass(frozen=True)

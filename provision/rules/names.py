@@ -1,4 +1,7 @@
-"""TODO."""
+"""Names, sizes, versions and paths: account and kernel arch names, sizes with binary units,
+version strings, whole numbers and flags from YAML or JSON, absolute paths in a safe character
+set, directories kprov may hand to a group, ccache sloppiness, package names and area tags.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""TODO."""
+"""The shared compile cache store's rules: backends and ports, store URLs (``redis://`` and
+``http://`` with a host that is an address or a host name), store user names and secrets, and
+the role variables of a store and of its clients.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from typing import Any
 
 from provision.errors import UserError, shown
 from provision.rules.addresses import (
-    where_value,
     check_hostname,
     check_listen,
     parse_allow,
     parse_ip,
+    where_value,
 )
 from provision.rules.names import (
     check_flag,

@@ -1,4 +1,7 @@
-"""TODO."""
+"""Rules for what kprov writes into system files: zram's percent, compressor and priority, the four
+swap-on-zram sysctls within their kernel ranges, and the build environment (a fixed list of
+variable names, each value in its own character set, for a file every login shell sources).
+"""
 
 from __future__ import annotations
 

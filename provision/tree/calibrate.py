@@ -4,7 +4,7 @@ The planner's table holds figures measured on one reference machine and one conf
 gcc 12). A user's tree, config and compiler differ, so ``kprov calibrate --tree PATH`` measures
 them where the build will run, within a time budget (``--minutes``):
 
-1. the planned config, evaluated as ``kprov plan`` does (provision.kconfig), is copied into a
+1. the planned config, evaluated as ``kprov plan`` does (provision.tree.kconfig), is copied into a
    calibration build directory of its own (one per config hash), and ``make prepare`` runs there,
    timed (headers, host tools, objtool);
 2. ``make -n`` lists every compile unit of the build; a stratified sample is taken: the largest
@@ -22,7 +22,7 @@ them where the build will run, within a time budget (``--minutes``):
    ``~/.local/state/kprov/calibration/`` and its path printed; ``kprov plan --tree`` uses it when
    the config hash and the compiler match, and says so in every reason.
 
-All of this is I/O and sits beside provision.facts; the planner receives the profile as data.
+All of this is I/O and sits above the planner; the planner receives the profile as data.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pathlib import Path
 
 from provision import planner
 from provision.errors import EnvironmentProblem, UserError
+from provision.facts.catalog import load_catalog
 from provision.model.facts import (
     CalibrationProfile,
     HostFacts,
@@ -47,18 +48,18 @@ from provision.model.facts import (
 from provision.model.goals import Goals
 from provision.planner.config import config_commands, config_request
 from provision.tree import kconfig
-from provision.tree.profiles import slug, cache_root, profile_path, save_profile
+from provision.tree.profiles import cache_root, profile_path, save_profile, slug
 from provision.tree.sampling import (
     Progress,
-    run_make,
-    quantile_of,
-    read_log,
-    unit_source,
-    wait_for,
     build_wrapper,
     list_units,
+    quantile_of,
+    read_log,
     relink,
+    run_make,
     sample_order,
+    unit_source,
+    wait_for,
 )
 
 METHOD = (
@@ -102,7 +103,6 @@ def calibrate(
     cache: Path | None = None,
 ) -> Result:
     """Measure the planned config of ``facts.tree`` on this host within ``minutes``."""
-    from provision.facts.catalog import load_catalog
 
     tree = facts.tree
     if tree is None:

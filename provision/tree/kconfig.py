@@ -38,6 +38,7 @@ from provision.model.facts import (
 )
 from provision.model.goals import Goals
 from provision.planner.config import config_commands, config_request
+from provision.rules.kconfig import traits_of_config
 from provision.tree.profiles import find_profile
 
 #: Seconds one make run of a config target may take (allmodconfig takes ~5 s here).
@@ -148,11 +149,9 @@ def describe(
     base: KconfigFacts | None = None,
 ) -> KconfigFacts:
     """A .config's text as KconfigFacts, with the options of ``script_args`` that Kconfig refused."""
-    from provision.planner.traits import config_traits
-
     subset, modules = parse_kconfig(text)
     options = config_options(text)
-    traits = config_traits(subset)
+    traits = traits_of_config(subset)
     header = _HEADER.search(text)
     builtins = sum(1 for v in options.values() if v == "y")
     return KconfigFacts(

@@ -1,4 +1,6 @@
-"""TODO."""
+"""Calibration profiles on disk: where they live (``~/.local/state/kprov/calibration``), how they
+are named (tree version, config hash, compiler), and finding the one that matches a plan.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""TODO."""
+"""Calibration's measuring tools: which units of a tree to sample (largest first, then a seeded
+spread), make runs with one deadline, a compiler wrapper that records each job's peak memory,
+and the link measured with a cgroup's peak.
+"""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ This file is the one source of these parsers. It runs in two places:
 * on managed hosts, packed by Ansible into the ``kbuild_host_probe`` module
   (``from ansible.module_utils.kbuild_host_sysprobe import probe``), with whatever Python the host
   has: so it uses only the standard library and nothing newer than Python 3.8;
-* on the kprov controller, loaded by ``provision/facts.py`` from this very file.
+* on the kprov controller, loaded by ``provision/facts/local.py`` from this very file.
 
 Every reader takes ``root`` (default ``"/"``): the paths ``/proc/...`` and ``/sys/...`` are read
 below it, so tests build a fake tree in a temporary directory. Parsers are pure functions of text.
