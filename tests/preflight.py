@@ -26,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_LIST = HERE / "system-packages.txt"
 
 #: What the suite runs from the venv (tests/run.sh installs them with ``pip install '.[test]'``).
-VENV_TOOLS = ("kprov", "ansible-playbook", "ansible-galaxy", "ansible-runner", "ansible-lint", "molecule", "pytest")
+VENV_TOOLS = ("kprov", "ansible-playbook", "ansible-galaxy", "ansible-runner", "ansible-lint", "ansible-test", "molecule", "pytest",
+              "lint-imports")
 VENV_MODULES = ("provision", "ansible_runner", "hypothesis", "molecule_plugins", "xdist")
 
 
