@@ -1,4 +1,13 @@
-"""TODO."""
+"""The ccache decision: whether the build runs under ccache, where its cache lives, how large it
+may grow, and who can write it.
+
+From the installed ccache (its version: some cannot cache kernel builds), the distro's packages,
+the goals, the cache directory's filesystem and the footprint of one build (measured on this tree
+by ``kprov calibrate``, else the table figure for the target), times the builds to keep.
+Returns the local :class:`CcachePlan`; the shared cache decision
+(:mod:`provision.planner.shared_cache`) then adds the store and the settings that let hits cross
+hosts, from :func:`cache_inputs`.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +23,11 @@ from provision.model.plan import (
     JobsPlan,
     PackageSet,
 )
-from provision.planner import shared_cache as cache_rules
-from provision.planner.build_dir import target_arch
-from provision.planner.common import ChosenConfig, in_range, MemoryModel, PlanNotes
+from provision.planner.cache_store import Inputs
+from provision.planner.common import ChosenConfig, MemoryModel, PlanNotes, in_range, target_arch
 from provision.planner.distcc import versioned_driver
 from provision.planner.memory import estimate_tag
+from provision.planner.shared_cache import common_parent
 from provision.rules.names import (
     check_owned_dir,
     check_path,
@@ -33,9 +42,11 @@ def plan_ccache(
     goals: Goals,
     cfg: ChosenConfig,
     pkgs: PackageSet | None,
+    profile: CalibrationProfile | None,
     notes: PlanNotes,
-    profile: CalibrationProfile | None = None,
 ) -> CcachePlan:
+    """ccache on when it is installed or installable and works for kernel builds (or as asked),
+    with its directory, size, sloppiness and, for a shared cache, its base_dir."""
     installed = facts.toolchain.get("ccache")
     installable = bool(pkgs and pkgs.ccache)
     version = parse_version(installed)
@@ -144,7 +155,7 @@ def plan_ccache(
     # A compile-cache store shares hits between hosts just as --ccache-shared does.
     if goals.ccache_shared or goals.ccache_server or goals.ccache_remote is not None:
         hash_dir = False
-        base_dir = cache_rules.common_parent(facts.tree.path if facts.tree else None, goals.build_dir)
+        base_dir = common_parent(facts.tree.path if facts.tree else None, goals.build_dir)
         if base_dir is None and facts.disk("home") and facts.disk("home").path != "/":
             base_dir = facts.disk("home").path
         if base_dir is not None:
@@ -234,7 +245,7 @@ def _ccache_writers(facts: HostFacts, goals: Goals, directory: str, group_add: t
 
 def cache_inputs(
     facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: JobsPlan, profile: CalibrationProfile | None, build_dir: str | None
-) -> cache_rules.Inputs:
+) -> Inputs:
     """What the shared-cache rules need from this plan: one build's cache bytes (as the local cache
     is sized) and the RAM the host's own build leaves at its planned -j."""
     if profile is not None and profile.object_bytes_total:
@@ -245,7 +256,7 @@ def cache_inputs(
         source = f"table figure for {cfg.target}"
     own = max([mem.need(jobs.value)] + [mem.serial_need(s, jobs.value, cfg.modules) for s in mem.serial])
     config = cfg.kconfig.config if cfg.kconfig else (facts.tree.config if facts.tree else {})
-    return cache_rules.Inputs(
+    return Inputs(
         footprint_bytes=int(footprint),
         footprint_source=source,
         ram_spare_bytes=mem.ram_budget - own,

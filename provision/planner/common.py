@@ -1,9 +1,18 @@
-"""TODO."""
+"""What every decision of the planner shares: the notes collector, the config choices, the memory
+model, and the small functions several decisions use (usable CPUs, the kernel version, the
+target architecture, quoting).
+
+:class:`PlanNotes` is the one object a decision may change: it collects the plan's warnings and
+the goals that overrode a choice. Every other argument a decision gets (facts, goals, the earlier
+decisions) stays as it was handed in; a decision returns what it decides.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from provision import calibration as cal
@@ -14,6 +23,7 @@ from provision.model.facts import (
 )
 from provision.model.goals import Goals
 from provision.model.schema import COMPILERS, DEBUG_INFO, LTO, TARGETS
+from provision.rules.kconfig import HEAVY_SANITIZERS
 from provision.rules.names import (
     check_kernel_arch,
     check_owned_dir,
@@ -34,7 +44,10 @@ def load_str(load: float) -> str:
 
 @dataclass
 class PlanNotes:
-    """Warnings and overrides collected while planning (the Plan gets them as tuples)."""
+    """The plan's warnings and overridden choices, collected while planning (the Plan gets them as
+    tuples). This is the one collector the decisions share: a decision handed a PlanNotes adds to
+    it and changes nothing else it was handed. Each note is kept once, in the order it was first
+    given, so the decision order of :func:`provision.planner.plan` is the order of the warnings."""
 
     warnings: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
@@ -42,6 +55,11 @@ class PlanNotes:
     def warn(self, text: str) -> None:
         if text not in self.warnings:
             self.warnings.append(text)
+
+    def warn_all(self, texts: Iterable[str]) -> None:
+        """The warnings a decision returned, in their order."""
+        for text in texts:
+            self.warn(text)
 
     def forced(self, name: str) -> None:
         if name not in self.overrides:
@@ -66,17 +84,16 @@ class KconfigTraits:
 
 @dataclass(frozen=True)
 class ChosenConfig:
-    """The config choices that the memory model depends on."""
+    """The config choices that the memory model depends on, with the reason for each."""
 
     target: str
     target_class: str
     compiler: str
     debug_info: str
     lto: str
-    reasons: dict[str, str]
+    reasons: Mapping[str, str]
     advice: tuple[str, ...]
     commands: tuple[str, ...]  # scripts/config arguments, without the command itself
-    thinlto_jobs: int = 0
     flags: tuple[str, ...] = ()
     sanitizers: tuple[str, ...] = ()
     objtool: bool = False
@@ -87,7 +104,7 @@ class ChosenConfig:
 
     @property
     def heavy_sanitizers(self) -> bool:
-        return any(s in _HEAVY_SANITIZERS for s in self.sanitizers)
+        return any(s in HEAVY_SANITIZERS for s in self.sanitizers)
 
     @property
     def debug_variant(self) -> str:
@@ -95,6 +112,12 @@ class ChosenConfig:
             if flag in self.flags:
                 return variant
         return ""
+
+    def with_reason(self, name: str, more: str) -> ChosenConfig:
+        """A copy whose reason ``name`` goes on with ``more`` (this one when ``more`` is empty)."""
+        if not more:
+            return self
+        return dataclasses.replace(self, reasons={**self.reasons, name: self.reasons[name] + more})
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,7 @@ class MemoryModel:
     serial: tuple[SerialPhase, ...] = ()
     measured: bool = False  # per-job figures from a calibration profile of this tree
     headroom: int = 0  # the part of a cgroup limit held back for the page cache (not in ram_budget)
+    thinlto_jobs: int = 0  # the ThinLTO backends that fit the budget (0 without ThinLTO)
 
     @property
     def link_peak(self) -> int:
@@ -153,14 +177,6 @@ class MemoryModel:
         beside = max(0, jobs - 1) if modules is None else min(max(0, jobs - 1), modules)
         extra = beside * cal.MODFINAL_JOB_MIB * MIB if phase.modfinal else 0
         return self.base + phase.peak + extra
-
-
-#: Instrumentation that makes every compile job heavier (GCOV_KERNEL alone instruments nothing:
-#: GCOV_PROFILE_ALL does).
-_HEAVY_SANITIZERS = ("KASAN", "KCSAN", "KMSAN", "UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_PROFILE_ALL")
-
-
-SANITIZERS = _HEAVY_SANITIZERS[:3] + ("UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_KERNEL", "GCOV_PROFILE_ALL")
 
 
 def count_noun(n: int, noun: str) -> str:
@@ -213,6 +229,21 @@ def cpu_story(facts: HostFacts) -> str:
 
 def usable_cpus(facts: HostFacts) -> int:
     return max(1, int(facts.cpu.usable))
+
+
+def native_arch(facts: HostFacts) -> str | None:
+    """The kernel ARCH of this host's own machine (None when kprov does not know it)."""
+    return cal.KERNEL_ARCH.get(facts.arch)
+
+
+def target_arch(facts: HostFacts, goals: Goals) -> str | None:
+    """The kernel ARCH the plan builds for: --arch, else this host's own."""
+    return goals.arch or native_arch(facts)
+
+
+def cross_build(facts: HostFacts, goals: Goals) -> bool:
+    """Whether --arch asks for another architecture than this host's."""
+    return bool(goals.arch) and goals.arch != native_arch(facts)
 
 
 def _version(text: str | None) -> tuple[int, ...] | None:

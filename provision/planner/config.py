@@ -1,6 +1,20 @@
-"""TODO."""
+"""The config decision: which target makes the .config, which compiler builds it, and the debug
+info, LTO and sanitizers the build will have.
+
+From the goals and the facts (the tree's .config, the installed toolchain, the running kernel's
+config) and, when provision.tree.kconfig evaluated the tree in a scratch ``O=``, the .config the
+target really produces (a :class:`TreeEvaluation`); else from the table of what each target
+produces per architecture and kernel version. :func:`choose_config` returns a
+:class:`ChosenConfig`: the choices with a reason for each, the advice, and the scripts/config
+arguments that turn what the target produces into what the plan builds.
+
+:func:`config_request` and :func:`config_commands` tell provision.tree.kconfig what to evaluate,
+from the same choices.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from provision import calibration as cal
 from provision.errors import UserError
@@ -11,22 +25,16 @@ from provision.model.facts import (
     TreeEvaluation,
 )
 from provision.model.goals import Goals
-from provision.model.plan import (
-    CcachePlan,
-    ConfigPlan,
-    DistccPlan,
-    JobsPlan,
-)
-from provision.planner.build_dir import native_arch, target_arch
 from provision.planner.common import (
-    check_goals,
     ChosenConfig,
-    kernel_version_of,
-    PlanNotes,
-    quote_make,
     KconfigTraits,
+    PlanNotes,
+    check_goals,
+    kernel_version_of,
+    native_arch,
+    target_arch,
 )
-from provision.planner.make_line import plan_make_line, plan_make_vars
+from provision.planner.make_line import MakeInputs, plan_make_vars
 from provision.planner.traits import (
     base_traits,
     debug_commands,
@@ -38,6 +46,29 @@ from provision.planner.traits import (
 from provision.rules.names import (
     version_below,
 )
+
+_TINYCONFIG_ADVICE = "for a quick compile test use --target tinyconfig (about 30 s of CPU)"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One config choice with its reason, and the advice and warnings that come with it."""
+
+    value: str
+    reason: str
+    advice: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the plan changes in the .config the target produces: the scripts/config arguments,
+    the LTO and debug info they give, and the reasons (lto, debug_info, trusted_keys)."""
+
+    commands: tuple[str, ...]
+    lto: str
+    debug_info: str
+    reasons: dict[str, str]
 
 
 def _running_kernel_gap(facts: HostFacts) -> str | None:
@@ -58,51 +89,47 @@ def _running_kernel_gap(facts: HostFacts) -> str | None:
     return None
 
 
-def _choose_target(facts: HostFacts, goals: Goals, reasons: dict, advice: list, notes: PlanNotes) -> str:
+def _choose_target(facts: HostFacts, goals: Goals) -> Choice:
     tree = facts.tree
     if goals.target:
-        reasons["target"] = f"{goals.target}: as asked"
+        warnings = ()
         if goals.target == "localmodconfig" and not (tree and tree.has_config):
             gap = _running_kernel_gap(facts)
             if gap:
-                notes.warn(f"--target localmodconfig: {gap}; make localmodconfig cannot work here")
+                warnings = (f"--target localmodconfig: {gap}; make localmodconfig cannot work here",)
             elif facts.in_container:
-                notes.warn("--target localmodconfig in a container tailors the config to the host's loaded modules")
-        return goals.target
+                warnings = ("--target localmodconfig in a container tailors the config to the host's loaded modules",)
+        return Choice(goals.target, f"{goals.target}: as asked", warnings=warnings)
     if tree and tree.has_config:
-        reasons["target"] = (
-            "olddefconfig: the tree has a .config; olddefconfig keeps it and answers new options "
-            "with their defaults"
+        return Choice(
+            "olddefconfig",
+            "olddefconfig: the tree has a .config; olddefconfig keeps it and answers new options with their defaults",
         )
-        return "olddefconfig"
     if goals.for_this_machine and not facts.in_container:
         gap = _running_kernel_gap(facts)
+        running = facts.running_kernel
         if gap is None:
-            running = facts.running_kernel
-            reasons["target"] = (
+            return Choice(
+                "localmodconfig",
                 f"localmodconfig: the kernel is for this machine, so keep only the {running.loaded_modules} "
                 f"modules loaded now (/proc/modules), starting from the running kernel's config "
-                f"({running.config_path}); about 10-20 min on 8 cores instead of 30-60 for a whole distro config"
+                f"({running.config_path}); about 10-20 min on 8 cores instead of 30-60 for a whole distro config",
             )
-            return "localmodconfig"
-        reasons["target"] = f"defconfig: {gap}; defconfig is the architecture's tested baseline"
-        running = facts.running_kernel
+        advice = []
         if running is not None and running.config_path:
             read = f"zcat {running.config_path}" if running.config_path.endswith(".gz") else f"cat {running.config_path}"
             advice.append(
                 f"to start from the running kernel's config instead: {read} > BUILD_DIR/.config, then "
                 "kprov plan --tree TREE --build-dir BUILD_DIR plans olddefconfig from it"
             )
-        advice.append("for a quick compile test use --target tinyconfig (about 30 s of CPU)")
-        return "defconfig"
+        advice.append(_TINYCONFIG_ADVICE)
+        return Choice("defconfig", f"defconfig: {gap}; defconfig is the architecture's tested baseline", tuple(advice))
     why = (
         "a container sees its host's loaded modules, so localmodconfig would trim for the wrong machine"
         if goals.for_this_machine
         else "the kernel is for another machine, whose modules this host cannot see"
     )
-    reasons["target"] = f"defconfig: {why}; defconfig is the architecture's tested baseline"
-    advice.append("for a quick compile test use --target tinyconfig (about 30 s of CPU)")
-    return "defconfig"
+    return Choice("defconfig", f"defconfig: {why}; defconfig is the architecture's tested baseline", (_TINYCONFIG_ADVICE,))
 
 
 def _target_class(target: str, facts: HostFacts, kconfig: KconfigFacts | None = None) -> str:
@@ -114,70 +141,67 @@ def _target_class(target: str, facts: HostFacts, kconfig: KconfigFacts | None = 
     return klass
 
 
-def _choose_compiler(facts: HostFacts, goals: Goals, lto: str, notes: PlanNotes, reasons: dict) -> str:
+def _choose_compiler(facts: HostFacts, goals: Goals) -> Choice:
     tools = facts.toolchain
     have_gcc, have_clang = bool(tools.get("gcc")), bool(tools.get("clang"))
+    lto = goals.lto if goals.lto != "auto" else "none"
     if goals.compiler != "auto":
-        notes.forced("compiler")
         if lto != "none" and goals.compiler == "gcc":
             raise UserError(
                 f"--lto {lto} needs clang: the kernel supports LTO only with clang (use --compiler clang)"
             )
-        reasons["compiler"] = f"{goals.compiler}: as asked"
-        chosen = goals.compiler
+        chosen, reason = goals.compiler, f"{goals.compiler}: as asked"
     elif lto != "none":
-        reasons["compiler"] = f"clang: --lto {lto} needs clang (the kernel's LTO is clang-only)"
-        chosen = "clang"
+        chosen, reason = "clang", f"clang: --lto {lto} needs clang (the kernel's LTO is clang-only)"
     elif facts.tree and facts.tree.config.get("CC_IS_CLANG") == "y" and have_clang:
-        reasons["compiler"] = "clang: the tree's .config was made with clang"
-        chosen = "clang"
+        chosen, reason = "clang", "clang: the tree's .config was made with clang"
     elif have_gcc:
-        reasons["compiler"] = f"gcc {tools['gcc']}: installed, the kernel's default compiler"
-        chosen = "gcc"
+        chosen, reason = "gcc", f"gcc {tools['gcc']}: installed, the kernel's default compiler"
     elif have_clang:
-        reasons["compiler"] = f"clang {tools['clang']}: installed (no gcc found)"
-        chosen = "clang"
+        chosen, reason = "clang", f"clang {tools['clang']}: installed (no gcc found)"
     elif not tools:
         # facts without tool versions (Ansible setup facts without kprov's probe): unknown, not absent
-        reasons["compiler"] = "gcc: the facts carry no tool versions; gcc is the kernel's default compiler"
-        return "gcc"
+        return Choice("gcc", "gcc: the facts carry no tool versions; gcc is the kernel's default compiler")
     else:
-        reasons["compiler"] = "gcc: no compiler found; the build packages install gcc"
-        notes.warn("no C compiler found (gcc or clang): `kprov apply` installs gcc with the build packages")
-        return "gcc"
+        return Choice(
+            "gcc",
+            "gcc: no compiler found; the build packages install gcc",
+            warnings=("no C compiler found (gcc or clang): `kprov apply` installs gcc with the build packages",),
+        )
     if not tools.get(chosen):
-        notes.warn(f"{chosen} is not installed: `kprov apply` installs it with the plan's packages")
-    return chosen
+        return Choice(chosen, reason, warnings=(f"{chosen} is not installed: `kprov apply` installs it with the plan's packages",))
+    return Choice(chosen, reason)
 
 
-def check_versions(facts: HostFacts, compiler: str, debug_info: str, notes: PlanNotes) -> None:
-    """Warn about each installed tool below the tree's minimum (or the compiler's, without a tree)."""
+def check_versions(facts: HostFacts, compiler: str, debug_info: str) -> tuple[str, ...]:
+    """A warning for each installed tool below the tree's minimum (or the compiler's, without a tree)."""
     tree = facts.tree
     minimums = dict(tree.min_versions) if tree else {}
     where = "this tree's minimum" if tree else "the minimum of Linux 6.1 (no --tree given)"
     if not tree:
         minimums[compiler] = cal.COMPILER_MIN_DEFAULT[compiler]
+    warnings: list[str] = []
     for tool, minimum in sorted(minimums.items()):
         have = facts.toolchain.get(tool)
         if tool in ("gcc", "clang") and tool != compiler:
             continue
         if have and version_below(have, minimum):
-            notes.warn(f"{tool} {have} is below {where} {minimum}")
+            warnings.append(f"{tool} {have} is below {where} {minimum}")
     if debug_info == "btf":
         pahole = facts.toolchain.get("pahole")
         minimum = (tree.min_versions.get("pahole") if tree else None) or cal.PAHOLE_MIN_BTF
         if not pahole:
-            notes.warn("BTF debug info needs pahole (dwarves), which is not installed: `kprov apply` installs it")
+            warnings.append("BTF debug info needs pahole (dwarves), which is not installed: `kprov apply` installs it")
         elif version_below(pahole, minimum):
-            notes.warn(f"pahole {pahole} is below {minimum}, the minimum for BTF")
+            warnings.append(f"pahole {pahole} is below {minimum}, the minimum for BTF")
+    return tuple(warnings)
 
 
-def _changes(
-    facts: HostFacts, goals: Goals, target: str, compiler: str, base: KconfigTraits, reasons: dict, notes: PlanNotes
-) -> tuple[list[str], str, str]:
-    """The scripts/config arguments that turn what ``target`` produces into what the plan builds;
-    returns them with the planned LTO and debug info."""
+def _changes(goals: Goals, target: str, compiler: str, base: KconfigTraits) -> Changes:
+    """The scripts/config arguments that turn what ``target`` produces into what the plan builds,
+    with the planned LTO and debug info."""
     commands: list[str] = []
+    reasons: dict[str, str] = {}
     if goals.lto == "auto":
         lto = base.lto if compiler == "clang" else "none"
         if lto == "none":
@@ -188,7 +212,6 @@ def _changes(
             reasons["lto"] = f"{lto}: the config has it ({base.why})"
     else:
         lto = goals.lto
-        notes.forced("lto")
         reasons["lto"] = f"{lto}: as asked"
         if lto != base.lto:
             commands += lto_commands(lto)
@@ -197,7 +220,6 @@ def _changes(
         reasons["debug_info"] = f"{debug}: {base.why}"
     else:
         debug = goals.debug_info
-        notes.forced("debug_info")
         reasons["debug_info"] = f"{debug}: as asked ({base.why})"
     if debug != base.debug_info:
         commands += debug_commands(debug)
@@ -208,10 +230,10 @@ def _changes(
             f"{where} names certificate files ({', '.join(base.trusted_keys)}) that are not in the source tree: "
             "empty SYSTEM_TRUSTED_KEYS/SYSTEM_REVOCATION_KEYS, else the build stops in certs/"
         )
-    return commands, lto, debug
+    return Changes(tuple(commands), lto, debug, reasons)
 
 
-def _refused_lto(lto: str, base: KconfigTraits, compiler: str, target: str) -> str:
+def _refused_lto(lto: str, base: KconfigTraits, target: str) -> str:
     blocked = f"; {target} sets {', '.join(base.lto_blocked)}" if base.lto_blocked else ""
     fix = (
         f"; to get LTO: scripts/config {' '.join('--disable ' + o for o in base.lto_blocked)} before olddefconfig"
@@ -224,30 +246,43 @@ def _refused_lto(lto: str, base: KconfigTraits, compiler: str, target: str) -> s
     )
 
 
-def choose_config(facts: HostFacts, goals: Goals, notes: PlanNotes, tree_eval: TreeEvaluation | None) -> ChosenConfig:
-    reasons: dict[str, str] = {}
-    advice: list[str] = []
-    target = _choose_target(facts, goals, reasons, advice, notes)
+def choose_config(facts: HostFacts, goals: Goals, tree_eval: TreeEvaluation | None, notes: PlanNotes) -> ChosenConfig:
+    """Target, compiler, debug info, LTO and sanitizers, each with its reason."""
+    chosen = _choose_target(facts, goals)
+    notes.warn_all(chosen.warnings)
+    target = chosen.value
     if goals.target:
         notes.forced("target")
-    compiler = _choose_compiler(facts, goals, goals.lto if goals.lto != "auto" else "none", notes, reasons)
-    kconfig = usable_kconfig(tree_eval, target, notes)
+    if goals.compiler != "auto":
+        notes.forced("compiler")
+    cc = _choose_compiler(facts, goals)
+    notes.warn_all(cc.warnings)
+    compiler = cc.value
+    kconfig, unused = usable_kconfig(tree_eval, target)
+    if unused:
+        notes.warn(unused)
     klass = _target_class(target, facts, kconfig)
-    base = base_traits(target, facts, goals, kconfig, target_arch(facts, goals))
-    commands, lto, debug = _changes(facts, goals, target, compiler, base, reasons, notes)
+    base = base_traits(target, facts, kconfig, target_arch(facts, goals))
+    changes = _changes(goals, target, compiler, base)
+    if goals.lto != "auto":
+        notes.forced("lto")
+    if goals.debug_info != "auto":
+        notes.forced("debug_info")
+    reasons = {"target": chosen.reason, "compiler": cc.reason, **changes.reasons}
+    lto, debug = changes.lto, changes.debug_info
 
     final = kconfig
-    if kconfig is not None and kconfig.source == "evaluated" and tuple(commands) != kconfig.script_args:
+    if kconfig is not None and kconfig.source == "evaluated" and changes.commands != kconfig.script_args:
         notes.warn("the Kconfig evaluation applied other changes than this plan: its result is not used")
         final = None
-    elif kconfig is not None and kconfig.source == "tree" and commands:
+    elif kconfig is not None and kconfig.source == "tree" and changes.commands:
         final = None  # the tree's .config as it is, before the plan's changes: predict the result
     flags = base.flags if debug == base.debug_info else ()
     if final is not None:
         # what Kconfig really made of the target and the plan's changes
         for option in final.refused:
             if "LTO" in option and lto != "none":
-                notes.warn(_refused_lto(lto, base, compiler, target))
+                notes.warn(_refused_lto(lto, base, target))
             else:
                 notes.warn(f"Kconfig refuses {option} with this config: the make line cannot produce it")
         if final.debug_info != debug:
@@ -265,7 +300,7 @@ def choose_config(facts: HostFacts, goals: Goals, notes: PlanNotes, tree_eval: T
         )
     else:
         if lto != "none" and (base.lto_blocked or compiler != "clang"):
-            notes.warn(_refused_lto(lto, base, compiler, target))
+            notes.warn(_refused_lto(lto, base, target))
             reasons["lto"] += "; Kconfig refuses it with this config, so the plan is for LTO none"
             lto = "none"
         sanitizers, objtool, modules, source = base.sanitizers, base.objtool, base.modules, base.source
@@ -275,8 +310,7 @@ def choose_config(facts: HostFacts, goals: Goals, notes: PlanNotes, tree_eval: T
                 + ("give --tree to evaluate the tree's real .config" if facts.tree is None else "not evaluated here")
             )
     if tree_eval is not None:
-        for note in tree_eval.notes:
-            notes.warn(note)
+        notes.warn_all(tree_eval.notes)
 
     if klass in ("allmod", "allyes"):
         out = cal.build_output_gib(klass, debug)
@@ -292,8 +326,8 @@ def choose_config(facts: HostFacts, goals: Goals, notes: PlanNotes, tree_eval: T
         debug_info=debug,
         lto=lto,
         reasons=reasons,
-        advice=tuple(advice),
-        commands=tuple(commands),
+        advice=chosen.advice,
+        commands=changes.commands,
         flags=tuple(flags),
         sanitizers=tuple(sanitizers),
         objtool=bool(objtool),
@@ -304,78 +338,12 @@ def choose_config(facts: HostFacts, goals: Goals, notes: PlanNotes, tree_eval: T
     )
 
 
-def finish_config(
-    facts: HostFacts,
-    goals: Goals,
-    cfg: ChosenConfig,
-    jobs: JobsPlan,
-    ccache: CcachePlan,
-    distcc: DistccPlan,
-    extra_commands: tuple[str, ...],
-    build_dir: str | None,
-    dir_reasons: dict[str, str],
-    notes: PlanNotes,
-) -> ConfigPlan:
-    reasons = dict(cfg.reasons)
-    reasons.update(dir_reasons)
-    driver = distcc.compiler or (ccache.compiler if ccache.enabled else "")
-    make_vars = plan_make_vars(facts, goals, cfg, build_dir, ccache.enabled, distcc.client, notes, reasons, driver)
-    tree = facts.tree.path if facts.tree else None
-    config_args = list(cfg.commands) + [c for c in extra_commands if c not in cfg.commands]
-    j = distcc.total_jobs if distcc.client else jobs.value
-    prefix = "CCACHE_PREFIX=distcc " if distcc.client and ccache.enabled else ""
-    config_commands: tuple[str, ...] = ()
-    if config_args:
-        script = f"{tree.rstrip('/')}/scripts/config" if tree else "scripts/config"
-        dot_config = f"{build_dir.rstrip('/')}/.config" if build_dir else ".config"
-        config_commands = (
-            plan_make_line(tree, make_vars, None, None, [cfg.target]),
-            f"{quote_make(script)} --file {quote_make(dot_config)} " + " ".join(config_args),
-        )
-        command = prefix + plan_make_line(tree, make_vars, j, jobs.load, ["olddefconfig", "all"])
-    else:
-        command = prefix + plan_make_line(tree, make_vars, j, jobs.load, [cfg.target, "all"])
-    reasons["make"] = (
-        "CC and LLVM go on the make command line: the kernel Makefile assigns CC itself, so an environment CC "
-        "is ignored"
-    )
-    kbuild_env = dict(cal.KBUILD_ENV)
-    reasons["kbuild_env"] = (
-        "fixed KBUILD_BUILD_TIMESTAMP/USER/HOST/VERSION: identical builds give identical objects, so ccache hits "
-        "and shared caches work"
-    )
-    advice = list(cfg.advice)
-    return ConfigPlan(
-        target=cfg.target,
-        compiler=cfg.compiler,
-        debug_info=cfg.debug_info,
-        lto=cfg.lto,
-        build_dir=build_dir,
-        make_command=command,
-        make_vars=make_vars,
-        kbuild_env=kbuild_env,
-        config_commands=config_commands,
-        reasons=reasons,
-        advice=tuple(advice),
-        source=cfg.source,
-        kconfig=cfg.kconfig,
-        sanitizers=cfg.sanitizers,
-    )
-
-
 def _request_parts(facts: HostFacts, goals: Goals) -> tuple[str, str, dict[str, str]]:
     """Target, compiler and the Kconfig-deciding make variables, the same for every pass."""
-    notes = PlanNotes()
-    target = _choose_target(facts, goals, {}, [], notes)
-    compiler = _choose_compiler(facts, goals, goals.lto if goals.lto != "auto" else "none", notes, {})
-    make_vars: dict[str, str] = {}
-    native = native_arch(facts)
-    if goals.arch and goals.arch != native:
-        make_vars["ARCH"] = goals.arch
-        if compiler == "gcc" and cal.CROSS_COMPILE_PREFIX.get(goals.arch):
-            make_vars["CROSS_COMPILE"] = cal.CROSS_COMPILE_PREFIX[goals.arch]
-    if compiler == "clang":
-        make_vars["LLVM"] = "1"
+    target = _choose_target(facts, goals).value
+    compiler = _choose_compiler(facts, goals).value
+    make = MakeInputs(compiler=compiler, arch=goals.arch, native_arch=native_arch(facts), machine=facts.arch)
+    make_vars, _reasons = plan_make_vars(make, PlanNotes())
     return target, compiler, make_vars
 
 
@@ -407,6 +375,4 @@ def config_commands(facts: HostFacts, goals: Goals, base: KconfigFacts) -> tuple
     """The scripts/config arguments the plan applies to ``base``, the .config the planned target
     gave in a scratch ``O=`` (provision.kconfig applies them and evaluates the result)."""
     target, compiler, _vars = _request_parts(facts, goals)
-    traits = kconfig_traits(base, "evaluated")
-    commands, _lto, _debug = _changes(facts, goals, target, compiler, traits, {}, PlanNotes())
-    return tuple(commands)
+    return _changes(goals, target, compiler, kconfig_traits(base, "evaluated")).commands

@@ -1,4 +1,12 @@
-"""TODO."""
+"""The distcc decision: the server half (distccd: who may connect, the address it binds to, its
+jobs) and the client half (DISTCC_HOSTS, the total ``-j`` of a distributed build, the compiler
+name handed to the servers).
+
+From the goals (--distcc-server, --allow, --listen, --distcc-hosts, the farm's exclusions), the
+host's address and toolchain facts, the memory model (a server's jobs and the client's remote
+jobs in flight must fit the budget) and the usable CPUs (the client preprocesses every job).
+Returns the :class:`DistccPlan` and the scripts/config arguments distcc needs (GCC plugins off).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +24,7 @@ from provision.model.plan import (
     DistccPlan,
     JobsPlan,
 )
-from provision.planner.build_dir import native_arch
-from provision.planner.common import ChosenConfig, count_noun, MemoryModel, PlanNotes, usable_cpus
+from provision.planner.common import ChosenConfig, MemoryModel, PlanNotes, count_noun, cross_build, usable_cpus
 from provision.rules.addresses import (
     address_in,
     check_listen,
@@ -135,7 +142,9 @@ def plan_distcc(
             notes.warn("--distcc-hosts lists no remote host: the build stays local")
     compiler = ""
     if client:
-        compiler = _distcc_compiler(facts, goals, cfg, reasons, notes)
+        compiler, why = _distcc_compiler(facts, goals, cfg, notes)
+        if why:
+            reasons["compiler"] = why
     if goals.distcc_excluded:
         excluded = goals.distcc_excluded
         reasons["excluded"] = "; ".join(excluded) + (
@@ -149,7 +158,7 @@ def plan_distcc(
     server_packages: tuple[str, ...] = ()
     if server:
         server_packages = tuple(dict.fromkeys(check_packages(goals.distcc_server_packages, "goals.distcc_server_packages")))
-        _distcc_links(facts, server_packages, reasons)
+        reasons.update(_distcc_links(facts, server_packages))
     if (server or client) and cfg.compiler == "gcc":
         commands.append("--disable GCC_PLUGINS")
         reasons["gcc_plugins"] = (
@@ -188,48 +197,50 @@ def plan_distcc(
 
 def versioned_driver(facts: HostFacts, goals: Goals, cfg: ChosenConfig) -> CompilerFacts | None:
     """This host's planned compiler from its toolchain facts (None: unknown, or a cross build)."""
-    if goals.arch and goals.arch != native_arch(facts):
+    if cross_build(facts, goals):
         return None
     tc = facts.toolchain_facts
     return tc.compiler(cfg.compiler) if tc else None
 
 
-def _distcc_compiler(facts: HostFacts, goals: Goals, cfg: ChosenConfig, reasons: dict, notes: PlanNotes) -> str:
-    """The compiler name a distcc client hands its servers: the versioned triplet driver
-    (``x86_64-linux-gnu-gcc-12``), which a server runs only when it has that very compiler; with a
-    plain ``gcc`` an arm64 server compiles for arm64, and one with gcc 13 returns gcc 13 objects."""
-    if goals.arch and goals.arch != native_arch(facts):
-        return ""  # a cross build names its CROSS_COMPILE prefix already
+def _distcc_compiler(facts: HostFacts, goals: Goals, cfg: ChosenConfig, notes: PlanNotes) -> tuple[str, str | None]:
+    """The compiler name a distcc client hands its servers, with its reason: the versioned triplet
+    driver (``x86_64-linux-gnu-gcc-12``), which a server runs only when it has that very compiler;
+    with a plain ``gcc`` an arm64 server compiles for arm64, and one with gcc 13 returns gcc 13
+    objects. ``""`` (and no reason) leaves the plain name."""
+    if cross_build(facts, goals):
+        return "", None  # a cross build names its CROSS_COMPILE prefix already
     compiler = versioned_driver(facts, goals, cfg)
     if compiler is None:
         notes.warn(
             f"distcc: this host's {cfg.compiler} is not in its facts, so the servers get the plain name "
             f"'{cfg.compiler}' and compile with whatever {cfg.compiler} they have"
         )
-        return ""
+        return "", None
     if compiler.driver is None:
         notes.warn(
             f"distcc: no versioned driver for {compiler.version_text} on this host, so the servers get the "
             f"plain name '{cfg.compiler}' and compile with whatever {cfg.compiler} they have"
         )
-        return ""
-    reasons["compiler"] = (
+        return "", None
+    return compiler.driver, (
         f"{compiler.driver}: the versioned triplet name of this host's {cfg.compiler} ({compiler.version_text}); a "
         "server runs it only if it has that compiler, never another version or target"
     )
-    return compiler.driver
 
 
-def _distcc_links(facts: HostFacts, installs: tuple[str, ...], reasons: dict) -> None:
-    """What distccd may run: only compilers with a link in /usr/lib/distcc (distcc >= 3.3)."""
+def _distcc_links(facts: HostFacts, installs: tuple[str, ...]) -> dict[str, str]:
+    """What distccd may run: only compilers with a link in /usr/lib/distcc (distcc >= 3.3). Returns
+    the reasons for the server's compiler packages and its links."""
     tc = facts.toolchain_facts
+    reasons: dict[str, str] = {}
     if installs:
         reasons["server_packages"] = (
             f"{' '.join(installs)}: the compiler(s) its clients use, from this release's packages, so it compiles "
             "exactly what they compile"
         )
     if tc is None:
-        return
+        return reasons
     names = [c.driver for c in tc.compilers if c.driver]
     if tc.distcc_links is None:
         missing = names
@@ -246,3 +257,4 @@ def _distcc_links(facts: HostFacts, installs: tuple[str, ...], reasons: dict) ->
         )
     if parts:
         reasons["links"] = "distccd runs only compilers linked in /usr/lib/distcc: " + "; ".join(parts)
+    return reasons

@@ -1,4 +1,11 @@
-"""TODO."""
+"""The jobs decision: ``-j`` and ``-l``.
+
+``-j`` comes from the compile phase alone: the usable CPUs (cgroup quota, affinity) and the
+compile jobs the memory model fits in the RAM budget plus the zram counted for the build. The
+serial phases never run beside the compile phase, and a lower ``-j`` would not make them smaller,
+so they get zram, swap or config advice instead. ``-l`` is set only when asked. Returns a
+:class:`JobsPlan` with the arithmetic in its reason.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +25,6 @@ from provision.planner.common import (
     PlanNotes,
     usable_cpus,
 )
-from provision.planner.memory import disk_swap
 from provision.units import human_bytes
 
 
@@ -105,14 +111,3 @@ def plan_jobs(facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryMode
         reason += "; the serial phases (" + ", ".join(s.name for s in mem.serial) + ") do not size -j"
     return JobsPlan(value=auto, reason=f"{reason}; {load_why}", limited_by=limited, **common)
 
-
-def serial_shortfall(facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int) -> tuple[str, int, int] | None:
-    """The serial phase furthest beyond the budget plus disk swap at ``jobs``: (name, need, short)."""
-    swap = disk_swap(facts)
-    worst = None
-    for phase in mem.serial:
-        need = mem.serial_need(phase, jobs, cfg.modules)
-        short = need - mem.ram_budget - swap
-        if short > 0 and (worst is None or short > worst[2]):
-            worst = (phase.name, need, short)
-    return worst

@@ -1,4 +1,12 @@
-"""TODO."""
+"""The memory model: how much RAM the build may use, what each compile job needs, and the peak of
+each serial phase (vmlinux link, objtool over vmlinux.o, BTF, the LTO link).
+
+From the memory facts (RAM, MemAvailable, a cgroup limit, swap), the chosen config and, when
+``kprov calibrate`` measured this tree, its calibration profile; else the table figures of
+:mod:`provision.calibration`, each source named in the figure's reason. :func:`plan_memory`
+returns a :class:`MemoryModel`; the other functions answer the questions the zram, jobs and
+phase decisions ask of it (the serial phase that does not fit, what zram frees, free swap).
+"""
 
 from __future__ import annotations
 
@@ -56,9 +64,9 @@ def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str, int]:
 
 def plan_memory(
     facts: HostFacts, cfg: ChosenConfig, cpus: int, profile: CalibrationProfile | None, tmpfs: int
-) -> tuple[MemoryModel, int]:
-    """The budget, the compile phase's per-job figure and the serial phases' peaks; returns the
-    memory model and the ThinLTO jobs (0 without ThinLTO)."""
+) -> MemoryModel:
+    """The budget (less ``tmpfs``, the bytes a build directory on tmpfs takes), the compile phase's
+    per-job figure, the serial phases' peaks and the ThinLTO backends that fit (0 without ThinLTO)."""
     budget, why, headroom = _budget(facts, tmpfs)
     tag = estimate_tag(facts)
     klass, debug = cfg.target_class, cfg.debug_info
@@ -129,7 +137,7 @@ def plan_memory(
                 modfinal=False,
             )
         )
-    memory = MemoryModel(
+    return MemoryModel(
         budget,
         why,
         max(1, int(per_job)),
@@ -139,8 +147,30 @@ def plan_memory(
         tuple(serial),
         profile is not None,
         headroom,
+        thin_jobs,
     )
-    return memory, thin_jobs
+
+
+def thinlto_note(mem: MemoryModel) -> str:
+    """What the LTO reason adds when the ThinLTO backends must be limited ("" without ThinLTO)."""
+    if not mem.thinlto_jobs:
+        return ""
+    return (
+        f" (ld.lld runs one ThinLTO backend per CPU, ~{cal.THINLTO_PER_BACKEND_MIB} MiB each: {mem.thinlto_jobs} fit "
+        f"here, so if the link runs out of memory add --thinlto-jobs={mem.thinlto_jobs} to the linker flags)"
+    )
+
+
+def serial_shortfall(facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int) -> tuple[str, int, int] | None:
+    """The serial phase furthest beyond the budget plus disk swap at ``jobs``: (name, need, short)."""
+    swap = disk_swap(facts)
+    worst = None
+    for phase in mem.serial:
+        need = mem.serial_need(phase, jobs, cfg.modules)
+        short = need - mem.ram_budget - swap
+        if short > 0 and (worst is None or short > worst[2]):
+            worst = (phase.name, need, short)
+    return worst
 
 
 def _below_ram_cgroup(facts: HostFacts) -> bool:

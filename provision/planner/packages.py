@@ -1,4 +1,10 @@
-"""TODO."""
+"""The packages decision: what ``kprov apply`` installs.
+
+From the distro family's package lists (the role's catalog) and the earlier decisions: the build
+dependencies, the zram tool (unless the user's own zram swap is left alone), ccache and what its
+compile-cache store runs on (Redis, or nginx with cron where there is no systemd), distcc and the
+compilers a distcc server provides, clang. Returns the package names once each, in that order.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from provision.planner.memory import users_zram
 def plan_packages(
     facts: HostFacts, pkgs: PackageSet | None, cfg: ChosenConfig, zram: ZramPlan, ccache: CcachePlan, distcc: DistccPlan, notes: PlanNotes
 ) -> tuple[str, ...]:
+    """The packages to install; without a package list for the distro, none (said so)."""
     if pkgs is None:
         notes.warn(f"no package list for distro '{facts.distro.id or facts.distro.family}': install the build dependencies yourself")
         return ()

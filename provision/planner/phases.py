@@ -1,4 +1,13 @@
-"""TODO."""
+"""The build phases and the time estimate.
+
+:func:`plan_phases` gives each phase (the parallel compile, then each serial phase of the memory
+model) its peak at the planned ``-j`` and says whether it fits the RAM budget, the budget plus
+counted zram and free swap, or neither; a phase that does not fit gets a warning with what would
+make it fit (more swap or zram, a lighter debug-info variant). :func:`plan_estimate` gives the
+wall time: make prepare, the compile phase's CPU-seconds over the jobs, then the serial tail,
+from this tree's calibration profile when there is one, else from the table figures. They return
+the model's :class:`PhasePlan` tuple and :class:`EstimatePlan` (with the seconds per phase).
+"""
 
 from __future__ import annotations
 
@@ -107,10 +116,11 @@ def plan_phases(
 
 
 def plan_estimate(
-    facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, profile: CalibrationProfile | None, thin_jobs: int
+    facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, profile: CalibrationProfile | None
 ) -> tuple[EstimatePlan, dict[str, float]]:
     """Wall time: make prepare, then the compile phase's CPU-seconds over the jobs, then the
-    serial tail. Each figure says whether it was measured on this tree."""
+    serial tail. Each figure says whether it was measured on this tree. Returns the estimate and
+    the seconds of each phase (by the phase names of the memory model)."""
     measured: list[str] = []
     estimated: list[str] = []
     tag = estimate_tag(facts)
@@ -139,7 +149,7 @@ def plan_estimate(
     seconds["vmlinux link"] = link
     lto = 0.0
     if cfg.lto != "none":
-        lto = cpu * cal.LTO_LINK_CPU_SHARE / (thin_jobs if cfg.lto == "thin" else 1)
+        lto = cpu * cal.LTO_LINK_CPU_SHARE / (mem.thinlto_jobs if cfg.lto == "thin" else 1)
         seconds["full LTO link" if cfg.lto == "full" else "ThinLTO link"] = lto
         estimated.append(f"{cfg.lto} LTO link ~{lto / 60:.0f} min")
     total = prepare + compile_s + link + lto

@@ -1,8 +1,18 @@
-"""TODO."""
+"""Where the config decision starts: what the planned target's .config holds before kprov
+changes anything, and the scripts/config arguments that change its debug info and LTO.
+
+:func:`base_traits` answers from the best source there is: the .config the target gave when
+provision.tree.kconfig evaluated it on this tree, the tree's own .config, the running kernel's
+config (for localmodconfig), else the table of what each target produces per architecture and
+kernel version (:func:`provision.calibration.config_traits_row`). It returns
+:class:`KconfigTraits`, whose ``why`` says which source answered. A .config is read with
+:func:`provision.rules.kconfig.traits_of_config`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from provision import calibration as cal
 from provision.model.facts import (
@@ -10,67 +20,26 @@ from provision.model.facts import (
     KconfigFacts,
     TreeEvaluation,
 )
-from provision.model.goals import Goals
-from provision.planner.common import SANITIZERS, kernel_version_of, PlanNotes, KconfigTraits
+from provision.planner.common import KconfigTraits, kernel_version_of
+from provision.rules.kconfig import traits_of_config
 
 
-def _config_debug(config: dict[str, str]) -> str:
-    if config.get("DEBUG_INFO_NONE") == "y":
-        return "none"
-    if config.get("DEBUG_INFO_BTF") == "y":
-        return "btf"
-    if config.get("DEBUG_INFO") == "y" or any(
-        config.get(k) == "y"
-        for k in ("DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT", "DEBUG_INFO_DWARF4", "DEBUG_INFO_DWARF5")
-    ):
-        return "dwarf"
-    return "none"
-
-
-def _config_lto(config: dict[str, str]) -> str:
-    if config.get("LTO_CLANG_FULL") == "y":
-        return "full"
-    if config.get("LTO_CLANG_THIN") == "y":
-        return "thin"
-    return "none"
-
-
-def config_traits(config: dict[str, str]) -> dict:
-    """What a .config (options without ``CONFIG_``, ``n`` for not set) holds that a plan depends on:
-    debug info kind and flags, LTO, sanitizers, objtool over vmlinux.o, what blocks LTO, the
-    certificate options that name files. provision.kconfig describes evaluated configs with it."""
-    flags = [f for f in ("DWARF4", "DWARF5", "REDUCED", "SPLIT", "BTF_MODULES") if config.get(f"DEBUG_INFO_{f}") == "y"]
-    if any(config.get(k) == "y" for k in ("DEBUG_INFO_COMPRESSED", "DEBUG_INFO_COMPRESSED_ZLIB", "DEBUG_INFO_COMPRESSED_ZSTD")):
-        flags.append("COMPRESSED")
-    debug = _config_debug(config)
-    blocked = [o for o in ("GCOV_KERNEL", "KASAN") if config.get(o) == "y"]
-    if "KASAN" in blocked and config.get("KASAN_HW_TAGS") == "y":
-        blocked.remove("KASAN")  # arch/Kconfig: HAS_LTO_CLANG depends on !KASAN || KASAN_HW_TAGS
-    return {
-        "debug": debug,
-        "flags": tuple(flags) if debug != "none" else (),
-        "lto": _config_lto(config),
-        "sanitizers": tuple(o for o in SANITIZERS if config.get(o) == "y"),
-        "objtool": config.get("X86_KERNEL_IBT") == "y" or config.get("NOINSTR_VALIDATION") == "y",
-        "lto_blocked": tuple(blocked),
-        "trusted_keys": tuple(o for o in cal.TRUSTED_KEY_OPTIONS if config.get(o) not in (None, "", "n")),
-    }
-
-
-def _traits(config: dict[str, str], modules: int | None, why: str, source: str) -> KconfigTraits:
-    t = config_traits(config)
+def _traits(config: Mapping[str, str], modules: int | None, source: str) -> KconfigTraits:
+    t = traits_of_config(config)
     return KconfigTraits(
-        debug_info=t["debug"], why=why, flags=t["flags"], lto=t["lto"], sanitizers=t["sanitizers"],
+        debug_info=t["debug"], why="", flags=t["flags"], lto=t["lto"], sanitizers=t["sanitizers"],
         objtool=t["objtool"], lto_blocked=t["lto_blocked"], modules=modules, trusted_keys=t["trusted_keys"],
         source=source,
     )
 
 
 def kconfig_traits(k: KconfigFacts, why: str) -> KconfigTraits:
+    """The traits of a .config that provision.tree.kconfig evaluated or read from the tree."""
+    t = traits_of_config(k.config)
     return KconfigTraits(
         debug_info=k.debug_info, why=why, flags=k.debug_flags, lto=k.lto, sanitizers=k.sanitizers,
-        objtool=k.objtool_vmlinux, lto_blocked=config_traits(k.config)["lto_blocked"], modules=k.modules,
-        trusted_keys=config_traits(k.config)["trusted_keys"], source=k.source,
+        objtool=k.objtool_vmlinux, lto_blocked=t["lto_blocked"], modules=k.modules,
+        trusted_keys=t["trusted_keys"], source=k.source,
     )
 
 
@@ -83,7 +52,7 @@ def evaluated_text(k: KconfigFacts) -> str:
     )
 
 
-def base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFacts | None, arch: str | None) -> KconfigTraits:
+def base_traits(target: str, facts: HostFacts, kconfig: KconfigFacts | None, arch: str | None) -> KconfigTraits:
     """What ``target`` produces before any change kprov makes, and where that is known from."""
     tree = facts.tree
     if kconfig is not None and kconfig.base is not None:
@@ -92,21 +61,21 @@ def base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFac
     if kconfig is not None and kconfig.source == "tree":
         return kconfig_traits(kconfig, f"the tree's own .config has {evaluated_text(kconfig)}")
     if target == "olddefconfig" and tree and tree.has_config:
-        t = _traits(tree.config, tree.modules, "", "tree")
+        t = _traits(tree.config, tree.modules, "tree")
         return dataclasses.replace(t, why=f"the tree's .config has debug info {t.debug_info}")
     if target == "localmodconfig":
         if tree and tree.has_config:
-            t = _traits(tree.config, tree.modules, "", "tree")
+            t = _traits(tree.config, tree.modules, "tree")
             return dataclasses.replace(t, why=f"localmodconfig starts from the build's .config, which has debug info {t.debug_info}")
         running = facts.running_kernel
         if running is not None and running.config_path:
-            t = _traits(running.config, None, "", "running")
+            t = _traits(running.config, None, "running")
             return dataclasses.replace(
                 t, why=f"localmodconfig starts from the running kernel's config ({running.config_path}), which has debug info {t.debug_info}"
             )
         return KconfigTraits(debug_info="none", why="localmodconfig: no running-kernel config to start from is known")
     version = kernel_version_of(facts, None)
-    row, key = cal.config_traits(target, arch, version)
+    row, key = cal.config_traits_row(target, arch, version)
     when = f"Linux {'.'.join(map(str, version))}" if version else "a current kernel (no --tree: version unknown)"
     debug = row.get("debug", "none")
     flags = tuple(row.get("flags", ()))
@@ -125,18 +94,19 @@ def base_traits(target: str, facts: HostFacts, goals: Goals, kconfig: KconfigFac
     )
 
 
-def usable_kconfig(tree_eval: TreeEvaluation | None, target: str, notes: PlanNotes) -> KconfigFacts | None:
-    """The evaluated Kconfig when it was evaluated for this target, else None (said so)."""
+def usable_kconfig(tree_eval: TreeEvaluation | None, target: str) -> tuple[KconfigFacts | None, str | None]:
+    """The evaluated Kconfig when it was evaluated for this target, else None, with the warning
+    that says why it is not used (None when there is nothing to say)."""
     k = tree_eval.kconfig if tree_eval is not None else None
     if k is None:
-        return None
+        return None, None
     if k.source == "evaluated" and k.target != target:
-        notes.warn(f"the Kconfig evaluation was for {k.target}, not {target}: planned from the table instead")
-        return None
-    return k
+        return None, f"the Kconfig evaluation was for {k.target}, not {target}: planned from the table instead"
+    return k, None
 
 
 def debug_commands(debug: str) -> list[str]:
+    """The scripts/config arguments that give the build ``debug`` info (none, dwarf, btf)."""
     if debug == "none":
         return [f"--disable {o}" for o in cal.DEBUG_INFO_OFF_OPTIONS] + ["--enable DEBUG_INFO_NONE"]
     commands = ["--disable DEBUG_INFO_NONE", "--enable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT"]
@@ -144,14 +114,9 @@ def debug_commands(debug: str) -> list[str]:
 
 
 def lto_commands(lto: str) -> list[str]:
+    """The scripts/config arguments that give the build ``lto`` (none, thin, full)."""
     if lto == "thin":
         return ["--disable LTO_NONE", "--disable LTO_CLANG_FULL", "--enable LTO_CLANG_THIN"]
     if lto == "full":
         return ["--disable LTO_NONE", "--disable LTO_CLANG_THIN", "--enable LTO_CLANG_FULL"]
     return ["--disable LTO_CLANG_THIN", "--disable LTO_CLANG_FULL", "--enable LTO_NONE"]
-
-
-
-
-
-

@@ -1,4 +1,13 @@
-"""TODO."""
+"""The zram decision: whether to set up swap on zram, with which compressor, how large, and how
+much of it the plan counts for the build.
+
+zram goes on when memory (not CPUs) limits ``-j``, when a serial phase does not fit the budget
+plus disk swap, or on a small host; not in a container unless asked (only the host's kernel can
+activate swap), and never over an active zram swap the user made. From the zram and memory facts, the goals, the distro's zram tool and the memory
+model. Its capacity is counted at the compressor's measured ratio, capped (conservatively) at
+what a phase was measured to need beyond RAM. Returns the :class:`ZramPlan` and the bytes of
+build memory zram (planned, or the user's own) may be counted for.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +24,7 @@ from provision.model.plan import (
     ZramPlan,
 )
 from provision.planner.common import count_noun, kernel_at_least, MemoryModel, PlanNotes
-from provision.planner.memory import users_zram, zram_frees
+from provision.planner.memory import existing_zram_gain, users_zram, zram_frees
 from provision.rules.system import check_sysctls
 from provision.units import human_bytes
 
@@ -50,14 +59,36 @@ def plan_zram(
     pkgs: PackageSet | None,
     mem: MemoryModel,
     cpus: int,
+    serial_short: tuple[str, int, int] | None,
     notes: PlanNotes,
-    serial_short: tuple[str, int, int] | None = None,
 ) -> tuple[ZramPlan, int]:
     """Decide zram; returns the plan and the bytes of build memory it may be counted for.
 
     ``serial_short`` is the serial phase that does not fit the budget plus disk swap: its name,
-    its need and the bytes it is short. zram holds that shortfall instead of a lower -j.
+    its need and the bytes it is short. zram holds that shortfall instead of a lower -j. When
+    kprov plans no zram, an active zram swap that it leaves alone is counted instead.
     """
+    zram, gain = _decide(facts, goals, pkgs, mem, cpus, serial_short, notes)
+    if not zram.enabled and goals.zram is not False:
+        gain = existing_zram_gain(facts, mem)
+    if gain:
+        # docs/calibration.md §3: with swap on zram the kernel moves idle pages of the jobs out to
+        # make room for the page cache, so a cap's page-cache headroom is the build's too (224 and
+        # 192 MiB caps: -j2 fastest, -j3 killed once the need passed the cap + zram)
+        gain += mem.headroom
+    return zram, gain
+
+
+def _decide(
+    facts: HostFacts,
+    goals: Goals,
+    pkgs: PackageSet | None,
+    mem: MemoryModel,
+    cpus: int,
+    serial_short: tuple[str, int, int] | None,
+    notes: PlanNotes,
+) -> tuple[ZramPlan, int]:
+    """The zram plan and the bytes of the planned device counted for the build (0 when off)."""
     z = facts.zram
     offered = tuple(z.compressors)
     if not offered and z.source == "unknown":
@@ -203,5 +234,3 @@ def plan_zram(
         ),
         gain,
     )
-
-
