@@ -9,6 +9,15 @@ paths from a facts file or an inventory. Every ``{{ ... }}`` of every template p
 :func:`escaped` (the environment's ``finalize``), so a newline or a terminal escape sequence in a
 host name is printed as ``\n`` or ``\x1b``, never acted on. Shell output is quoted with
 :func:`shquote` and refuses control characters outright: an escaped value would be a wrong value.
+
+The role-variable YAML (``kprov plan --yaml``, for ``host_vars/``) is read by Ansible, which
+templates every string of a vars file when a play uses it: a ``{{ lookup('pipe', ...) }}`` in a
+host name would run on the controller. Every string value there is tagged ``!unsafe`` (Ansible's
+"data, never a template"), kprov's own text included, since the role never needs a value of the
+plan templated; keys stay plain (Ansible does not template keys). The one exception is text that
+YAML would read as another type and that holds no ``{`` (``''``, ``'123'``, ``'true'``): it is a
+quoted plain string, because ansible-core 2.19 re-reads the type of an ``!unsafe`` scalar. So the
+YAML is for Ansible's loader: a plain YAML loader does not know the tag.
 """
 
 from __future__ import annotations
@@ -84,7 +93,55 @@ def render_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
+#: Ansible's YAML tag for a string that is data, never a template.
+UNSAFE_TAG = "!unsafe"
+
+
+_YAML_STR = "tag:yaml.org,2002:str"
+
+
+class _Key(str):
+    """A mapping key on its way to YAML: written plain, never tagged."""
+
+
+@functools.cache
+def _role_vars_dumper() -> type:
+    import yaml
+
+    class RoleVarsDumper(yaml.SafeDumper):
+        """SafeDumper that writes every string value as ``!unsafe '...'`` and keys as plain text."""
+
+        def represent_mapping(self, tag: str, mapping: Any, flow_style: bool | None = None) -> yaml.MappingNode:
+            items = mapping.items() if hasattr(mapping, "items") else mapping
+            keyed = [(_Key(key) if isinstance(key, str) else key, value) for key, value in items]
+            return super().represent_mapping(tag, keyed, flow_style)
+
+        def represent_unsafe(self, text: str) -> yaml.ScalarNode:
+            if "{" not in text and self.resolve(yaml.ScalarNode, text, (True, False)) != _YAML_STR:
+                # Text YAML reads as another type unquoted ('', '123', 'true', 'null'): ansible-core
+                # 2.19 resolves the type of an !unsafe scalar anew (!unsafe '' loads as None), so it
+                # is written as a quoted string. Without a '{' it can be no template.
+                return yaml.SafeDumper.represent_str(self, text)
+            # single quotes where they can hold the text; the emitter falls back to double quotes
+            # (with \x escapes) for control and non-ASCII characters
+            return self.represent_scalar(UNSAFE_TAG, text, style="'")
+
+    RoleVarsDumper.add_representer(str, RoleVarsDumper.represent_unsafe)
+    RoleVarsDumper.add_representer(_Key, yaml.SafeDumper.represent_str)
+    return RoleVarsDumper
+
+
 def render_yaml(data: Any) -> str:
+    """Role variables as YAML for Ansible's ``host_vars/``: every string value tagged ``!unsafe``."""
+    import yaml
+
+    return "---\n" + yaml.dump(
+        data, Dumper=_role_vars_dumper(), sort_keys=False, default_flow_style=False, width=100
+    )
+
+
+def render_plain_yaml(data: Any) -> str:
+    """Data as plain YAML for a reader (``kprov facts``): no Ansible tags."""
     import yaml
 
     return "---\n" + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)

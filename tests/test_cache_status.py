@@ -307,3 +307,163 @@ def test_apply_makes_the_store_secrets_and_names_only_their_paths(tmp_path, caps
     assert laptop not in err and (tmp_path / "s" / own).read_text().strip() not in err
     store_secrets(p, check=False)
     assert (tmp_path / "s" / "laptop").read_text().strip() == laptop
+
+
+# --------------------------------------------------------------------------- hangs and foreign text
+
+KPROV = Path(sys.executable).parent / "kprov"
+
+#: A bound for a whole `kprov cache status` run against a store that never finishes a line: the
+#: probe's deadline (PROBE_DEADLINE_S) plus ccache and start-up, with room for a loaded machine.
+RETURNS_WITHIN_S = 5.0
+
+
+def _timed_status(*args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """`kprov cache status ARGS` as a process (a hang must fail the test, not stop the suite)."""
+    started = time.monotonic()
+    proc = subprocess.run([str(KPROV), "cache", "status", *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})}, check=False)
+    return proc, time.monotonic() - started
+
+
+@pytest.mark.parametrize("kind", ["fifo", "fifo-env", "directory", "char-device"])
+def test_a_config_that_is_not_a_regular_file_is_never_read_or_waited_on(tmp_path, kind):
+    path = tmp_path / "ccache-remote.conf"
+    if kind.startswith("fifo"):
+        os.mkfifo(path, 0o600)  # nobody ever writes: open() for reading would block for good
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path = Path("/dev/zero")
+    args, env = ("--json",), None
+    if kind == "fifo-env":
+        env = {"CCACHE_CONFIGPATH": str(path)}
+    else:
+        args = ("--json", "--config", str(path))
+    proc, took = _timed_status(*args, env=env)
+    assert took < RETURNS_WITHIN_S, took
+    assert proc.returncode == 0, proc.stderr
+    store = json.loads(proc.stdout)["store"]
+    assert store["configured"] is False
+    kinds = {"fifo": "a FIFO", "fifo-env": "a FIFO", "directory": "a directory", "char-device": "a character device"}
+    assert store["note"] == f"cannot read {path}: not a regular file ({kinds[kind]})"
+
+
+class DripServer:
+    """A TCP server on 127.0.0.1 that accepts, then sends one byte every half second and never a
+    line end: each byte would reset a per-read timeout."""
+
+    def __init__(self, byte: bytes = b"+"):
+        import threading
+
+        self.byte = byte
+        self.stop = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.sent = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        conns = []
+        try:
+            while not self.stop.is_set():
+                try:
+                    conn, _ = self.listener.accept()
+                    conns.append(conn)
+                except OSError:
+                    pass
+                for conn in list(conns):
+                    try:
+                        conn.sendall(self.byte)
+                        self.sent += 1
+                    except OSError:
+                        conns.remove(conn)
+                self.stop.wait(0.5)
+        finally:
+            for conn in conns:
+                conn.close()
+
+    def __enter__(self) -> "DripServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("scheme", ["redis", "http"])
+def test_a_store_that_drips_bytes_gets_one_deadline_in_all(tmp_path, scheme):
+    path = "/cache/" if scheme == "http" else ""
+    with DripServer() as server:
+        conf = _client_conf(tmp_path, f"{scheme}://writer:{SECRET}@127.0.0.1:{server.port}{path}")
+        proc, took = _timed_status("--json", "--config", str(conf))
+        assert server.sent >= 1  # the store did drip while the probe waited
+    assert took < RETURNS_WITHIN_S, took
+    assert proc.returncode == 0, proc.stderr
+    probe = json.loads(proc.stdout)["store"]["probe"]
+    assert probe["state"] == "timeout", probe
+    assert probe["milliseconds"] < RETURNS_WITHIN_S * 1000
+
+
+def test_the_probe_deadline_covers_every_read_in_process():
+    from provision.facts.cache_probe import PROBE_DEADLINE_S
+
+    assert 0.5 <= PROBE_DEADLINE_S <= 2.0
+    with DripServer() as server:
+        started = time.monotonic()
+        p = probe_redis(f"redis://127.0.0.1:{server.port}", "writer", SECRET, timeout=1.0)
+        took = time.monotonic() - started
+    assert p.state == "timeout", p
+    assert took < 2.5, took  # 1 s in all, not 1 s for every byte
+
+
+ESCAPE = "\x1b[2J\x1b]0;owned\x07"
+
+
+def test_foreign_text_of_the_config_is_escaped_in_text_and_json(tmp_path):
+    where = tmp_path / f"conf{ESCAPE}dir"
+    where.mkdir()
+    conf = _client_conf(
+        where, f"http://writer:{SECRET}@127.0.0.1:{_free_port()}/cache/|connect-timeout=100{ESCAPE}"
+        f"|operation-timeout=9\n"
+    )
+    text, _ = _timed_status("--config", str(conf))
+    as_json, _ = _timed_status("--json", "--config", str(conf))
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    for out in (text.stdout, as_json.stdout):
+        assert "\x1b" not in out and "\x07" not in out
+        assert SECRET not in out
+    assert "timeouts: connect 100\\x1b[2J\\x1b]0;owned\\x07 ms, operation 9 ms" in text.stdout
+    store = json.loads(as_json.stdout)["store"]
+    # the JSON's values are escaped too: `jq -r .store.connect_timeout_ms` prints no escape sequence
+    assert store["connect_timeout_ms"] == "100\\x1b[2J\\x1b]0;owned\\x07"
+    assert store["config"] == str(conf).replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+
+
+def test_a_missing_config_named_with_control_characters_is_shown_escaped(tmp_path):
+    conf = tmp_path / f"gone{ESCAPE}\n.conf"
+    text, _ = _timed_status("--config", str(conf))
+    assert text.returncode == 0, text.stderr
+    assert "\x1b" not in text.stdout and "\x07" not in text.stdout
+    assert "gone\\x1b[2J\\x1b]0;owned\\x07\\n.conf does not exist" in text.stdout
+
+
+def test_render_status_escapes_what_it_is_handed():
+    data = {
+        "local": {"dir": f"/c{ESCAPE}", "max_size": f"5G{ESCAPE}", "size_bytes": 0, "files": 0, "hits": 0,
+                  "misses": 0, "available": True, "fullness": None},
+        "store": {"config": "/x", "configured": True, "url": f"redis://h{ESCAPE}", "user": f"u{ESCAPE}",
+                  "access": "read", "remote_only": False, "connect_timeout_ms": f"1{ESCAPE}",
+                  "operation_timeout_ms": None,
+                  "probe": {"state": "error", "detail": f"d{ESCAPE}", "milliseconds": 1.0},
+                  "stats": {"hit": 0, "miss": 0, "error": 0, "timeout": 0, "write": 0}},
+        "sharing": [f"s{ESCAPE}"],
+    }
+    text = render_status(data)
+    assert "\x1b" not in text and "\x07" not in text
+    assert text.count("\\x1b[2J") == 7

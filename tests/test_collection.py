@@ -8,6 +8,8 @@ a podman container, with no roles path pointing into kprov.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -74,6 +76,119 @@ def test_a_bad_output_directory_is_one_line(tmp_path: Path) -> None:
     proc = kprov("collection", "--output", str(blocker))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"kprov: --output {blocker}: not a directory"]
+
+
+# --------------------------------------------------------------------------- what --output may hold
+
+TARBALL = f"kprov-kbuild-{provision.__version__}.tar.gz"
+
+
+def one_line(proc: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kprov: "), proc.stderr
+    return lines[0]
+
+
+def state(path: Path) -> tuple:
+    """What could change about ``path`` (not following a symlink), and its content when it is a file."""
+    info = os.lstat(path)
+    content = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+    return info.st_mode, info.st_uid, info.st_ino, info.st_mtime_ns, content
+
+
+def victim(tmp_path: Path) -> Path:
+    """A file of root's that only root may read."""
+    path = tmp_path / "shadow-like"
+    path.write_text("root's secret\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("planted", ["symlink", "other-owner", "directory", "fifo", "dangling-symlink"])
+def test_a_planted_tarball_name_is_refused_and_nothing_changes(tmp_path: Path, planted: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / TARBALL
+    secret = victim(tmp_path)
+    if planted == "symlink":
+        target.symlink_to(secret)
+    elif planted == "dangling-symlink":
+        target.symlink_to(tmp_path / "not-yet")
+    elif planted == "other-owner":
+        target.write_text("someone else's\n")
+        os.chown(target, 65534, 65534)
+    elif planted == "directory":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    before = {p: state(p) for p in (secret, target, out)}
+    proc = kprov("collection", "--output", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert str(target) in one_line(proc)
+    assert proc.stdout == ""
+    assert {p: state(p) for p in (secret, target, out)} == before
+    assert sorted(os.listdir(out)) == [TARBALL]  # no half-built file left beside it
+    assert not (tmp_path / "not-yet").exists()
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and secret.read_text() == "root's secret\n"
+
+
+def test_a_tarball_of_ones_own_is_replaced_by_a_rename_never_written_through(tmp_path: Path) -> None:
+    """A regular file of the caller's is replaced, as a new file: a hard link to it elsewhere (the
+    same inode) keeps its content and mode."""
+    out = tmp_path / "out"
+    out.mkdir()
+    secret = victim(tmp_path)
+    os.link(secret, out / TARBALL)
+    proc = kprov("collection", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert secret.read_text() == "root's secret\n" and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert (out / TARBALL).stat().st_ino != secret.stat().st_ino
+    with tarfile.open(out / TARBALL) as tar:
+        assert "MANIFEST.json" in tar.getnames()
+    assert sorted(os.listdir(out)) == [TARBALL]
+
+
+@pytest.mark.parametrize("where", ["dangling-symlink", "under-a-file", "proc-missing", "proc"])
+def test_an_output_that_cannot_be_a_directory_is_one_line_and_exit_2(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    if where == "dangling-symlink":
+        output = tmp_path / "link"
+        output.symlink_to(tmp_path / "nowhere")
+    elif where == "under-a-file":
+        output = blocker / "sub"
+    elif where == "proc-missing":
+        output = Path("/proc/kprov-no-such-dir/out")
+    else:
+        output = Path("/proc")
+    before = sorted(os.listdir(tmp_path))
+    proc = kprov("collection", "--output", str(output))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert one_line(proc).startswith(f"kprov: --output {output}: ")
+    assert proc.stdout == ""
+    assert sorted(os.listdir(tmp_path)) == before
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_output_name_with_control_characters_is_printed_escaped(tmp_path: Path) -> None:
+    out = tmp_path / "a\x1b[31mred\nline"
+    proc = kprov("collection", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / TARBALL).is_file()
+    assert "\x1b" not in proc.stdout
+    shown = str(out).replace("\x1b", "\\x1b").replace("\n", "\\n")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0] == f"{shown}/{TARBALL}"
+    assert shown in lines[1]
+
+    bad = tmp_path / "b\x1b]0;title\x07\nx"
+    bad.write_text("a file")
+    proc = kprov("collection", "--output", str(bad))
+    assert proc.returncode == 2
+    line = one_line(proc)
+    assert "\x1b" not in line and "\x07" not in line and "\\x1b]0;title\\x07\\nx" in line
 
 
 # --------------------------------------------------------------------------- a real run by FQCN

@@ -5,10 +5,15 @@ private-data-dir and event plumbing as ``kprov apply``): Ansible's setup facts p
 ``kbuild_host_probe`` module, converted by :func:`provision.facts.ansible.facts_from_ansible`, so
 a host is planned from the same HostFacts whether kprov runs on it or reaches it through Ansible.
 
-The variables the role reads for the farm and the goals (:data:`HOST_VARS`) come from
-``ansible-inventory --list``, which shows them as the inventory writes them: a value that is a
-Jinja template would only be rendered inside a play, so it is refused here (one line naming the
-host and the variable) rather than planned from its template text.
+The variables the role reads for the farm, the shared cache and the goals (:data:`HOST_VARS`)
+come from ``ansible-inventory --list``, which shows them as the inventory writes them: a value of
+one of kprov's own variables (``kbuild_host_*``) that is a Jinja template would only be rendered
+inside a play, so it is refused here (one line naming the host and the variable) rather than
+planned from its template text.
+
+An inventory is code to Ansible (executable inventories, templated connection variables): before
+``ansible-inventory`` or a playbook reads one, :func:`provision.apply.trust.check_inventory_trusted`
+refuses it when anyone but root or the running user could change it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from provision.apply.ansible_env import UNSAFE_KEY, ansible_tool, inventory_envvars
 from provision.apply.progress import failure_text
 from provision.apply.runner import failure_message, run_playbook
+from provision.apply.trust import check_inventory_trusted
 from provision.errors import EnvironmentProblem, UserError
 from provision.facts.ansible import facts_from_ansible
 from provision.model.facts import HostFacts
@@ -36,21 +42,25 @@ GATHER_PLAYBOOK = "gather.yml"
 PROBE_MODULE = "kbuild_host_probe"
 
 
-#: Inventory variables of a host that its plan depends on, as the role reads them.
+#: Inventory variables of a host that its plan depends on, as the role reads them (the group
+#: names: provision.fleet.hostvars.GROUP_VARS).
 HOST_VARS = (
     "kbuild_host_farm_address",
     "kbuild_host_goals",
     "ansible_host",
     "kbuild_host_distcc_server_group",
     "kbuild_host_distcc_client_group",
+    "kbuild_host_ccache_store_group",
+    "kbuild_host_ccache_writer_group",
 )
+
+
+#: kprov's own variables: never a template in an inventory that kprov plans, read or not.
+OWN_VARS_PREFIX = "kbuild_host_"
 
 
 #: Variables that only help tell farm members apart: one that is a template is left out, not refused.
 OPTIONAL_VARS = frozenset({"ansible_host"})
-
-
-#: How ``ansible-inventory --list`` writes a value marked ``!unsafe`` (never templated).
 
 
 _TEMPLATE_MARKS = ("{{", "{%", "{#")
@@ -148,13 +158,18 @@ def gather_facts(inventory: str, limit: str | None = None) -> dict[str, HostFact
 
 
 def host_vars(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
-    """The :data:`HOST_VARS` that ``ansible-inventory --list`` shows for ``host``, as plain values."""
+    """The :data:`HOST_VARS` that ``ansible-inventory --list`` shows for ``host``, as plain values.
+
+    Every ``kbuild_host_*`` variable of the host is refused when it is a template, those the plan
+    does not read included: the role would render it.
+    """
     out: dict[str, Any] = {}
-    for name in HOST_VARS:
+    own = sorted(n for n in variables if n.startswith(OWN_VARS_PREFIX) and n not in HOST_VARS)
+    for name in (*HOST_VARS, *own):
         if name not in variables:
             continue
         try:
-            out[name] = _as_written(variables[name])
+            value = _as_written(variables[name])
         except _Template:
             if name in OPTIONAL_VARS:
                 continue
@@ -162,6 +177,8 @@ def host_vars(host: str, variables: Mapping[str, Any]) -> dict[str, Any]:
                 f"host {host}: {name} is a Jinja template in the inventory; kprov plan -i reads "
                 "inventory values as written: give the value itself"
             ) from None
+        if name in HOST_VARS:
+            out[name] = value
     return out
 
 
@@ -174,7 +191,7 @@ def _as_written(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {UNSAFE_KEY}:
             return str(value[UNSAFE_KEY])  # marked never to be templated: literal text
-        return {str(k): _as_written(v) for k, v in value.items()}
+        return {_as_written(str(k)): _as_written(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_as_written(v) for v in value]
     if isinstance(value, str) and any(mark in value for mark in _TEMPLATE_MARKS):
@@ -261,6 +278,7 @@ def list_inventory(inventory: str, limit: str | None = None) -> dict[str, Any]:
     path = Path(inventory)
     if not path.exists():
         raise UserError(f"inventory file not found: {inventory}")
+    check_inventory_trusted(inventory)  # ansible-inventory runs an executable inventory
     cmd = [ansible_tool("ansible-inventory"), "-i", str(path.resolve()), "--list"]
     if limit:
         cmd += ["--limit", limit]

@@ -1,16 +1,22 @@
 """``kprov cache status``: where this host's ccache lives, whether the remote store answers (and
 why not: refused, timed out, a refused credential), and which paths share hits.
+
+The config file is opened only when it is a regular file (a FIFO would block the open forever);
+what it says (a timeout, the store's URL) and what ccache, the plan or the store answer is foreign
+text: it is shown with control characters escaped, in the text output and in the JSON's values
+alike, so neither a terminal nor a ``jq -r`` of the JSON ever acts on it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import Any
 
-from provision.errors import UserError
+from provision.errors import UserError, escaped
 from provision.facts.cache_probe import (
-    PROBE_TIMEOUT_S,
+    PROBE_DEADLINE_S,
     ccache_printed_size,
     ccache_stats,
     parse_remote_conf,
@@ -30,15 +36,54 @@ def _plan_sharing(path: str = "/etc/kprov/plan.json") -> list[str]:
         return []
 
 
-def status(config_path: str | None = None, timeout: float = PROBE_TIMEOUT_S, plan_path: str = "/etc/kprov/plan.json") -> dict[str, Any]:
-    """What ``kprov cache status`` shows, as data (no secret in it)."""
+#: The most of the config file read: the role writes a few lines.
+MAX_CONFIG_BYTES = 65536
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory", stat.S_IFSOCK: "a socket",
+}
+
+
+class NotRegularFile(OSError):
+    """The config path names something that is not a regular file."""
+
+
+def read_config(path: str) -> str:
+    """The client config file's text. Opened without blocking (a FIFO with no writer, a tty) and
+    read only when it is a regular file; the descriptor stays non-blocking, so a file that has
+    nothing to say yet (``/proc/kmsg``) is an error, not a wait."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"not a regular file ({_KINDS.get(stat.S_IFMT(mode), 'not a file')})")
+        data = b""
+        while len(data) < MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    return data.decode("ascii")
+
+
+def _inert(value: Any) -> Any:
+    """Foreign text as kprov shows it: control characters escaped. Other values stay as they are."""
+    return escaped(value) if isinstance(value, str) else value
+
+
+def status(config_path: str | None = None, timeout: float = PROBE_DEADLINE_S, plan_path: str = "/etc/kprov/plan.json") -> dict[str, Any]:
+    """What ``kprov cache status`` shows, as data (no secret in it; foreign text escaped)."""
     out: dict[str, Any] = {}
     values = (run_ccache(["-k", "cache_dir", "-k", "max_size"]) or "").splitlines()
     stats = ccache_stats()
     size = stats.get("cache_size_kibibyte", 0) * 1024
     out["local"] = {
-        "dir": values[0] if values else None,
-        "max_size": values[1] if len(values) > 1 else None,
+        "dir": _inert(values[0]) if values else None,
+        "max_size": _inert(values[1]) if len(values) > 1 else None,
         "size_bytes": size,
         "files": stats.get("files_in_cache", 0),
         "hits": stats.get("local_storage_hit", 0),
@@ -54,8 +99,7 @@ def status(config_path: str | None = None, timeout: float = PROBE_TIMEOUT_S, pla
     path = config_path or os.environ.get("CCACHE_CONFIGPATH") or cache_rules.REMOTE_CONF
     store: dict[str, Any] = {"config": path, "configured": False}
     try:
-        with open(path, encoding="ascii") as fh:
-            text = fh.read(65536)
+        text = read_config(path)
     except FileNotFoundError:
         store["note"] = f"{path} does not exist: this host uses no remote store"
     except PermissionError:
@@ -81,19 +125,22 @@ def status(config_path: str | None = None, timeout: float = PROBE_TIMEOUT_S, pla
                 remote_only=line.only,
                 connect_timeout_ms=line.attributes.get("connect-timeout"),
                 operation_timeout_ms=line.attributes.get("operation-timeout"),
-                probe={"state": p.state, "detail": p.detail,
+                probe={"state": p.state, "detail": _inert(p.detail),
                        "milliseconds": None if p.milliseconds is None else round(p.milliseconds, 1)},
             )
         elif "note" not in store:
             store["note"] = f"{path} has no remote_storage line"
-    store["stats"] = remote_stats
-    out["store"] = store
-    out["sharing"] = _plan_sharing(plan_path)
+    out["store"] = {key: _inert(value) for key, value in store.items()}
+    out["store"]["stats"] = remote_stats
+    out["sharing"] = [_inert(line) for line in _plan_sharing(plan_path)]
     return out
 
 
 def render_status(data: dict[str, Any]) -> str:
-    local, store = data["local"], data["store"]
+    """The text of ``kprov cache status``. Every value is shown through ``escaped`` even though
+    :func:`status` already escaped it: data handed in from elsewhere is no less foreign."""
+    local = {k: _inert(v) for k, v in data["local"].items()}
+    store = {k: _inert(v) for k, v in data["store"].items()}
     lines = []
     if local["available"]:
         full = f" ({local['fullness']:.0%} full)" if local.get("fullness") is not None else ""
@@ -105,12 +152,12 @@ def render_status(data: dict[str, Any]) -> str:
     else:
         lines.append("local cache: ccache did not answer (not installed?)")
     if store.get("configured"):
-        p = store["probe"]
+        p = {k: _inert(v) for k, v in store["probe"].items()}
         ms = "" if p["milliseconds"] is None else f" in {p['milliseconds']:.1f} ms"
         answer = {
             "answers": "answers", "refused": "REFUSED", "timeout": "TIMED OUT", "auth-failed": "AUTH FAILED",
             "forbidden": "FORBIDDEN", "unreachable": "UNREACHABLE", "error": "ERROR",
-        }[p["state"]]
+        }.get(p["state"], "ERROR")
         lines.append(f"store: {store['url']} as {store['user']} ({store['access']}): {answer}{ms}: {p['detail']}")
         lines.append(
             f"timeouts: connect {store['connect_timeout_ms'] or 'default'} ms, operation "
@@ -123,7 +170,7 @@ def render_status(data: dict[str, Any]) -> str:
         f"remote: hits {s['hit']}, misses {s['miss']}, errors {s['error']}, timeouts {s['timeout']}, writes {s['write']}"
     )
     for line in data["sharing"] or [GENERIC_SHARING]:
-        lines.append(f"hits: {line}")
+        lines.append(f"hits: {escaped(line)}")
     return "\n".join(lines) + "\n"
 
 

@@ -60,6 +60,8 @@ class PlanCommand(KprovApp, PlanningSwitches, InventorySwitches):
         plans = plan_inventory(
             found.hosts, found.groups, goals, load_catalog(), cache_secrets_dir=fleet_secrets_dir(self.inventory)
         )
+        # made after planning (a bad inventory makes none), each checked: never through a link,
+        # only in the running user's own 0700 directories, never overwritten
         ensure_secret_files(plans_secret_files(plans))
         if self.as_json:
             emit(render.render_json(fleet_json(plans)))
@@ -85,7 +87,7 @@ class FactsCommand(KprovApp, SourceSwitches):
         if self.as_json:
             emit(render.render_json(facts.to_dict()))
         else:
-            emit(render.render_yaml(facts.to_dict()))
+            emit(render.render_plain_yaml(facts.to_dict()))
         return 0
 
 
@@ -165,18 +167,19 @@ class ApplyCommand(KprovApp, PlanningSwitches, InventorySwitches):
 
 def store_secrets(plan: Plan, check: bool) -> None:
     """The store's users' secret files: made when missing (never overwritten, never printed); the
-    paths to copy to each client are said once."""
+    paths to copy to each client are said once. With ``check`` nothing is made: the existing ones
+    are checked as a real run would, the missing ones are said."""
     store = plan.ccache.store if plan.ccache.enabled else None
     if store is None:
         return
-    from provision.role.secrets import ensure_secret_file
+    from provision.role.secrets import ensure_secret_file, missing_secret_files
 
     own = plan.ccache.remote.user if plan.ccache.remote else None
+    if check:
+        for path in missing_secret_files((user.secret_file, user.name) for user in store.users):
+            say_line(f"kprov: would create the store secret {path} (--check creates nothing)")
+        return
     for user in store.users:
-        if check:
-            if not os.path.exists(user.secret_file):
-                say_line(f"kprov: would create the store secret {user.secret_file} (--check creates nothing)")
-            continue
         made = ensure_secret_file(user.secret_file, f"the secret of store user {user.name}")
         role = "writes" if user.write else "reads"
         if user.name != own:

@@ -245,8 +245,11 @@ class PlanningSwitches(SourceSwitches):
         from provision.calibration import DISTCC_MAX_LIMIT
         from provision.rules.addresses import parse_allow, parse_ip
         from provision.rules.distcc import parse_distcc_host
-        from provision.rules.names import parse_size
+        from provision.rules.names import check_owned_dir, parse_size
 
+        if self.ccache_dir is not None:
+            # by its path now, before any fact is read; what this host has there, once planned
+            check_owned_dir(self.ccache_dir, "--ccache-dir")
         if self.allow:
             parse_allow(tuple(self.allow), self.allow_public)
         if self.listen is not None:
@@ -288,6 +291,10 @@ class PlanningSwitches(SourceSwitches):
         )
 
     def make_plan(self) -> Plan:
+        return self.plan_with_facts()[1]
+
+    def plan_with_facts(self) -> tuple[HostFacts, Plan]:
+        """The facts read and the plan made from them (with --tree: its evaluated .config)."""
         from provision.facts.catalog import load_catalog
         from provision.planner import plan
 
@@ -300,7 +307,25 @@ class PlanningSwitches(SourceSwitches):
             from provision.tree.kconfig import tree_evaluation
 
             tree_eval = tree_evaluation(facts, goals, say=lambda line: say_line(f"kprov: {line}"))
-        return plan(facts, goals, load_catalog(), tree_eval)
+        planned = plan(facts, goals, load_catalog(), tree_eval)
+        if facts.source == "local":
+            self._check_ccache_dir_here(planned)
+        return facts, planned
+
+    def _check_ccache_dir_here(self, planned: Plan) -> None:
+        """The shared ccache directory as this host has it now (the role makes it root:kbuild 2775):
+        never a user's home, a directory everyone may write, or one holding other files."""
+        c = planned.ccache
+        if not c.enabled or c.private:
+            return
+        from provision.facts.local import found_dir
+        from provision.rules.names import check_found_dir
+
+        found = found_dir(c.dir)
+        if found is not None:
+            explicit = getattr(self, "_explicit_ccache_dir", self.ccache_dir) is not None
+            where = "--ccache-dir" if explicit else "the ccache directory"
+            check_found_dir(found.path, found.kind, found.world_writable, found.home_of, where)
 
 
 class InventorySwitches:
@@ -315,10 +340,14 @@ class InventorySwitches:
     def check_inventory(self) -> None:
         """An inventory that exists must be a file or a directory: Ansible would block on a FIFO
         and read a device forever. (A name that does not exist is left to Ansible: it may be a
-        host list such as ``web1,web2,``.)"""
+        host list such as ``web1,web2,``.) Ansible runs an inventory as code: one that anyone but
+        root or the running user could change is refused (provision.apply.trust)."""
+        from provision.apply.trust import check_inventory_trusted
+
         try:
             mode = os.stat(self.inventory).st_mode
         except (OSError, ValueError):
             return
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise UserError(f"-i {self.inventory}: not a regular file or a directory")
+        check_inventory_trusted(self.inventory)

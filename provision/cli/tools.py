@@ -5,7 +5,7 @@ from __future__ import annotations
 from plumbum import cli
 
 from provision.cli.app import Kprov, KprovApp, Text, Whole, emit
-from provision.errors import EnvironmentProblem, UserError
+from provision.errors import EnvironmentProblem, UserError, escaped
 from provision.model.goals import Goals
 from provision.model.schema import COMPILERS, DEBUG_INFO, LTO, TARGETS
 
@@ -108,10 +108,15 @@ class CollectionCommand(KprovApp):
     def main(self, *args):
         if args:
             raise UserError(f"kprov collection takes no arguments (got '{args[0]}')")
+        import shlex
         from pathlib import Path
 
         from provision.role.collection import FQCN, build
 
         tarball = build(Path(self.output))
-        emit(f"{tarball}\ninstall: ansible-galaxy collection install {tarball}\nuse: - role: {FQCN}\n")
+        # the path is the user's text: a newline or an escape sequence in it is shown, never acted on
+        emit(
+            f"{escaped(tarball)}\ninstall: ansible-galaxy collection install {escaped(shlex.quote(str(tarball)))}\n"
+            f"use: - role: {FQCN}\n"
+        )
         return 0

@@ -443,7 +443,10 @@ def load_ansible_facts_file(
 
 
 def goals_from(goals: Goals | Mapping | None) -> Goals:
-    """A Goals, a partial ``Goals.to_dict()`` (lists for tuples, as Ansible vars give them) or None."""
+    """A Goals, a partial ``Goals.to_dict()`` (lists for tuples, as Ansible vars give them) or None.
+
+    The role's ``kbuild_host_goals`` and ``kprov plan -i``'s both come through here: a key Goals
+    does not know, or a value of the wrong type, is a UserError naming it (never dropped)."""
     if goals is None:
         return Goals()
     if isinstance(goals, Goals):

@@ -5,6 +5,10 @@ store line from the file ``CCACHE_CONFIGPATH`` names (when this user may read it
 store directly: Redis with AUTH then a GET of a key that does not exist, over a raw socket; http
 with a GET of an object that does not exist, with basic auth. A refused connection, a timeout and
 a refused credential are different answers.
+
+A probe has one deadline for all of it (the name lookup, the connection, every request and every
+reply): a store that answers a byte at a time, or a name server that never answers, cannot keep
+``kprov cache status`` waiting longer than :data:`PROBE_DEADLINE_S`.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ import re
 import secrets
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 
-from provision.errors import UserError, shown
+from provision.errors import UserError, escaped, shown
 from provision.rules.store import check_secret_text, check_store_url, check_store_user
 
-#: kprov cache status waits this long for a store (connect, then each reply).
-PROBE_TIMEOUT_S = 1.0
+#: kprov cache status gives a store this long in all (name lookup, connect, every request and reply).
+PROBE_DEADLINE_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,25 @@ def _redis_cmd(*args: str) -> bytes:
     return out
 
 
-def _readline(sock: socket.socket) -> bytes:
+class _Deadline:
+    """The one deadline of a probe: each wait gets what is left of it, never a fresh timeout."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left; TimeoutError once there are none."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the probe's deadline passed")
+        return left
+
+
+def _readline(sock: socket.socket, deadline: _Deadline) -> bytes:
     data = b""
     while not data.endswith(b"\r\n"):
+        sock.settimeout(deadline.left())
         chunk = sock.recv(1)
         if not chunk:
             raise ConnectionResetError("the store closed the connection")
@@ -100,43 +121,81 @@ def _readline(sock: socket.socket) -> bytes:
     return data.strip()
 
 
+def _send(sock: socket.socket, data: bytes, deadline: _Deadline) -> None:
+    sock.settimeout(deadline.left())  # sendall's timeout bounds the whole send
+    sock.sendall(data)
+
+
 def _host_port(url: str) -> tuple[str, int, str]:
     u = check_store_url(url, "store URL")
     return u.host.strip("[]"), u.port, u.path
 
 
-def _connect(host: str, port: int, timeout: float) -> socket.socket:
-    return socket.create_connection((host, port), timeout=timeout)
+def _addresses(host: str, port: int, deadline: _Deadline) -> list[tuple]:
+    """getaddrinfo within the deadline: the lookup runs in a daemon thread that is left behind
+    when the name server does not answer in time (getaddrinfo itself cannot be interrupted)."""
+    found: dict[str, object] = {}
+
+    def lookup() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            found["error"] = exc
+
+    worker = threading.Thread(target=lookup, name="kprov-store-lookup", daemon=True)
+    worker.start()
+    worker.join(deadline.left())
+    if worker.is_alive():
+        raise TimeoutError("the store's name did not resolve in time")
+    if "error" in found:
+        raise found["error"]  # type: ignore[misc]
+    return found["infos"]  # type: ignore[return-value]
 
 
-def _failure(exc: BaseException, started: float) -> Probe:
+def _connect(host: str, port: int, deadline: _Deadline) -> socket.socket:
+    failure: OSError = OSError(f"{host} has no address")
+    for family, kind, proto, _, address in _addresses(host, port, deadline):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(deadline.left())
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            failure = exc
+            continue
+        return sock
+    raise failure
+
+
+def _failure(exc: BaseException, started: float, budget: float) -> Probe:
     ms = (time.monotonic() - started) * 1000
     if isinstance(exc, ConnectionRefusedError):
         return Probe("refused", "connection refused: nothing listens there (or a firewall rejects)", ms)
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return Probe("timeout", f"no answer within {PROBE_TIMEOUT_S * 1000:.0f} ms: the store is hung or a firewall drops", ms)
-    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return Probe("unreachable", f"no route: {exc.strerror}", ms)
+        return Probe("timeout", f"no answer within {budget * 1000:.0f} ms: the store is hung or a firewall drops", ms)
     if isinstance(exc, socket.gaierror):
         return Probe("unreachable", f"the name does not resolve: {exc.strerror}", ms)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return Probe("unreachable", f"no route: {exc.strerror}", ms)
     return Probe("error", " ".join(str(exc).split()), ms)
 
 
-def probe_redis(url: str, user: str, secret: str, timeout: float = PROBE_TIMEOUT_S) -> Probe:
-    """AUTH, then GET of a key that does not exist: what ccache does on a miss."""
+def probe_redis(url: str, user: str, secret: str, timeout: float = PROBE_DEADLINE_S) -> Probe:
+    """AUTH, then GET of a key that does not exist: what ccache does on a miss. ``timeout`` is the
+    whole probe's deadline."""
     host, port, _ = _host_port(url)
     started = time.monotonic()
+    deadline = _Deadline(timeout)
     try:
-        with _connect(host, port, timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(_redis_cmd("AUTH", user, secret))
-            reply = _readline(sock)
+        with _connect(host, port, deadline) as sock:
+            _send(sock, _redis_cmd("AUTH", user, secret), deadline)
+            reply = _readline(sock, deadline)
             if reply.startswith(b"-"):
                 ms = (time.monotonic() - started) * 1000
                 word = reply[1:].split(b" ", 1)[0].decode("ascii", "replace")
-                return Probe("auth-failed", f"AUTH refused ({word}): wrong user or password, or the user is off", ms)
-            sock.sendall(_redis_cmd("GET", f"ccache:kprov-status-{secrets.token_hex(8)}"))
-            reply = _readline(sock)
+                return Probe("auth-failed", f"AUTH refused ({escaped(word[:40])}): wrong user or password, or the user is off", ms)
+            _send(sock, _redis_cmd("GET", f"ccache:kprov-status-{secrets.token_hex(8)}"), deadline)
+            reply = _readline(sock, deadline)
             ms = (time.monotonic() - started) * 1000
             if reply == b"$-1":
                 return Probe("answers", "AUTH accepted, GET of a missing key answered", ms)
@@ -144,13 +203,15 @@ def probe_redis(url: str, user: str, secret: str, timeout: float = PROBE_TIMEOUT
                 return Probe("forbidden", "AUTH accepted but GET is not allowed for this user", ms)
             return Probe("error", f"unexpected reply {shown(reply.decode('ascii', 'replace')[:60])}", ms)
     except (OSError, ConnectionError) as exc:
-        return _failure(exc, started)
+        return _failure(exc, started, timeout)
 
 
-def probe_http(url: str, user: str, secret: str, timeout: float = PROBE_TIMEOUT_S) -> Probe:
-    """GET of an object that does not exist, with basic auth: 404 means the store answers."""
+def probe_http(url: str, user: str, secret: str, timeout: float = PROBE_DEADLINE_S) -> Probe:
+    """GET of an object that does not exist, with basic auth: 404 means the store answers.
+    ``timeout`` is the whole probe's deadline."""
     host, port, path = _host_port(url)
     started = time.monotonic()
+    deadline = _Deadline(timeout)
     auth = base64.b64encode(f"{user}:{secret}".encode("ascii")).decode("ascii")
     target = f"{path}kprov-status-{secrets.token_hex(8)}"
     request = (
@@ -158,12 +219,11 @@ def probe_http(url: str, user: str, secret: str, timeout: float = PROBE_TIMEOUT_
         "Connection: close\r\nUser-Agent: kprov\r\n\r\n"
     ).encode("ascii")
     try:
-        with _connect(host, port, timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(request)
-            status = _readline(sock).decode("ascii", "replace")
+        with _connect(host, port, deadline) as sock:
+            _send(sock, request, deadline)
+            status = _readline(sock, deadline).decode("ascii", "replace")
     except (OSError, ConnectionError) as exc:
-        return _failure(exc, started)
+        return _failure(exc, started, timeout)
     ms = (time.monotonic() - started) * 1000
     parts = status.split(" ", 2)
     code = parts[1] if len(parts) > 1 else ""
@@ -178,7 +238,7 @@ def probe_http(url: str, user: str, secret: str, timeout: float = PROBE_TIMEOUT_
     return Probe("error", f"unexpected answer {shown(status[:60])}", ms)
 
 
-def probe(remote: RemoteLine, timeout: float = PROBE_TIMEOUT_S) -> Probe:
+def probe(remote: RemoteLine, timeout: float = PROBE_DEADLINE_S) -> Probe:
     fn = probe_redis if remote.url.startswith("redis://") else probe_http
     return fn(remote.url, remote.user, remote.secret, timeout)
 

@@ -15,16 +15,20 @@ kprov reads on a user's word (facts files, a tree's Makefile, .config, changes.r
 from __future__ import annotations
 
 import dataclasses
+import grp
 import importlib.util
 import json
 import os
 import platform
+import pwd
 import shutil
 import socket
+import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 from provision.errors import UserError
 from provision.facts.files import absolute_path, current_dir, parse_json, read_text
@@ -40,6 +44,7 @@ from provision.model.facts import (
 )
 from provision.paths import SHARED_CCACHE_DIR
 from provision.resources import role_dir
+from provision.rules.names import CCACHE_ENTRIES
 
 _SYSPROBE: ModuleType | None = None
 
@@ -262,6 +267,76 @@ def default_ccache_dir() -> str:
         return str(legacy)
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return str(Path(xdg) / "ccache")
+
+
+#: The group the role hands the shared ccache directory to (its kbuild_host_ccache_group default).
+CCACHE_GROUP = "kbuild"
+
+
+class FoundDir(NamedTuple):
+    """A directory as this host has it now (what rules.names.check_found_dir judges)."""
+
+    path: str
+    kind: str  # one of rules.names.FOUND_DIR_KINDS
+    world_writable: bool = False  # mode o+w (such as /var/tmp)
+    home_of: str = ""  # the account whose home directory it is, "" for none
+
+
+def found_dir(path: str | os.PathLike) -> FoundDir | None:
+    """What ``path`` is now: missing, a symbolic link, not a directory, empty, a ccache cache
+    (nothing but ccache's own entries), already root:kbuild 2775 as the role leaves it, or a
+    directory holding other files; whether everyone may write it; whose home directory it is in
+    the account database. None when it cannot be read (the role's kbuild_host_paths looks again
+    on the host, as root)."""
+    text = os.path.normpath(absolute_path(path))
+    try:
+        st = os.lstat(text)
+    except (FileNotFoundError, NotADirectoryError):
+        return FoundDir(text, "missing", home_of=_home_of(text))
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return FoundDir(text, "symlink")
+    if not stat.S_ISDIR(st.st_mode):
+        return FoundDir(text, "not_a_directory")
+    try:
+        with os.scandir(text) as entries:  # stops at the first foreign entry: never lists a huge tree
+            names = [e.name for e, _ in zip(entries, range(len(CCACHE_ENTRIES) + 1))]
+    except OSError:
+        return None
+    if not names:
+        kind = "empty"
+    elif all(n in CCACHE_ENTRIES for n in names):
+        kind = "ccache"
+    elif st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o2775 and _group_name(st.st_gid) == CCACHE_GROUP:
+        kind = "shared"  # as the role leaves it: handing it over again changes nothing
+    else:
+        kind = "other"
+    return FoundDir(text, kind, bool(st.st_mode & 0o002), _home_of(text))
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
+def _home_of(path: str) -> str:
+    """The first account whose home directory is ``path`` (as written, or once links are resolved)."""
+    real = os.path.realpath(path)
+    names = {os.path.basename(path), os.path.basename(real)}
+    try:
+        accounts = pwd.getpwall()
+    except OSError:  # pragma: no cover - an account database that cannot be listed
+        return ""
+    for account in accounts:
+        home = os.path.normpath(account.pw_dir or "/")
+        if home == "/":
+            continue
+        if home in (path, real) or (os.path.basename(home) in names and os.path.realpath(home) == real):
+            return account.pw_name
+    return ""
 
 
 def default_ipv4() -> str | None:

@@ -9,6 +9,10 @@ from both sides, so ``kprov plan -i`` shows what the role will write:
   hostvars-shaped data (the inventory variables ``ansible-inventory`` lists and the setup facts
   the gather run returned) with the very same :func:`farm_from_hostvars`, then plans each host.
 
+The inventory groups of the farm and of the shared cache are named by role variables
+(:data:`GROUP_VARS`); both sides check them with :func:`fleet_group_names`, so a name that is
+not an inventory group name (a list, text with spaces) is a one-line error on both.
+
 A member's farm address is its ``kbuild_host_farm_address``, else the address of its default
 IPv4 (then IPv6) route; its subnet, for ``farm_allow_subnets``, is the one its facts give for that
 address. A host outside both groups is planned exactly as a single host would be.
@@ -38,7 +42,7 @@ from provision.fleet.members import (
 from provision.model.goals import CacheRemoteGoal, CacheUser
 from provision.model.plan import Plan
 from provision.rules.addresses import parse_ip
-from provision.rules.names import check_path
+from provision.rules.names import check_arg_path, check_group_name
 from provision.rules.store import (
     CACHE_DEFAULT_PORTS,
     check_store_user,
@@ -52,6 +56,49 @@ SERVER_GROUP_VAR = "kbuild_host_distcc_server_group"
 
 
 CLIENT_GROUP_VAR = "kbuild_host_distcc_client_group"
+
+
+#: Inventory groups of the shared compile cache (role variables with these defaults).
+STORE_GROUP = "ccache_store"
+
+
+WRITER_GROUP = "ccache_writers"
+
+
+STORE_GROUP_VAR = "kbuild_host_ccache_store_group"
+
+
+WRITER_GROUP_VAR = "kbuild_host_ccache_writer_group"
+
+
+#: Every role variable that names inventory groups, with the role's default (defaults/main.yml).
+GROUP_VARS = {
+    SERVER_GROUP_VAR: SERVER_GROUP,
+    CLIENT_GROUP_VAR: CLIENT_GROUP,
+    STORE_GROUP_VAR: STORE_GROUP,
+    WRITER_GROUP_VAR: WRITER_GROUP,
+}
+
+
+def fleet_group_names(variables: Mapping[str, Any]) -> dict[str, str]:
+    """The inventory groups a host's variables name (:data:`GROUP_VARS`, the role's default for
+    each one not set), each an inventory group name; UserError names the variable.
+
+    ``kprov plan -i`` reads a host's inventory variables through this, and the role's farm and
+    cache filters read the values the role hands them through it too.
+    """
+    out = {}
+    for var, default in GROUP_VARS.items():
+        value = variables.get(var)
+        out[var] = default if value is None else check_group_name(value, var)
+    return out
+
+
+def _checked_groups(**given: str) -> dict[str, str]:
+    """The group names a role filter was handed, by variable, through :func:`fleet_group_names`."""
+    names = {SERVER_GROUP_VAR: "server_group", CLIENT_GROUP_VAR: "client_group",
+             STORE_GROUP_VAR: "store_group", WRITER_GROUP_VAR: "writer_group"}
+    return fleet_group_names({var: given[arg] for var, arg in names.items() if arg in given})
 
 
 def _get(mapping: Any, key: str) -> Any:
@@ -206,6 +253,7 @@ def farm_goals_from_hostvars(
     ``kbuild_host_goals`` for a server outside the play).
     """
     goals = dict(goals or {})
+    _checked_groups(server_group=server_group, client_group=client_group)
     servers = _group(groups, server_group)
     clients = _group(groups, client_group)
     if host not in servers and host not in clients:
@@ -216,19 +264,6 @@ def farm_goals_from_hostvars(
         refused = farm.refused
         jobs = {s: _server_jobs(s, hostvars) for s in servers if s != host and s not in refused}
     return farm.goals_for(host, goals, jobs).merged_dict(goals)
-
-
-#: Inventory groups of the shared compile cache (role variables with these defaults).
-STORE_GROUP = "ccache_store"
-
-
-WRITER_GROUP = "ccache_writers"
-
-
-STORE_GROUP_VAR = "kbuild_host_ccache_store_group"
-
-
-WRITER_GROUP_VAR = "kbuild_host_ccache_writer_group"
 
 
 def cache_store_of(groups: Any, store_group: str = STORE_GROUP) -> str | None:
@@ -269,12 +304,13 @@ def cache_goals_from_hostvars(
     part is excluded with the reason in its plan.
     """
     goals = dict(goals or {})
+    _checked_groups(store_group=store_group, writer_group=writer_group)
     store = cache_store_of(groups, store_group)
     if store is None:
         return goals
     writers = set(_group(groups, writer_group))
     fleet = list(dict.fromkeys(_group(groups, "all") or [store, host]))
-    secrets_dir = check_path(secrets_dir, "the fleet's secrets directory")
+    secrets_dir = check_arg_path(secrets_dir, "the fleet's secrets directory")
     store_member = member_from_hostvars(store, hostvars)
     if not store_member.address:
         raise UserError(

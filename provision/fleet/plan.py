@@ -14,6 +14,7 @@ from provision.facts.ansible import goals_from
 from provision.fleet.farm import CLIENT_GROUP, SERVER_GROUP
 from provision.fleet.hostvars import (
     CLIENT_GROUP_VAR,
+    GROUP_VARS,
     SERVER_GROUP_VAR,
     STORE_GROUP,
     STORE_GROUP_VAR,
@@ -22,6 +23,7 @@ from provision.fleet.hostvars import (
     cache_goals_from_hostvars,
     cache_store_of,
     farm_from_hostvars,
+    fleet_group_names,
 )
 from provision.fleet.members import (
     TOOLCHAIN_VAR,
@@ -234,37 +236,46 @@ def plan_inventory(hosts: Mapping[str, Any], groups: Mapping[str, Iterable[str]]
     ``hosts`` maps inventory names to :class:`provision.apply.inventory.InventoryHost` (setup facts,
     probe, inventory variables). As in ``kprov apply -i``: the goals the user set on the command
     line are every host's ``kbuild_host_goals``; without any, each host's own ``kbuild_host_goals``
-    from the inventory is. Facts are read with each host's goals (its build and ccache dirs).
+    from the inventory is (an unknown key or a value of the wrong type is an error naming the host
+    and the key). The inventory groups of the farm and of the shared cache are the ones the hosts'
+    variables name, read as the role reads them (:func:`provision.fleet.hostvars.fleet_group_names`).
+    Facts are read with each host's goals (its build and ccache dirs).
     """
 
     cli_goals = goals_extravars(goals)
-    server_group = _one_value(hosts, SERVER_GROUP_VAR, SERVER_GROUP)
-    client_group = _one_value(hosts, CLIENT_GROUP_VAR, CLIENT_GROUP)
+    names = _group_names(hosts)
     goals_by_host: dict[str, Goals] = {}
     facts_by_host: dict[str, HostFacts] = {}
     host_vars: dict[str, dict[str, Any]] = {}
     for name, host in hosts.items():
         try:
-            host_goals = goals if cli_goals else goals_from(host.vars.get("kbuild_host_goals") or {})
+            host_goals = goals if cli_goals else goals_from(host.vars.get("kbuild_host_goals"))
         except UserError as exc:
             raise UserError(f"host {name}: {exc}") from None
         facts_by_host[name] = host.facts(build_dir=host_goals.build_dir, ccache_dir=host_goals.ccache_dir)
         goals_by_host[name] = host_goals
         host_vars[name] = host.hostvars()
     return plan_fleet(
-        facts_by_host, groups, goals, catalog, server_group, client_group,
+        facts_by_host, groups, goals, catalog, names[SERVER_GROUP_VAR], names[CLIENT_GROUP_VAR],
         host_vars=host_vars, goals_by_host=goals_by_host, cache_secrets_dir=cache_secrets_dir,
-        store_group=_one_value(hosts, STORE_GROUP_VAR, STORE_GROUP),
-        writer_group=_one_value(hosts, WRITER_GROUP_VAR, WRITER_GROUP),
+        store_group=names[STORE_GROUP_VAR], writer_group=names[WRITER_GROUP_VAR],
     )
 
 
-def _one_value(hosts: Mapping[str, Any], var: str, default: str) -> str:
-    """A role variable that must be the same on every host (the farm's group names)."""
-    values: dict[str, str] = {}
+def _group_names(hosts: Mapping[str, Any]) -> dict[str, str]:
+    """The inventory groups the hosts' variables name, one per variable for the whole inventory
+    (one play plans one farm and one shared cache); an error names the host or the two that differ."""
+    seen: dict[str, dict[str, str]] = {var: {} for var in GROUP_VARS}
     for name, host in hosts.items():
-        values.setdefault(str(host.vars.get(var) or default), name)
-    if len(values) > 1:
-        (a, ha), (b, hb) = list(values.items())[:2]
-        raise UserError(f"{var} is '{a}' on {ha} but '{b}' on {hb}: one inventory, one distcc farm")
-    return next(iter(values), default)
+        try:
+            named = fleet_group_names(host.vars)
+        except UserError as exc:
+            raise UserError(f"host {name}: {exc}") from None
+        for var, value in named.items():
+            seen[var].setdefault(value, name)
+    for var, values in seen.items():
+        if len(values) > 1:
+            (a, ha), (b, hb) = list(values.items())[:2]
+            what = "one distcc farm" if var in (SERVER_GROUP_VAR, CLIENT_GROUP_VAR) else "one shared compile cache"
+            raise UserError(f"{var} is '{a}' on {ha} but '{b}' on {hb}: one inventory, {what}")
+    return {var: next(iter(values), GROUP_VARS[var]) for var, values in seen.items()}

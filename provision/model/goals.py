@@ -1,11 +1,16 @@
 """What the user asks for: :class:`Goals` (every switch of ``kprov plan``/``apply`` and every key
-of ``kbuild_host_goals``), /etc/hosts entries (checked: unicast addresses, host names, loopback
-names kept for loopback), the shared cache's users, and the goals a command line changed.
+of ``kbuild_host_goals``; a key it does not know is refused), /etc/hosts entries (checked:
+unicast addresses, host names, loopback names kept for loopback), the shared cache's users, and
+the goals a command line changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
 import ipaddress
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +103,55 @@ class Goals(Serialisable):
     ccache_toolchains: int = 1  # distinct toolchains among the store's clients (a fleet knows)
     ccache_fleet_role: str = ""  # fleet: store, writer, reader, or "excluded: why"
     ccache_fleet_notes: tuple[str, ...] = ()  # fleet: why the cache is partitioned, and by what
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | None = None) -> Goals:
+        """Goals from a partial ``to_dict()`` (``kbuild_host_goals``): a key Goals does not know,
+        at the top or in an object it holds, is refused, never dropped (``ccache_privat: true``
+        would otherwise plan a shared cache)."""
+        where = cls.__name__ if where is None else where
+        _refuse_unknown_keys(cls, data, where)
+        return super().from_dict(data, where)
+
+
+@functools.cache
+def _fields(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _held_dataclass(tp: Any) -> type | None:
+    """The dataclass a field holds (itself, optional, or as the items of a tuple), if any."""
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return tp
+    for arg in typing.get_args(tp):
+        found = _held_dataclass(arg) if arg is not Ellipsis else None
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_unknown_keys(cls: type, data: Any, where: str) -> None:
+    """UserError naming the first key of ``data`` (and of the objects in it) that ``cls`` lacks."""
+    if not isinstance(data, Mapping):
+        return  # from_dict says what is wrong with it
+    fields = _fields(cls)
+    at = f"{where}: " if where else ""
+    for key in data:
+        if key not in fields:
+            near = difflib.get_close_matches(key, list(fields), n=1) if isinstance(key, str) else []
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise UserError(f"{at}unknown key {shown(key)}{hint}")
+    for name, tp in fields.items():
+        inner = _held_dataclass(tp)
+        if inner is None or name not in data:
+            continue
+        value, here = data[name], f"{where}.{name}" if where else name
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                _refuse_unknown_keys(inner, item, f"{here}[{i}]")
+        else:
+            _refuse_unknown_keys(inner, value, here)
 
 
 def check_host_entry(address: Any, names: Any, where: str = "host entry") -> HostEntry:

@@ -17,12 +17,13 @@ from provision.fleet.host import plan_from_ansible
 from provision.fleet.hostvars import (
     cache_goals_from_hostvars,
     farm_goals_from_hostvars,
+    fleet_group_names,
     secret_files,
 )
 from provision.fleet.members import farm_toolchain
 from provision.model.goals import check_host_entries
 from provision.role.checks import check_role_vars
-from provision.role.secrets import ensure_secret_files
+from provision.role.secrets import ensure_secret_files, missing_secret_files
 from provision.role.store_files import (
     check_compiler_check,
     check_remote,
@@ -50,14 +51,19 @@ __all__ = [
     "check_account_name", "check_buildenv", "check_compiler_check", "check_distcc_hosts", "check_flag",
     "check_host_entries", "check_listen", "check_owned_dir", "check_path", "check_remote", "check_role_vars",
     "check_size_bytes", "check_sloppiness", "check_store", "check_sysctls", "facts_from_ansible", "farm_goals_from_hostvars",
+    "fleet_group_names",
     "farm_toolchain", "nginx_user_file_lines", "parse_allow", "plain_data", "plan_from_ansible", "redis_acl_lines",
     "remote_storage_line",
 ]
 
 
-def cache_goals(*args: Any) -> dict:
+def cache_goals(*args: Any, check_mode: bool = False) -> dict:
     """:func:`provision.fleet.hostvars.cache_goals_from_hostvars`, then the secret files those goals
-    name are made on the controller when missing (never overwritten)."""
+    name are made on the controller when missing (never overwritten). In check mode nothing is
+    made: what exists is checked the same way (the role then reports the missing ones)."""
     goals = cache_goals_from_hostvars(*args)
-    ensure_secret_files(secret_files(goals))
+    if check_mode:
+        missing_secret_files(secret_files(goals))
+    else:
+        ensure_secret_files(secret_files(goals))
     return goals

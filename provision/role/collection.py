@@ -13,9 +13,11 @@ controller, so the controller needs kprov installed either way (the filters say 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from provision import __version__
-from provision.errors import EnvironmentProblem, UserError
+from provision.errors import EnvironmentProblem, KprovError, UserError, escaped
 from provision.resources import playbooks_dir, role_dir
 
 NAMESPACE = "kprov"
@@ -146,20 +148,87 @@ def _galaxy() -> str:
     return found
 
 
-def build(output: Path) -> Path:
-    """Build ``kprov-kbuild-<version>.tar.gz`` into ``output``; return the tarball's path."""
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise UserError(f"--output {output}: not a directory")
-    output.mkdir(parents=True, exist_ok=True)
-    tarball = output / f"{NAMESPACE}-{NAME}-{__version__}.tar.gz"
-    with tempfile.TemporaryDirectory(prefix="kprov-collection-") as tmp:
-        src = stage(Path(tmp) / "src")
-        proc = subprocess.run(
-            [_galaxy(), "collection", "build", "--force", "--output-path", str(output), str(src)],
-            capture_output=True, text=True, check=False,
+#: Errors of the output directory that are the host's, not the path's: exit 1, not 2.
+_HOST_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM})
+
+
+def _output_error(output: Path, exc: OSError, doing: str = "") -> KprovError:
+    """A failure to make or write ``--output``, as one line: the path is the user's (exit 2)
+    unless the host ran out of room or failed (exit 1)."""
+    kind = EnvironmentProblem if exc.errno in _HOST_ERRNOS else UserError
+    return kind(f"--output {escaped(output)}: {doing}{exc.strerror or exc}")
+
+
+def _output_dir(output: Path) -> Path:
+    """``output``, made when missing; a one-line error for what cannot be a directory to write in
+    (a regular file, a symlink to nothing, a path under a file, /proc)."""
+    try:
+        if output.is_symlink() and not output.exists():
+            raise UserError(f"--output {escaped(output)}: a symlink to nothing")
+        if output.exists() and not output.is_dir():
+            raise UserError(f"--output {escaped(output)}: not a directory")
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _output_error(output, exc) from None
+    return output
+
+
+def _check_target(tarball: Path) -> None:
+    """Refuse to replace anything at ``tarball`` but a regular file of the caller's own: a symlink
+    planted there (to a file of root's) is never written through, and no directory, FIFO or other
+    user's file is replaced."""
+    try:
+        info = os.lstat(tarball)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _output_error(tarball.parent, exc) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UserError(f"{escaped(tarball)} is a symlink: kprov writes the tarball only over a regular file of yours")
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(f"{escaped(tarball)} exists and is not a regular file: remove it or choose another --output")
+    if info.st_uid != os.geteuid():
+        raise UserError(
+            f"{escaped(tarball)} belongs to uid {info.st_uid}, not to you: remove it or choose another --output"
         )
-    if proc.returncode != 0 or not tarball.is_file():
-        detail = " ".join((proc.stderr or proc.stdout).split())[-300:]
-        raise EnvironmentProblem(f"ansible-galaxy collection build failed: {detail}")
+
+
+def build(output: Path) -> Path:
+    """Build ``kprov-kbuild-<version>.tar.gz`` into ``output``; return the tarball's path.
+
+    ansible-galaxy writes into a new private directory inside ``output`` (mode 0700, made with
+    O_EXCL semantics by :func:`tempfile.mkdtemp`), and the finished tarball is renamed into place:
+    a rename replaces the directory entry and never follows a symlink there. What already stands at
+    the tarball's name must be a regular file of the caller's own, checked before the build and
+    again just before the rename; nothing is built when it is not.
+    """
+    output = _output_dir(Path(output))
+    tarball = output / f"{NAMESPACE}-{NAME}-{__version__}.tar.gz"
+    _check_target(tarball)
+    galaxy = _galaxy()
+    try:
+        private = Path(tempfile.mkdtemp(prefix=".kprov-collection-", dir=output))
+    except OSError as exc:
+        raise _output_error(output, exc, "cannot write in it: ") from None
+    try:
+        try:
+            with tempfile.TemporaryDirectory(prefix="kprov-collection-") as tmp:
+                src = stage(Path(tmp) / "src")
+                proc = subprocess.run(
+                    [galaxy, "collection", "build", "--output-path", str(private), str(src)],
+                    capture_output=True, text=True, check=False,
+                )
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot stage the collection: {exc.strerror or exc}") from None
+        built = private / tarball.name
+        if proc.returncode != 0 or not built.is_file() or built.is_symlink():
+            detail = " ".join((proc.stderr or proc.stdout).split())[-300:]
+            raise EnvironmentProblem(f"ansible-galaxy collection build failed: {detail}")
+        _check_target(tarball)
+        try:
+            os.rename(built, tarball)
+        except OSError as exc:
+            raise _output_error(output, exc, "cannot put the tarball there: ") from None
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return tarball

@@ -1,4 +1,5 @@
-"""Addresses, networks and host names: what users, facts files and role variables may say of them.
+"""Addresses, networks, host names and inventory group names: what users, facts files,
+inventories and role variables may say of them.
 
 The CLI, the planner and the kbuild_host role (through its filter plugin) all call these functions
 (``provision.rules`` holds one module per domain), so a rule is never written twice. Pure functions (no I/O). Each raises :class:`UserError` with one
@@ -353,6 +354,26 @@ def own_addresses(addresses: Iterable[Any]) -> frozenset[IPAddress]:
     return frozenset(out)
 
 
+def check_host_address(text: Any, where: str) -> IPAddress:
+    """One concrete unicast address of a host, as a daemon binds it or a client connects to it:
+    not the unspecified address (``0.0.0.0``, ``::``), nor in :data:`NOT_A_HOST` (multicast,
+    broadcast and reserved space, IPv4-mapped spellings of those), nor IPv6 link-local (it needs
+    an interface scope, which kprov never accepts). Returned normalised."""
+    ip = parse_address(text, where)
+    shown_ip = where_value(where, text)
+    if int(ip) == 0:
+        raise UserError(f"{shown_ip} is the unspecified address: it stands for every address of a host, not one host")
+    bad = not_a_host(ipaddress.ip_network(ip))
+    if bad is not None:
+        raise UserError(f"{shown_ip} is not a unicast address of a host (it lies in {bad})")
+    if ip.version == 6 and ip in _LINK_LOCAL_V6:
+        raise UserError(
+            f"{shown_ip} is link-local: it needs an interface scope (%eth0), which kprov does not accept; "
+            "give a global or unique-local address"
+        )
+    return ip
+
+
 def check_listen(
     text: Any,
     allow: Iterable[str],
@@ -371,14 +392,12 @@ def check_listen(
     shown_ip = where_value(where, text)
     if int(ip) == 0:
         raise UserError(f"{shown_ip} binds every address of the host; give the one address distccd should listen on")
-    bad = not_a_host(ipaddress.ip_network(ip))
-    if bad is not None:
-        raise UserError(f"{shown_ip} is not a unicast address of a host (it lies in {bad})")
     if ip.version == 6 and ip in _LINK_LOCAL_V6:
         raise UserError(
             f"{shown_ip} is link-local: it needs an interface scope, which distccd's --listen cannot "
             "carry; give a global or unique-local address"
         )
+    ip = check_host_address(text, where)
     family = allow_family(allow)
     if family == 4 and ip.version == 6:
         raise UserError(
@@ -429,3 +448,8 @@ def check_hostname(name: Any, where: str) -> str:
             "inner hyphens and dots; not an address)"
         )
     return name
+
+
+#: An inventory group name as Ansible's own rule has it (a valid variable name: letters, digits
+#: and underscores, not starting with a digit; Ansible warns about anything else and may rewrite
+#: it), in ASCII.

@@ -1,6 +1,8 @@
 """Names, sizes, versions and paths: account and kernel arch names, sizes with binary units,
 version strings, whole numbers and flags from YAML or JSON, absolute paths in a safe character
-set, directories kprov may hand to a group, ccache sloppiness, package names and area tags.
+set (and, for paths only ever handed over as an argument, a wider one), directories kprov may
+hand to a group (by their path, and as the host found them), ccache sloppiness, package names
+and area tags.
 """
 
 from __future__ import annotations
@@ -156,9 +158,25 @@ _PATH = re.compile(r"[A-Za-z0-9._+@/-]+", re.ASCII)
 PATH_MAX = 4095
 
 
-#: The role makes the ccache directory root:GROUP mode 2775: never one of these or a directory in them.
+#: The role makes the ccache directory root:GROUP mode 2775: never one of these trees or a directory
+#: in them (the system's programs, configuration, kernel interfaces, logs, spools and mail, package
+#: managers' databases).
 SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
-               "/sbin", "/sys", "/usr")
+               "/sbin", "/sys", "/usr", "/var/lock", "/var/log", "/var/mail", "/var/run", "/var/spool",
+               "/var/cache/apt", "/var/cache/debconf", "/var/lib/apk", "/var/lib/apt", "/var/lib/dnf", "/var/lib/dpkg",
+               "/var/lib/pacman", "/var/lib/rpm", "/var/lib/yum", "/var/lib/zypp")
+
+
+#: ... nor one of these directories themselves (a directory of its own below them is fine, such as
+#: /var/cache/ccache or /home/alice/ccache). One level (``/home``, ``/root``, ``/var``, ``/tmp``) is
+#: refused anyway; a user's home directory itself is refused from the host's account database
+#: (:func:`check_found_dir`).
+SYSTEM_ROOTS = ("/var/backups", "/var/cache", "/var/crash", "/var/empty", "/var/lib", "/var/local", "/var/opt",
+                "/var/tmp", "/var/www")
+
+
+#: A path through one of these names is someone's keys, never a cache.
+_KEY_DIRS = (".ssh", ".gnupg")
 
 
 def check_path(text: Any, where: str) -> str:
@@ -186,13 +204,89 @@ def check_path(text: Any, where: str) -> str:
 
 def check_owned_dir(text: Any, where: str) -> str:
     """A directory the role creates and hands to a group: a path at least two levels deep that is
-    not a system directory or inside one."""
+    not a system directory or inside one (:data:`SYSTEM_DIRS`, :data:`SYSTEM_ROOTS`), nor a path
+    through a ``.ssh`` or ``.gnupg`` directory. What only the host can tell (the directory holds
+    other files, everyone may write it, it is a user's home) is :func:`check_found_dir`'s."""
     path = check_path(text, where)
     if path.count("/") < 2:
         raise UserError(f"{where_value(where, text)}: give a directory of its own, at least two levels deep (e.g. /var/cache/ccache)")
-    if any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS):
+    if any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS) or path in SYSTEM_ROOTS:
         raise UserError(f"{where_value(where, text)}: a system directory; give a directory of its own (e.g. /var/cache/ccache)")
+    if any(part in _KEY_DIRS for part in path.split("/")):
+        raise UserError(f"{where_value(where, text)}: a directory of keys; give a directory of its own (e.g. /var/cache/ccache)")
     return path
+
+
+#: What kprov found at a directory it would hand to a group (facts.local.found_dir): nothing,
+#: an empty directory, a ccache cache (nothing but ccache's own entries), a directory already as
+#: the role leaves it (root:kbuild 2775: handing it over again changes nothing), a directory
+#: holding anything else, something that is not a directory, or a symbolic link.
+FOUND_DIR_KINDS = ("missing", "empty", "ccache", "shared", "other", "not_a_directory", "symlink")
+
+
+#: The entries of a ccache cache directory (ccache 3 and 4): the sixteen first-level
+#: subdirectories, its temporary and lock directories, its configuration, stats and tag files.
+CCACHE_ENTRIES = frozenset("0123456789abcdef") | {"tmp", "lock", "ccache.conf", "stats", "CACHEDIR.TAG"}
+
+
+def check_found_dir(path: str, kind: str, world_writable: bool, home_of: str, where: str) -> str:
+    """The directory kprov would make root:GROUP 2775, as the host showed it: refused when it is
+    no directory, a user's home directory, writable by everyone (``/var/tmp``: it would lose its
+    sticky bit) or already holding files that are not a ccache cache (a database, a spool,
+    someone's files: they would become the group's to rewrite), unless it is root:GROUP 2775
+    already. A symbolic link is the root-safety check's to refuse (every path kprov writes as
+    root: apply.checks and the role's kbuild_host_paths), before anything is written. The role's
+    kbuild_host_paths module judges a managed host the same way."""
+    at = f"{where} {shown(path, PATH_MAX)}"  # a path that passed check_owned_dir: shown whole
+    if kind not in FOUND_DIR_KINDS:
+        raise UserError(f"{at}: found {shown(kind)}, expected one of {', '.join(FOUND_DIR_KINDS)}")
+    if kind == "symlink":
+        return path
+    if kind == "not_a_directory":
+        raise UserError(f"{at}: exists and is not a directory")
+    if home_of:
+        raise UserError(f"{at}: the home directory of {shown(home_of)}; give a directory of its own (e.g. /var/cache/ccache)")
+    if world_writable:
+        raise UserError(
+            f"{at}: writable by everyone; kprov would make it root:kbuild 2775 (and drop a sticky bit): "
+            "give a directory of its own (e.g. /var/cache/ccache)"
+        )
+    if kind == "other":
+        raise UserError(
+            f"{at}: already holds files that are not a ccache cache; the group would be able to rewrite them: "
+            "give an empty or new directory (e.g. /var/cache/ccache)"
+        )
+    return path
+
+
+_JINJA_START = ("{{", "{%", "{#")
+
+
+def check_arg_path(text: Any, where: str) -> str:
+    """An absolute path kprov only hands to programs as an argument or opens itself (a secret
+    file, the fleet's secrets directory): any printable characters (spaces, parentheses, ``!``,
+    single braces), but no control, format or line-separator characters, no Jinja start
+    (``{{``, ``{%``, ``{#``: Ansible would run it when a fact holding the path is read again),
+    no ``.``/``..``. Never for a value written into a shell-sourced file or ccache.conf:
+    :func:`check_path` is for those."""
+    if not isinstance(text, str):
+        raise UserError(f"{where_value(where, text)}: expected an absolute path as text")
+    if not text:
+        raise UserError(f"{where} is empty: expected an absolute path")
+    if len(text) > PATH_MAX:
+        raise UserError(f"{where}: a path of {len(text)} characters is longer than PATH_MAX ({PATH_MAX})")
+    if not text.startswith("/"):
+        raise UserError(f"{where_value(where, text)}: expected an absolute path (starting with /)")
+    if not text.isprintable():
+        raise UserError(f"{where_value(where, text)}: a path may not contain control characters or line breaks")
+    if any(mark in text for mark in _JINJA_START):
+        raise UserError(f"{where_value(where, text)}: a path may not contain {{{{, {{% or {{# (a template)")
+    parts = [p for p in text.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise UserError(f"{where_value(where, text)}: '.' and '..' are not allowed in the path")
+    if any(len(p.encode("utf-8")) > 255 for p in parts):
+        raise UserError(f"{where_value(where, text)}: a path component is longer than 255 bytes")
+    return "/" + "/".join(parts)
 
 
 _SLOPPINESS = re.compile(r"[a-z_]{1,40}", re.ASCII)
@@ -240,3 +334,18 @@ def check_area_tags(values: Sequence[str], switch: str) -> tuple[str, ...]:
                 raise UserError(f"{switch} {name or repr(part)}: not an area of kprov apply (choose from {', '.join(AREAS)})")
             areas.append(area)
     return tuple(dict.fromkeys(areas))
+
+
+_GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}", re.ASCII)
+
+
+def check_group_name(name: Any, where: str) -> str:
+    """The name of an inventory group (a role variable that names a farm's or a cache's hosts)."""
+    if not isinstance(name, str):
+        raise UserError(f"{where} is {shown(name)}: expected the name of an inventory group, such as distcc_servers")
+    if not _GROUP_NAME.fullmatch(name):
+        raise UserError(
+            f"{where_value(where, name)} is not an inventory group name (ASCII letters, digits and _, "
+            "not starting with a digit; e.g. distcc_servers)"
+        )
+    return name

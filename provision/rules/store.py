@@ -1,5 +1,5 @@
 """The shared compile cache store's rules: backends and ports, store URLs (``redis://`` and
-``http://`` with a host that is an address or a host name), store user names and secrets, and
+``http://`` with a host that is one host's unicast address or a host name), store user names and secrets, and
 the role variables of a store and of its clients.
 """
 
@@ -12,16 +12,17 @@ from typing import Any
 
 from provision.errors import UserError, shown
 from provision.rules.addresses import (
+    check_host_address,
     check_hostname,
     check_listen,
     parse_allow,
-    parse_ip,
     where_value,
 )
 from provision.rules.names import (
     check_flag,
     check_int,
     check_owned_dir,
+    check_arg_path,
     check_path,
     check_size_bytes,
 )
@@ -105,12 +106,14 @@ def check_store_url(url: Any, where: str) -> StoreUrl:
     host = m.group("host") if m else ""
     if not host:
         raise UserError(f"{where_value(where, url)}: no host; {expected}")
+    # an address must be one host's, as --listen and --host-entry require (not 0.0.0.0, ::,
+    # multicast or broadcast); a name is resolved by ccache on the host
     if host.startswith("["):
-        host = "[" + parse_ip(host[1:-1], where) + "]"
+        host = "[" + str(check_host_address(host[1:-1], f"{where} host")) + "]"
         if ":" not in host:
             raise UserError(f"{where_value(where, url)}: brackets are for IPv6 addresses only")
     elif re.fullmatch(r"[0-9.]+", host):
-        host = parse_ip(host, where)
+        host = str(check_host_address(host, f"{where} host"))
     else:
         check_hostname(host, where)
     port_text = m.group("port")
@@ -224,7 +227,7 @@ def check_store_var(
         users.append({
             "name": name,
             "write": check_flag(u.get("write"), f"{at}.write"),
-            "secret_file": check_path(u.get("secret_file"), f"{at}.secret_file"),
+            "secret_file": check_arg_path(u.get("secret_file"), f"{at}.secret_file"),
         })
     if not users:
         raise UserError(f"{where}.users is empty: a store needs at least its own host's user")
@@ -240,7 +243,7 @@ def check_remote_var(remote: Any, where: str = "kbuild_host_ccache_remote") -> d
     return {
         "url": str(check_store_url(r.get("url"), f"{where}.url")),
         "user": check_store_user(r.get("user"), f"{where}.user"),
-        "secret_file": check_path(r.get("secret_file"), f"{where}.secret_file"),
+        "secret_file": check_arg_path(r.get("secret_file"), f"{where}.secret_file"),
         "write": check_flag(r.get("write", False), f"{where}.write"),
         "only": check_flag(r.get("only", False), f"{where}.only"),
         "connect_timeout_ms": check_int(r.get("connect_timeout_ms"), f"{where}.connect_timeout_ms", 1, MAX_CACHE_TIMEOUT_MS),

@@ -23,6 +23,13 @@ them where the build will run, within a time budget (``--minutes``):
    the config hash and the compiler match, and says so in every reason.
 
 All of this is I/O and sits above the planner; the planner receives the profile as data.
+
+Every step runs the tree's make, so every step runs as :func:`provision.tree.kconfig.evaluate`'s
+does (:mod:`provision.tree.sandbox`): as the user the tree belongs to when kprov is root and the
+tree is another user's (its calibration build directory is then that user's, under root's
+``owners`` directory, and the compiler wrapper and kprov's notes stay in a directory of root's),
+in a process group killed when the step ends, when its time is up, or when kprov stops or dies.
+A tree kprov will not run is refused with one line before anything runs.
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ import dataclasses
 import datetime
 import json
 import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -47,7 +53,7 @@ from provision.model.facts import (
 )
 from provision.model.goals import Goals
 from provision.planner.config import config_commands, config_request
-from provision.tree import kconfig
+from provision.tree import kconfig, ownership, sandbox
 from provision.tree.profiles import cache_root, profile_path, save_profile, slug
 from provision.tree.sampling import (
     Progress,
@@ -85,6 +91,34 @@ FIRST_BATCH = 4
 #: Fewer measured compiles than this make no profile: the p99 of a handful of units says nothing.
 MIN_SAMPLE = 8
 
+#: Seconds ``make prepare`` or the dry run listing the units may take (a huge config's objtool).
+PREPARE_TIMEOUT_S = 3600
+
+#: Seconds a batch of compiles may always take, even past the budget's hard stop.
+BATCH_MIN_TIMEOUT_S = 60
+
+
+@dataclasses.dataclass
+class Workspace:
+    """Where a calibration builds (``build``, written by the tree's make), where kprov keeps its
+    notes and the compiler wrapper (``meta``) and where the wrapper logs each compile (``log``)."""
+
+    build: Path
+    meta: Path
+    log: Path
+    lock: Path | None = None
+
+
+def workspace(runner: sandbox.RunAs, name: str, cache: Path | None) -> Workspace:
+    """kprov's own build directory under its cache; for a tree run as its owner, that owner's
+    directory (0700) beside a directory of root's for the notes and the wrapper."""
+    if not runner.drops:
+        build = (cache or cache_root()) / name
+        return Workspace(build=build, meta=build / ".kprov", log=build / ".kprov" / "compiles.log")
+    build = ownership.owned_dir(runner, "calibrate", name)
+    meta = ownership.owned_dir(runner, "calibrate", f"{name}.kprov", owner=False)
+    return Workspace(build=build, meta=meta, log=build / ".kprov-compiles.log", lock=meta / ".kprov-lock")
+
 
 @dataclasses.dataclass
 class Result:
@@ -107,40 +141,52 @@ def calibrate(
     tree = facts.tree
     if tree is None:
         raise UserError("kprov calibrate needs --tree PATH: the kernel tree to measure")
+    runner, source = ownership.tree_runner(tree.path)
     progress = progress or Progress()
     say = progress.say
     started = time.monotonic()
     deadline = started + minutes * 60
+    hard_stop = deadline + minutes * 60
     env = kconfig.make_env()
 
     request = config_request(facts, goals)
     if not request.evaluable:
         raise UserError(f"kprov calibrate --tree {tree.path}: {request.why_not} (make mrproper there, or use a clean copy)")
-    evaluated = kconfig.evaluate(tree, request, lambda base: config_commands(facts, goals, base), say)
+    evaluated, config_text = kconfig.evaluate_text(tree, request, lambda base: config_commands(facts, goals, base), say)
     plan = planner.plan(facts, goals, load_catalog(), TreeEvaluation(kconfig=evaluated))
     jobs = max(1, int(facts.cpu.usable))
 
-    build_dir = (cache or cache_root()) / f"{evaluated.config_hash[:16]}-{slug(evaluated.arch or 'native')}"
-    meta = build_dir / ".kprov"
-    with kconfig.locked(meta):
+    space = workspace(runner, f"{evaluated.config_hash[:16]}-{slug(evaluated.arch or 'native')}", cache)
+    build_dir, meta, log = space.build, space.meta, space.log
+    if runner.drops:
+        say(f"running the tree's make as {runner.shown()}, its owner, in {build_dir}")
+    with kconfig.locked(meta, space.lock):
         wrapper = build_wrapper(meta, env)
         compiler = "clang" if plan.config.compiler == "clang" else request.make_vars.get("CROSS_COMPILE", "") + "gcc"
         make_vars = dict(request.make_vars)
         make_vars["CC"] = f"{wrapper} {compiler}"
-        scratch = kconfig.scratch_dir(tree.path, request.make_vars)
-        shutil.copyfile(scratch / ".config", build_dir / ".config")
+        build_dir.mkdir(parents=True, exist_ok=True)
+        ownership.write_below(build_dir, ".config", config_text.encode(), runner)
         say(f"configuring {build_dir}: make olddefconfig (config hash {evaluated.config_hash[:12]})")
-        status, _u, _s, tail = wait_for(run_make(tree.path, build_dir, make_vars, 1, "olddefconfig"), env)
+        status, _u, _s, tail = wait_for(
+            run_make(source, build_dir, make_vars, 1, "olddefconfig"), env, sandbox.deadline_seconds(), runner
+        )
         if status != 0:
             raise EnvironmentProblem(f"kprov calibrate: make olddefconfig failed in {build_dir}: {(tail or ['?'])[-1][:200]}")
-        here = kconfig.config_hash((build_dir / ".config").read_text(errors="replace"))
+        try:
+            configured = ownership.read_below(build_dir, ".config", f"{build_dir}/.config", owner=runner.uid)
+        except UserError as exc:
+            raise EnvironmentProblem(f"kprov calibrate: {exc.message}") from None
+        here = kconfig.config_hash((configured or b"").decode(errors="replace"))
         if here != evaluated.config_hash:
             raise EnvironmentProblem(
                 f"kprov calibrate: the calibration build's config ({here[:12]}) differs from the evaluated one "
                 f"({evaluated.config_hash[:12]})"
             )
         say(f"make prepare (-j{jobs}): headers, host tools, objtool")
-        status, usage, prepare_s, tail = wait_for(run_make(tree.path, build_dir, make_vars, jobs, "prepare"), env)
+        status, usage, prepare_s, tail = wait_for(
+            run_make(source, build_dir, make_vars, jobs, "prepare"), env, PREPARE_TIMEOUT_S, runner
+        )
         if status != 0:
             raise EnvironmentProblem(f"kprov calibrate: make prepare failed: {(tail or ['?'])[-1][:200]}")
         prepare_cpu = usage.ru_utime + usage.ru_stime
@@ -160,14 +206,14 @@ def calibrate(
             units = [u for u in listing.read_text().splitlines() if u]
         else:
             say("listing the compile units (make -n vmlinux modules)")
-            units = list_units(tree.path, build_dir, make_vars, env)
+            units = list_units(source, build_dir, make_vars, env, runner, PREPARE_TIMEOUT_S)
             listing.write_text("\n".join(units) + "\n")
         if not units:
             raise EnvironmentProblem("kprov calibrate: make -n listed no compile unit for this config")
         sized = []
         for unit in units:
-            source = unit_source(tree.path, unit)
-            sized.append((unit, source.stat().st_size if source else 0))
+            path = unit_source(source, unit)
+            sized.append((unit, path.stat().st_size if path else 0))
         largest, spread = sample_order(sized, evaluated.config_hash)
 
         link = LinkMeasurement(measured=False, note="not measured")
@@ -175,14 +221,13 @@ def calibrate(
         if goals.build_dir:
             previous = Path(goals.build_dir)
         if previous is not None:
-            link = relink(previous, tree.path, evaluated, env, say)
+            link = relink(previous, source, evaluated, env, say, runner)
         else:
             link = LinkMeasurement(measured=False, note="not measured: the plan builds in the tree")
         if not link.measured:
             say(f"link {link.note}")
 
-        log = meta / "compiles.log"
-        log.unlink(missing_ok=True)
+        ownership.remove_below(log.parent, log.name)
         wrap_env = dict(env, KPROV_CCWRAP_LOG=str(log))
         queue: list[tuple[str, str]] = []
         a, b = list(largest), list(spread)
@@ -206,7 +251,7 @@ def calibrate(
             size = FIRST_BATCH if not batch_times else BATCH
             # past the budget, still measure the minimum sample (a profile of a handful says nothing),
             # but never past twice the budget (units that fail to build)
-            enough = len(read_log(log)) >= 2 * MIN_SAMPLE or now > deadline + minutes * 60
+            enough = len(read_log(log, runner.uid)) >= 2 * MIN_SAMPLE or now > hard_stop
             if batch_times:
                 per_unit = sum(t for _, t in batch_times) / max(1, sum(n for n, _ in batch_times))
                 if now + per_unit * size > deadline and enough:
@@ -217,18 +262,19 @@ def calibrate(
             position += len(batch)
             for stratum, unit in batch:
                 tried[unit] = stratum
-                (build_dir / unit).unlink(missing_ok=True)
+                ownership.remove_below(build_dir, unit)
             status, _usage, seconds, _tail = wait_for(
-                run_make(tree.path, build_dir, make_vars, jobs, *(u for _, u in batch), keep_going=True), wrap_env
+                run_make(source, build_dir, make_vars, jobs, *(u for _, u in batch), keep_going=True), wrap_env,
+                max(BATCH_MIN_TIMEOUT_S, hard_stop - time.monotonic()), runner,
             )
             batch_times.append((len(batch), seconds))
             per_unit = sum(t for _, t in batch_times) / max(1, sum(n for n, _ in batch_times))
             room = max(0.0, deadline - time.monotonic())
             expected = min(len(queue), position + int(room / per_unit))
-            progress.bar(len(read_log(log)), max(expected, 1), min(room, per_unit * (expected - position)), "units compiled")
+            progress.bar(len(read_log(log, runner.uid)), max(expected, 1), min(room, per_unit * (expected - position)), "units compiled")
         progress.close()
 
-    measured = read_log(log)
+    measured = read_log(log, runner.uid)
     sampled = {u: measured[os.path.normpath(u)] for u in tried if os.path.normpath(u) in measured}
     if len(sampled) < MIN_SAMPLE:
         raise EnvironmentProblem(
@@ -248,9 +294,7 @@ def calibrate(
     cpu_total = sum(sampled[u][1] * weights[tried[u]] for u in sampled)
     object_bytes = 0.0
     for unit in sampled:
-        obj = build_dir / unit
-        if obj.is_file():
-            object_bytes += obj.stat().st_size * weights[tried[unit]]
+        object_bytes += ownership.size_below(build_dir, unit) * weights[tried[unit]]
     worst = max(sampled, key=lambda u: sampled[u][0])
     profile = CalibrationProfile(
         method=METHOD,

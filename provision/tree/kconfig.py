@@ -10,6 +10,12 @@ came out (:class:`~provision.model.KconfigFacts`). The pure planner plans from t
 This is I/O and sits beside :mod:`provision.facts`; the planner never imports it. The scratch
 directory is kept under ``~/.cache/kprov/kconfig`` (Kconfig's host programs are built once) and
 used under a lock, one run at a time.
+
+Kbuild is the tree's code: it runs through :mod:`provision.tree.sandbox`, as the user
+:mod:`provision.tree.ownership` says the tree belongs to (kprov as root runs another user's tree as
+that user, with its scratch ``O=`` that user's own), in a process group killed when it ends, and
+under one deadline for all three steps (``KPROV_TREE_DEADLINE_S``, default 300 s). A tree kprov
+will not run (two owners, writable by others) is refused with one line, not noted.
 """
 
 from __future__ import annotations
@@ -21,8 +27,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,10 +43,12 @@ from provision.model.facts import (
 from provision.model.goals import Goals
 from provision.planner.config import config_commands, config_request
 from provision.rules.kconfig import traits_of_config
+from provision.tree import ownership, sandbox
 from provision.tree.profiles import find_profile
 
-#: Seconds one make run of a config target may take (allmodconfig takes ~5 s here).
-MAKE_TIMEOUT_S = 300
+#: Seconds an evaluation may take, all its make runs together (allmodconfig takes ~5 s here);
+#: ``KPROV_TREE_DEADLINE_S`` sets another.
+MAKE_TIMEOUT_S = sandbox.DEFAULT_DEADLINE_S
 
 
 #: Variables of the caller's environment that would change what make does in the scratch
@@ -52,6 +58,9 @@ _DROPPED_ENV = (
     "LLVM", "LLVM_IAS", "CC", "LD", "KCONFIG_CONFIG", "KCONFIG_ALLCONFIG", "KBUILD_EXTMOD", "KBUILD_VERBOSE",
 )
 
+
+#: The largest .config kprov reads back (allmodconfig's is ~300 KiB).
+MAX_CONFIG_BYTES = 16 << 20
 
 _HEADER = re.compile(r"^# Linux/(\S+) (\S+) Kernel Configuration$", re.MULTILINE)
 
@@ -79,9 +88,10 @@ def make_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path, lock: Path | None = None) -> Iterator[None]:
+    """``directory`` used by one kprov at a time (the lock file is ``lock``, else inside it)."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".kprov-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    fd = os.open(lock or directory / ".kprov-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -89,26 +99,32 @@ def locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def run(argv: list[str], env: dict[str, str], timeout: float = MAKE_TIMEOUT_S) -> float:
-    """Run ``argv`` quietly; returns its wall seconds. A failure is a KconfigError naming the
-    command and the last line it printed."""
+def run(
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float = MAKE_TIMEOUT_S,
+    runner: sandbox.RunAs | None = None,
+    deadline: sandbox.Deadline | None = None,
+) -> float:
+    """Run ``argv`` quietly as ``runner`` (kprov itself by default), within ``deadline`` (else
+    ``timeout`` seconds); returns its wall seconds. A failure is a KconfigError naming the command
+    and the last line it printed; nothing it started is left running."""
     if shutil.which(argv[0], path=env.get("PATH")) is None and not os.path.isabs(argv[0]):
         raise KconfigError(f"{argv[0]} is not installed: cannot evaluate the config")
-    start = time.monotonic()
+    deadline = deadline or sandbox.Deadline(timeout)
     try:
-        done = subprocess.run(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            timeout=timeout, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise KconfigError(f"{shown_command(argv)} took longer than {timeout:.0f} s") from None
+        done = sandbox.run(argv, runner or sandbox.as_self(), env, deadline.at)
     except OSError as exc:
         raise KconfigError(f"{shown_command(argv)}: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        lines = [line for line in done.stdout.decode(errors="replace").splitlines() if line.strip()]
-        last = lines[-1].strip() if lines else f"exit status {done.returncode}"
+    if done.timed_out:
+        raise KconfigError(
+            f"{shown_command(argv)} was stopped: evaluating the config took longer than {deadline.seconds:g} s "
+            f"({sandbox.DEADLINE_ENV})"
+        )
+    if done.status != 0:
+        last = done.tail[-1].strip() if done.tail else f"exit status {done.status}"
         raise KconfigError(f"{shown_command(argv)} failed: {last[:300]}")
-    return time.monotonic() - start
+    return done.seconds
 
 
 def shown_command(argv: list[str]) -> str:
@@ -206,37 +222,74 @@ def evaluate(
 ) -> KconfigFacts:
     """Run the request's target in a scratch O=, apply ``commands_for(base)`` with scripts/config,
     run olddefconfig, and describe the result (with the base .config inside it)."""
-    directory = scratch_dir(tree.path, request.make_vars, root)
+    return evaluate_text(tree, request, commands_for, say, root)[0]
+
+
+def _scratch(tree: TreeFacts, request: KconfigRequest, runner: sandbox.RunAs, root: Path | None) -> tuple[Path, Path | None]:
+    """The scratch O= and its lock file: kprov's own, or for a tree run as its owner one of that
+    owner's (locked from root's directory above it, which the owner cannot touch)."""
+    if not runner.drops:
+        return scratch_dir(tree.path, request.make_vars, root), None
+    name = scratch_dir(tree.path, request.make_vars, Path("/")).name
+    directory = ownership.owned_dir(runner, "kconfig", name)
+    return directory, directory.parent / f".{name}.lock"
+
+
+def evaluate_text(
+    tree: TreeFacts,
+    request: KconfigRequest,
+    commands_for: Callable[[KconfigFacts], tuple[str, ...]],
+    say: Callable[[str], None] | None = None,
+    root: Path | None = None,
+) -> tuple[KconfigFacts, str]:
+    """:func:`evaluate`, and the text of the final .config."""
+    runner, source = ownership.tree_runner(tree.path)
+    deadline = sandbox.Deadline()
+    directory, lock = _scratch(tree, request, runner, root)
     env = make_env()
-    with locked(directory):
-        dot_config = directory / ".config"
-        for stale in (dot_config, directory / ".config.old"):
-            stale.unlink(missing_ok=True)
+    as_whom = f" as {runner.shown()}, the tree's owner" if runner.drops else ""
+    what = f"{request.target}'s .config"
+    with locked(directory, lock):
+        for stale in (".config", ".config.old"):
+            ownership.remove_below(directory, stale)
         if request.seed_config:
-            shutil.copyfile(request.seed_config, dot_config)
-        first = make_argv(tree.path, str(directory), request.make_vars, request.target)
+            seed = read_bounded(request.seed_config, f"the .config to start from ({request.seed_config})")
+            ownership.write_below(directory, ".config", seed, runner)
+        first = make_argv(source, str(directory), request.make_vars, request.target)
         if say:
-            say(f"evaluating Kconfig: {shown_command(first)}")
-        seconds = run(first, env)
-        base_text = read_config_file(dot_config, f"{request.target}'s .config")
+            say(f"evaluating Kconfig{as_whom}: {shown_command(first)}")
+        seconds = run(first, env, runner=runner, deadline=deadline)
+        base_text = _read_config(directory, what, runner)
         ran = [shown_command(first)]
         base = describe(base_text, request.target, commands=tuple(ran), seconds=seconds)
         args = tuple(commands_for(base))
         if not args:
-            return describe(
+            facts = describe(
                 base_text, request.target, commands=tuple(ran), seconds=seconds, script_args=(), base=base
             )
-        script = [str(Path(tree.path) / "scripts" / "config"), "--file", str(dot_config)]
+            return facts, base_text
+        dot_config = directory / ".config"
+        script = [str(Path(source) / "scripts" / "config"), "--file", str(dot_config)]
         for arg in args:
             script += shlex.split(arg)
         if say:
-            say(f"evaluating Kconfig: scripts/config {' '.join(args)}; make olddefconfig")
-        seconds += run(script, env)
-        final_make = make_argv(tree.path, str(directory), request.make_vars, "olddefconfig")
-        seconds += run(final_make, env)
+            say(f"evaluating Kconfig{as_whom}: scripts/config {' '.join(args)}; make olddefconfig")
+        seconds += run(script, env, runner=runner, deadline=deadline)
+        final_make = make_argv(source, str(directory), request.make_vars, "olddefconfig")
+        seconds += run(final_make, env, runner=runner, deadline=deadline)
         ran += [shown_command(["scripts/config", *script[1:]]), shown_command(final_make)]
-        text = read_config_file(dot_config, f"{request.target}'s .config")
-        return describe(text, request.target, commands=tuple(ran), seconds=seconds, script_args=args, base=base)
+        text = _read_config(directory, what, runner)
+        facts = describe(text, request.target, commands=tuple(ran), seconds=seconds, script_args=args, base=base)
+        return facts, text
+
+
+def _read_config(directory: Path, what: str, runner: sandbox.RunAs) -> str:
+    """The scratch's .config, written by the tree's make: a regular file of the user it ran as,
+    read without following a link."""
+    data = ownership.read_below(directory, ".config", what, owner=runner.uid, limit=MAX_CONFIG_BYTES)
+    if data is None:
+        raise KconfigError(f"{what} was not written")
+    return data.decode("utf-8", errors="replace")
 
 
 def read_tree_config(tree: TreeFacts, target: str, build_dir: str | None = None) -> KconfigFacts | None:
@@ -263,8 +316,10 @@ def tree_evaluation(
     if request.evaluable:
         try:
             kconfig = evaluate(tree, request, lambda base: config_commands(facts, goals, base), say, root)
-        except (KconfigError, UserError, OSError) as exc:
-            message = exc.message if isinstance(exc, (KconfigError, UserError)) else str(exc)
+        except sandbox.Refused:
+            raise  # not a failure to note: kprov will not run this tree's code at all
+        except (KconfigError, sandbox.CannotRun, UserError, OSError) as exc:
+            message = exc.message if isinstance(exc, (KconfigError, sandbox.CannotRun, UserError)) else str(exc)
             notes.append(f"could not evaluate the config in a scratch O= ({message}): planned from the table")
     elif request.target == "olddefconfig":
         kconfig = read_tree_config(tree, request.target, goals.build_dir)

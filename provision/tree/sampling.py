@@ -1,6 +1,11 @@
 """Calibration's measuring tools: which units of a tree to sample (largest first, then a seeded
 spread), make runs with one deadline, a compiler wrapper that records each job's peak memory,
 and the link measured with a cgroup's peak.
+
+Every make runs through :mod:`provision.tree.sandbox`: as the user the tree belongs to, in a
+process group of its own that is killed when it ends, when its time is up, or when kprov stops or
+dies. What kprov reads back from the directories that user writes (the .config, the compiler
+wrapper's log, a previous build's .cmd files) is read without following a link.
 """
 
 from __future__ import annotations
@@ -9,16 +14,14 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from provision.errors import EnvironmentProblem
+from provision.errors import EnvironmentProblem, UserError
 from provision.model.facts import KconfigFacts, LinkMeasurement
-from provision.tree import kconfig
+from provision.tree import kconfig, ownership, sandbox
 
 _GOLDEN = (math.sqrt(5) - 1) / 2
 
@@ -146,36 +149,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
-def wait_for(argv: list[str], env: dict[str, str], timeout: float | None = None, cwd: str | None = None):
-    """Run ``argv`` in a process group of its own; returns (status, rusage, seconds, output tail).
-    The rusage is wait4's: the process and every descendant it waited for (maxrss is the largest
-    single process)."""
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    tail: list[str] = []
-    deadline = None if timeout is None else start + timeout
-    assert proc.stdout is not None
-    try:
-        for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            if line:
-                tail = (tail + [line])[-20:]
-            if deadline is not None and time.monotonic() > deadline:
-                os.killpg(proc.pid, signal.SIGTERM)
-                break
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    except BaseException:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        raise
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage, time.monotonic() - start, tail
+def wait_for(
+    argv: list[str],
+    env: dict[str, str],
+    timeout: float | None = None,
+    runner: sandbox.RunAs | None = None,
+    on_line: Callable[[str], None] | None = None,
+):
+    """Run ``argv`` as ``runner`` in a process group of its own, for at most ``timeout`` seconds;
+    returns (status, rusage, seconds, output tail). The rusage is wait4's: the process and every
+    descendant it waited for (maxrss is the largest single process)."""
+    deadline = None if timeout is None else sandbox.Deadline(timeout).at
+    done = sandbox.run(argv, runner or sandbox.as_self(), env, deadline, on_line)
+    tail = list(done.tail)
+    if done.timed_out:
+        tail.append(f"stopped after {timeout:g} s")
+    return done.status, done.usage, done.seconds, tail
 
 
 def run_make(tree: str, build_dir: Path, make_vars: dict[str, str], jobs: int, *targets: str, keep_going: bool = False) -> list[str]:
@@ -188,14 +177,33 @@ def run_make(tree: str, build_dir: Path, make_vars: dict[str, str], jobs: int, *
 _LISTED = re.compile(r"echo '  (CC|AS)\s+(?:\[M\]\s+)?(\S+\.o)'")
 
 
-def list_units(tree: str, build_dir: Path, make_vars: dict[str, str], env: dict[str, str]) -> list[str]:
+def plain_unit(unit: str) -> bool:
+    """A unit name kbuild printed that names a file below the build directory (the tree's make
+    prints it: no absolute path, no ``..``)."""
+    parts = unit.split("/")
+    return len(parts) > 1 and not unit.startswith("/") and ".." not in parts and "" not in parts
+
+
+def list_units(
+    tree: str,
+    build_dir: Path,
+    make_vars: dict[str, str],
+    env: dict[str, str],
+    runner: sandbox.RunAs | None = None,
+    timeout: float | None = None,
+) -> list[str]:
     """Every compile unit (``dir/file.o`` as kbuild names it) of the configured build, from a dry
     run of the vmlinux and modules targets."""
     argv = ["make", "-n", "-k", "-C", tree, f"O={build_dir}", "-j1"]
     argv += [f"{k}={v}" for k, v in make_vars.items()] + ["vmlinux", "modules"]
-    done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-    units = list(dict.fromkeys(m.group(2) for m in _LISTED.finditer(done.stdout.decode(errors="replace"))))
-    return [u for u in units if not u.endswith((".mod.o",)) and "/" in u]
+    found: dict[str, None] = {}
+
+    def take(line: str) -> None:
+        for m in _LISTED.finditer(line):
+            found.setdefault(m.group(2))
+
+    wait_for(argv, env, timeout, runner, take)
+    return [u for u in found if not u.endswith((".mod.o",)) and plain_unit(u)]
 
 
 def unit_source(tree: str, unit: str) -> Path | None:
@@ -248,10 +256,14 @@ def quantile_of(pairs: list[tuple[float, float]], q: float) -> float:
 
 def compile_command_of(build_dir: Path) -> list[str] | None:
     """The CC a previous build used (``ccache gcc``, ``gcc``), from one of its .cmd files."""
-    for cmd in (build_dir / "init" / ".main.o.cmd", build_dir / "init" / ".version.o.cmd"):
-        if not cmd.is_file():
+    for cmd in ("init/.main.o.cmd", "init/.version.o.cmd"):
+        try:
+            data = ownership.read_below(build_dir, cmd, f"{build_dir}/{cmd}")
+        except (UserError, OSError):
+            data = None
+        if data is None:
             continue
-        first = cmd.read_text(errors="replace").split("\n", 1)[0]
+        first = data.decode(errors="replace").split("\n", 1)[0]
         m = re.match(r"^(?:saved)?cmd_\S+ := (.*)$", first)
         if not m:
             continue
@@ -264,13 +276,24 @@ def compile_command_of(build_dir: Path) -> list[str] | None:
     return None
 
 
-def relink(build_dir: Path, tree: str, k: KconfigFacts, env: dict[str, str], say: Callable[[str], None]) -> LinkMeasurement:
-    """Relink vmlinux of a previous build of this config, under wait4."""
+def relink(
+    build_dir: Path,
+    tree: str,
+    k: KconfigFacts,
+    env: dict[str, str],
+    say: Callable[[str], None],
+    runner: sandbox.RunAs | None = None,
+) -> LinkMeasurement:
+    """Relink vmlinux of a previous build of this config, under wait4, as ``runner``."""
+    runner = runner or sandbox.as_self()
     vmlinux = build_dir / "vmlinux"
-    config = build_dir / ".config"
-    if not vmlinux.is_file() or not config.is_file():
+    if not vmlinux.is_file() or not (build_dir / ".config").is_file():
         return LinkMeasurement(measured=False, note=f"not measured: no previous build in {build_dir} (no vmlinux)")
-    if kconfig.config_hash(config.read_text(errors="replace")) != k.config_hash:
+    try:
+        config = ownership.read_below(build_dir, ".config", f"{build_dir}/.config")
+    except (UserError, OSError):
+        config = None
+    if config is None or kconfig.config_hash(config.decode(errors="replace")) != k.config_hash:
         return LinkMeasurement(measured=False, note=f"not measured: the build in {build_dir} has another .config")
     cc = compile_command_of(build_dir)
     if cc is None:
@@ -278,12 +301,16 @@ def relink(build_dir: Path, tree: str, k: KconfigFacts, env: dict[str, str], say
     make_vars = {"CC": " ".join(cc)}
     if "clang" in cc[-1]:
         make_vars["LLVM"] = "1"
-    for stale in ("vmlinux", "vmlinux.o"):
-        (build_dir / stale).unlink(missing_ok=True)
+    stale = ("vmlinux", "vmlinux.o")
+    if runner.drops:  # the owner's directory: removed as the owner
+        wait_for(["rm", "-f", "--", *(str(build_dir / name) for name in stale)], env, LINK_TIMEOUT_S, runner)
+    else:
+        for name in stale:
+            ownership.remove_below(build_dir, name)
     jobs = max(1, len(os.sched_getaffinity(0)))
     argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}"] + [f"{k_}={v}" for k_, v in make_vars.items()] + ["vmlinux"]
     say(f"relinking vmlinux in {build_dir} (CC={make_vars['CC']})")
-    status, usage, seconds, tail = wait_for(argv, env, LINK_TIMEOUT_S)
+    status, usage, seconds, tail = wait_for(argv, env, LINK_TIMEOUT_S, runner)
     if status != 0:
         return LinkMeasurement(measured=False, note=f"not measured: make vmlinux failed ({(tail or ['?'])[-1][:200]})")
     return LinkMeasurement(
@@ -307,16 +334,19 @@ def build_wrapper(directory: Path, env: dict[str, str]) -> Path:
         if shutil.which(cc, path=env.get("PATH")):
             done = subprocess.run([cc, "-O2", "-o", str(binary), str(source)], env=env, capture_output=True, check=False)
             if done.returncode == 0:
+                os.chmod(binary, 0o755)  # run by the tree's owner too
                 return binary
     raise EnvironmentProblem("kprov calibrate: cannot build its compiler wrapper (no working C compiler)")
 
 
-def read_log(log: Path) -> dict[str, tuple[int, float, float]]:
-    """object -> (peak RSS bytes, CPU seconds, wall seconds) of its successful compile."""
+def read_log(log: Path, owner: int | None = None) -> dict[str, tuple[int, float, float]]:
+    """object -> (peak RSS bytes, CPU seconds, wall seconds) of its successful compile (the log
+    the wrapper wrote as ``owner``)."""
     out: dict[str, tuple[int, float, float]] = {}
-    if not log.is_file():
+    data = ownership.read_below(log.parent, log.name, f"the compile log {log}", owner=owner)
+    if data is None:
         return out
-    for line in log.read_text(errors="replace").splitlines():
+    for line in data.decode(errors="replace").splitlines():
         parts = line.split(" ", 5)
         if len(parts) != 6 or parts[4] != "0":
             continue

@@ -88,21 +88,29 @@ def kprov_cache_goals(
     store_group: str = "ccache_store",
     writer_group: str = "ccache_writers",
     endpoint: Any = None,
+    check_mode: Any = False,
 ) -> dict[str, Any]:
     """``goals`` extended with this host's part in the shared compile cache of its inventory: the
     store (the one host of ``store_group``) or a client of it at ``endpoint`` ([backend, port], the
     store's published kbuild_host_ccache_endpoint). Secret files are made on the controller, in
-    ``secrets_dir``, when missing."""
-    cache_goals = _backend().cache_goals
+    ``secrets_dir``, when missing; with ``check_mode`` (the play's ansible_check_mode) none is
+    made, the existing ones are only checked."""
+    backend = _backend()
+    check = _checked(backend.check_flag, _plain(check_mode), "ansible_check_mode")
     plain_groups = _plain(groups)
     fleet = plain_groups.get("all") or list(hostvars)
     member_vars = {h: _member_vars(hostvars[h]) for h in sorted(set(fleet)) if h in hostvars}
     where = _plain(endpoint) if endpoint else None
     return _checked(
-        cache_goals,
+        lambda *args: backend.cache_goals(*args, check_mode=check),
         str(host), member_vars, plain_groups, _plain(goals or {}), str(secrets_dir), str(store_group),
         str(writer_group), (str(where[0]), int(where[1])) if where else None,
     )
+
+
+def kprov_fleet_groups(variables: Any) -> dict[str, str]:
+    """The farm's and the shared cache's group-name variables, each checked as an inventory group name."""
+    return _checked(_backend().fleet_group_names, _plain(variables))
 
 
 def _member_vars(hvars: Any) -> dict[str, Any]:
@@ -247,6 +255,7 @@ class FilterModule:
             "kprov_farm_goals": kprov_farm_goals,
             "kprov_cache_goals": kprov_cache_goals,
             "kprov_farm_toolchain": kprov_farm_toolchain,
+            "kprov_fleet_groups": kprov_fleet_groups,
             "kprov_role_vars_problem": kprov_role_vars_problem,
             "kprov_allow": kprov_allow,
             "kprov_listen": kprov_listen,

@@ -17,6 +17,9 @@ description:
     owned by root, or when a parent directory is writable by everyone without the sticky bit.
   - Root's own symlinks on the way (such as C(/var/run -> /run)) are followed and their targets checked the same
     way. Components that do not exist yet are left for root to create below the last directory checked.
+  - Fails too when one of O(group_dirs), a directory the role is about to make C(root:GROUP) mode C(2775), is a
+    symlink or not a directory, a user's home directory (from the account database), writable by everyone, or
+    already holds files that are not a ccache cache, unless it is C(root:GROUP) C(2775) already.
   - In the same round trip it reads kprov's own records (O(records)) and says which of kprov's own files
     (O(kprov_files)) are already as the role leaves them, so the role reads them once, before anything of the run
     writes them, and skips the tasks that would find nothing to do.
@@ -39,6 +42,20 @@ options:
     type: list
     elements: path
     default: []
+  group_dirs:
+    description:
+      - Directories the role is about to make C(root:)O(group) mode C(2775) (the shared ccache directory), checked
+        as the host has them now. A ccache cache holds nothing but ccache's own entries (its sixteen first-level
+        directories, C(tmp), C(lock), C(ccache.conf), C(stats), C(CACHEDIR.TAG)).
+    type: list
+    elements: path
+    default: []
+  group:
+    description:
+      - The group O(group_dirs) are handed to. A directory that is already C(root:)O(group) mode C(2775) is accepted
+        whatever it holds.
+    type: str
+    default: kbuild
   kprov_files:
     description:
       - kprov's own files and directories, each mapped to the mode it must have, as an octal string of four digits
@@ -64,6 +81,12 @@ EXAMPLES = r"""
 - name: Check the paths the role writes
   kprov.kbuild.kbuild_host_paths:
     paths: [/etc/ccache.conf, /var/cache/ccache]
+
+- name: Check the shared ccache directory before handing it to group kbuild
+  kprov.kbuild.kbuild_host_paths:
+    paths: [/var/cache/ccache]
+    group_dirs: [/var/cache/ccache]
+    group: kbuild
 
 - name: Check them, read kprov's store record and see which of kprov's own files are settled
   kprov.kbuild.kbuild_host_paths:
@@ -104,11 +127,83 @@ kprov_files:
   sample: {"/etc/kprov": "dir", "/etc/ccache.conf": "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356"}
 """
 
+import errno
+import grp
 import os
+import pwd
 import re
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.kbuild_host_sysprobe import read_record, settled, unsafe_paths
+
+#: The entries of a ccache cache directory (ccache 3 and 4); kprov's rules.names.CCACHE_ENTRIES,
+#: tests/test_untrusted_paths.py keeps the two equal.
+CCACHE_ENTRIES = frozenset(list("0123456789abcdef") + ["tmp", "lock", "ccache.conf", "stats", "CACHEDIR.TAG"])
+
+
+def home_of(path):
+    """The first account whose home directory is ``path`` (as written, or once links are resolved)."""
+    real = os.path.realpath(path)
+    names = (os.path.basename(path), os.path.basename(real))
+    for account in pwd.getpwall():
+        home = os.path.normpath(account.pw_dir or "/")
+        if home == "/":
+            continue
+        if home in (path, real) or (os.path.basename(home) in names and os.path.realpath(home) == real):
+            return account.pw_name
+    return ""
+
+
+def _group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
+
+
+def _only_ccache_entries(path):
+    """Whether the directory ``path`` holds nothing but ccache's entries (stops at the first other one)."""
+    scandir = getattr(os, "scandir", None)
+    if scandir is None:  # pragma: no cover - Python 2 on the managed host
+        return all(name in CCACHE_ENTRIES for name in os.listdir(path))
+    with scandir(path) as entries:
+        return all(entry.name in CCACHE_ENTRIES for entry in entries)
+
+
+def group_dir_problem(path, group):
+    """Why making the directory ``path`` root:GROUP 2775 could hand the group what is not a cache
+    (kprov's rules.names.check_found_dir judges kprov's own host from its facts the same way), or
+    None. A symbolic link is unsafe_paths' to refuse."""
+    path = os.path.normpath(path)
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            return "%s: cannot be checked (%s)" % (path, exc.strerror)
+        st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        return None  # unsafe_paths refuses it (every path the role writes as root)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        return "%s: exists and is not a directory" % path
+    user = home_of(path)
+    if user:
+        return "%s: the home directory of %s; give a directory of its own (e.g. /var/cache/ccache)" % (path, user)
+    if st is None:
+        return None
+    if st.st_mode & 0o002:
+        return ("%s: writable by everyone; kprov would make it root:%s 2775 (and drop a sticky bit): give a directory "
+                "of its own (e.g. /var/cache/ccache)" % (path, group))
+    if st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o2775 and _group_name(st.st_gid) == group:
+        return None  # as the role leaves it: handing it over again changes nothing
+    try:
+        cache = _only_ccache_entries(path)
+    except OSError as exc:
+        return "%s: cannot be listed (%s)" % (path, exc.strerror)
+    if not cache:
+        return ("%s: already holds files that are not a ccache cache; the group would be able to rewrite them: give an "
+                "empty or new directory (e.g. /var/cache/ccache)" % path)
+    return None
 
 
 def main():
@@ -117,6 +212,8 @@ def main():
             paths=dict(type="list", elements="path", required=True),
             records=dict(type="list", elements="path", default=[]),
             kprov_files=dict(type="dict", default={}),
+            group_dirs=dict(type="list", elements="path", default=[]),
+            group=dict(type="str", default="kbuild"),
         ),
         supports_check_mode=True,
     )
@@ -124,6 +221,13 @@ def main():
     reason = unsafe_paths(paths)
     if reason:
         module.fail_json(msg="kbuild_host: refusing to write as root: %s" % reason, checked=paths)
+    for directory in module.params["group_dirs"]:
+        if not os.path.isabs(directory):
+            module.fail_json(msg="kbuild_host: %s: not an absolute path" % directory, checked=paths)
+        reason = unsafe_paths([directory]) or group_dir_problem(directory, module.params["group"])
+        if reason:
+            module.fail_json(msg="kbuild_host: refusing to hand a directory to group %s: %s"
+                             % (module.params["group"], reason), checked=paths)
     bad = [p for p, m in module.params["kprov_files"].items() if not re.match(r"^0[0-7]{3}$", str(m))]
     if bad:
         module.fail_json(msg="kbuild_host: kprov_files needs an octal mode string such as 0644 for %s" % bad[0])
