@@ -19,7 +19,7 @@ not use (ansible-runner, the fleet, calibration).
 
 from __future__ import annotations
 
-from provision.cli import commands, tools  # noqa: F401 - registers the subcommands
+from provision.cli import build, commands, tools  # noqa: F401 - registers the subcommands
 from provision.cli.app import Kprov
 
 __all__ = ["Kprov", "main"]
