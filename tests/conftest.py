@@ -72,6 +72,20 @@ def suite_ansible_env() -> dict[str, str]:
     return {"CONTAINERS_CONF": str(CONTAINERS_CONF), "ANSIBLE_CONNECTION_PLUGINS": str(CONNECTION_PLUGINS)}
 
 
+def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary HOME, state and cache directory and no sudo caller or CCACHE_DIR: whatever kprov
+    writes for a user lands here. The current directory is that home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.delenv("CCACHE_DIR", raising=False)
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    monkeypatch.chdir(home)
+    return home
+
+
 def podman_env(**extra: str) -> dict[str, str]:
     """The process environment with suite_ansible_env() and extra."""
     return {**os.environ, **suite_ansible_env(), **extra}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import private_home
 from test_fleet import gathered, load_filter_plugin
 
 from provision.apply import inventory
@@ -28,7 +29,11 @@ from provision.apply.trust import check_inventory_trusted, trusted_uids
 from provision.cli.app import Kprov
 from provision.errors import UserError
 from provision.facts.catalog import load_catalog
-from provision.fleet.hostvars import GROUP_VARS, cache_goals_from_hostvars, farm_goals_from_hostvars
+from provision.fleet.hostvars import (
+    GROUP_VARS,
+    cache_goals_from_hostvars,
+    farm_goals_from_hostvars,
+)
 from provision.fleet.plan import plan_inventory
 from provision.model.goals import Goals
 from provision.rules.addresses import check_host_address, check_listen
@@ -46,13 +51,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives files to anothe
 @pytest.fixture(autouse=True)
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary HOME and state dir, no sudo caller: whatever kprov would write lands here."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
-    monkeypatch.delenv("SUDO_UID", raising=False)
-    monkeypatch.chdir(home)
-    return home
+    return private_home(tmp_path, monkeypatch)
 
 
 def runs(sandbox: Path) -> list[Path]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from conftest import private_home
 from test_fleet import gathered, load_filter_plugin
 from test_role_contract import _Done, _load_module, _Run
 from test_role_validate import _playbook, _unsafe, _yaml, baseline
@@ -51,7 +52,12 @@ from provision.role.secrets import (
     missing_secret_files,
     read_secret_file,
 )
-from provision.rules.names import CCACHE_ENTRIES, check_arg_path, check_found_dir, check_owned_dir
+from provision.rules.names import (
+    CCACHE_ENTRIES,
+    check_arg_path,
+    check_found_dir,
+    check_owned_dir,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLE = ROOT / "playbooks" / "roles" / "kbuild_host"
@@ -66,15 +72,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives files to anothe
 @pytest.fixture(autouse=True)
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary HOME and state directory, no CCACHE_DIR: whatever kprov writes for a user lands here."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.delenv("CCACHE_DIR", raising=False)
-    monkeypatch.delenv("SUDO_UID", raising=False)
-    monkeypatch.chdir(home)
-    return home
+    return private_home(tmp_path, monkeypatch)
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:

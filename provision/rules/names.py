@@ -179,8 +179,8 @@ SYSTEM_ROOTS = ("/var/backups", "/var/cache", "/var/crash", "/var/empty", "/var/
 _KEY_DIRS = (".ssh", ".gnupg")
 
 
-def check_path(text: Any, where: str) -> str:
-    """An absolute path in a safe character set, without ``.``/``..``; returned normalised."""
+def _absolute_text(text: Any, where: str) -> None:
+    """What every path kprov takes must be: text, not empty, at most PATH_MAX, absolute."""
     if not isinstance(text, str):
         raise UserError(f"{where_value(where, text)}: expected an absolute path as text")
     if not text:
@@ -189,6 +189,11 @@ def check_path(text: Any, where: str) -> str:
         raise UserError(f"{where}: a path of {len(text)} characters is longer than PATH_MAX ({PATH_MAX})")
     if not text.startswith("/"):
         raise UserError(f"{where_value(where, text)}: expected an absolute path (starting with /)")
+
+
+def check_path(text: Any, where: str) -> str:
+    """An absolute path in a safe character set, without ``.``/``..``; returned normalised."""
+    _absolute_text(text, where)
     if not _PATH.fullmatch(text):
         raise UserError(
             f"{where_value(where, text)}: a path may only contain ASCII letters, digits and . _ + @ - / "
@@ -269,14 +274,7 @@ def check_arg_path(text: Any, where: str) -> str:
     (``{{``, ``{%``, ``{#``: Ansible would run it when a fact holding the path is read again),
     no ``.``/``..``. Never for a value written into a shell-sourced file or ccache.conf:
     :func:`check_path` is for those."""
-    if not isinstance(text, str):
-        raise UserError(f"{where_value(where, text)}: expected an absolute path as text")
-    if not text:
-        raise UserError(f"{where} is empty: expected an absolute path")
-    if len(text) > PATH_MAX:
-        raise UserError(f"{where}: a path of {len(text)} characters is longer than PATH_MAX ({PATH_MAX})")
-    if not text.startswith("/"):
-        raise UserError(f"{where_value(where, text)}: expected an absolute path (starting with /)")
+    _absolute_text(text, where)
     if not text.isprintable():
         raise UserError(f"{where_value(where, text)}: a path may not contain control characters or line breaks")
     if any(mark in text for mark in _JINJA_START):
