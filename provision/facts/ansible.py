@@ -358,6 +358,8 @@ def _from_ansible(facts: dict, probe: dict | None, build_dir: str | None, ccache
         swap_total_bytes=swap_total,
         swap_free_bytes=swap_free,
         zram_swap_bytes=_int(p_zram.get("swap_bytes") or 0, "probe.zram.swap_bytes"),
+        cgroup_swap_limit_bytes=_opt_int(p_mem.get("cgroup_swap_limit_bytes"), "probe.memory.cgroup_swap_limit_bytes"),
+        cgroup_high_bytes=_opt_int(p_mem.get("cgroup_high_bytes"), "probe.memory.cgroup_high_bytes"),
     )
 
     mounts = facts.get("mounts") or []

@@ -423,6 +423,8 @@ def gather(
         swap_total_bytes=int(sw.total),
         swap_free_bytes=int(sw.free),
         zram_swap_bytes=int(probe["zram"]["swap_bytes"]),
+        cgroup_swap_limit_bytes=probe["memory"]["cgroup_swap_limit_bytes"],
+        cgroup_high_bytes=probe["memory"]["cgroup_high_bytes"],
     )
     return HostFacts(
         hostname=socket.gethostname(),

@@ -44,12 +44,29 @@ class MemoryFacts(Serialisable):
     swap_total_bytes: Annotated[int, BYTES] = 0
     swap_free_bytes: Annotated[int, BYTES] = 0
     zram_swap_bytes: Annotated[int, BYTES] = 0  # part of swap_total that is zram
+    # swap the cgroup may use: v1 memory.memsw.limit_in_bytes less memory.limit_in_bytes, v2
+    # memory.swap.max; 0 = the cgroup may not swap, None = unknown or unlimited
+    cgroup_swap_limit_bytes: Annotated[int | None, BYTES] = None
+    # v2 memory.high (the cgroup is throttled above it), None = not set
+    cgroup_high_bytes: Annotated[int | None, CGROUP_MEMORY] = None
+
+    @property
+    def cgroup_cap_bytes(self) -> int | None:
+        """The cgroup's memory cap: memory.max / limit_in_bytes, or memory.high when lower."""
+        caps = [c for c in (self.cgroup_limit_bytes, self.cgroup_high_bytes) if c]
+        return min(caps) if caps else None
+
+    @property
+    def cgroup_may_not_swap(self) -> bool:
+        """The cgroup may not swap (memsw = limit, memory.swap.max 0): no swap, zram included, holds the build."""
+        return self.cgroup_swap_limit_bytes == 0
 
     @property
     def effective_bytes(self) -> int:
-        """RAM a build may use: MemTotal, or the cgroup limit when that is smaller."""
-        if self.cgroup_limit_bytes and self.cgroup_limit_bytes < self.total_bytes:
-            return self.cgroup_limit_bytes
+        """RAM a build may use: MemTotal, or the cgroup cap when that is smaller."""
+        cap = self.cgroup_cap_bytes
+        if cap and cap < self.total_bytes:
+            return cap
         return self.total_bytes
 
 

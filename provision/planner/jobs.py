@@ -25,6 +25,7 @@ from provision.planner.common import (
     PlanNotes,
     usable_cpus,
 )
+from provision.planner.memory import NO_CGROUP_SWAP, cgroup_may_not_swap
 from provision.units import human_bytes
 
 
@@ -64,6 +65,8 @@ def plan_jobs(facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryMode
         f"compile phase {mem.arithmetic(auto)} = {human_bytes(mem.need(auto))} of {human_bytes(mem.ram_budget)}{zram_part}: "
         f"room for {count_noun(fit, 'job')} ({what}; per job: {mem.per_job_source})"
     )
+    if cgroup_may_not_swap(facts):
+        arithmetic += f"; {NO_CGROUP_SWAP}"
     load, load_why = _load(facts, goals, notes)
     common = dict(
         load=load,

@@ -34,11 +34,17 @@ def _budget(facts: HostFacts, tmpfs: int) -> tuple[int, str, int]:
     m = facts.memory
     effective = m.effective_bytes
     headroom = 0
-    if m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes:
+    cap = m.cgroup_cap_bytes
+    if cap and cap < m.total_bytes:
         headroom = int(effective * cal.CGROUP_HEADROOM_FRACTION)
         budget = effective - headroom
+        what = (
+            "memory limit"
+            if cap == m.cgroup_limit_bytes
+            else "memory.high (the cgroup is throttled above it, below its memory.max)"
+        )
         why = (
-            f"{human_bytes(budget)} budget: the cgroup memory limit {human_bytes(effective)} (it covers only what runs in the "
+            f"{human_bytes(budget)} budget: the cgroup {what} {human_bytes(effective)} (it covers only what runs in the "
             "cgroup, so nothing is reserved for the rest of the system) less the "
             f"{cal.CGROUP_HEADROOM_FRACTION:.0%} a cap needs for the page cache of the sources (measured)"
         )
@@ -175,33 +181,59 @@ def serial_shortfall(facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs
 
 def _below_ram_cgroup(facts: HostFacts) -> bool:
     m = facts.memory
-    return bool(m.cgroup_limit_bytes and m.cgroup_limit_bytes < m.total_bytes) and not facts.in_container
+    cap = m.cgroup_cap_bytes
+    return bool(cap and cap < m.total_bytes) and not facts.in_container
+
+
+#: What a plan says when the build's cgroup may not swap (docs/calibration.md §14).
+NO_CGROUP_SWAP = (
+    "the cgroup may not swap (memsw = limit): zram gives no room here (docs/calibration.md §14: a 224 MiB "
+    "cgroup without swap, zram active on the host: -j2 killed by the OOM killer, -j1 finished)"
+)
+
+
+def cgroup_may_not_swap(facts: HostFacts) -> bool:
+    """The build's cgroup may not swap: neither zram nor disk swap holds any of its memory."""
+    return facts.memory.cgroup_may_not_swap
 
 
 def zram_frees(facts: HostFacts, size: int, keep: float) -> int:
     """RAM a zram device of ``size`` frees for the build. Its compressed pool is not charged to a
     memory cgroup: under a cgroup limit below RAM every byte it holds leaves the limit (while the
     host has RAM for the pool); on a whole host the pool comes out of the same RAM."""
+    whole_host = int(size * keep)
     if _below_ram_cgroup(facts):
         outside = max(0, facts.memory.available_bytes - facts.memory.effective_bytes)
-        return int(min(size, outside * (1 / (1 - keep)) if keep < 1 else size))
-    return int(size * keep)
+        # never less than on a whole host: with no RAM to spare outside the cap the pool comes out
+        # of the same RAM, as it does there (a cap just below RAM must not plan fewer jobs than none)
+        return max(whole_host, int(min(size, outside * (1 / (1 - keep)) if keep < 1 else size)))
+    return whole_host
 
 
 def existing_zram_gain(facts: HostFacts, mem: MemoryModel) -> int:
     """What an active zram swap that kprov leaves alone frees for the build, at its compressor's
     measured ratio (capped like planned zram); none in a container (/proc/swaps is the host's)."""
-    if facts.in_container or not users_zram(facts) or not facts.memory.zram_swap_bytes:
+    if facts.in_container or cgroup_may_not_swap(facts) or not users_zram(facts) or not facts.memory.zram_swap_bytes:
         return 0
     keep = 1 - 1 / cal.zram_ratio(facts.zram.active or cal.ZRAM_KCONFIG_DEFAULT)
     return min(zram_frees(facts, facts.memory.zram_swap_bytes, keep), cal.zram_rescue_bytes(mem.ram_budget))
 
 
 def disk_swap(facts: HostFacts) -> int:
-    """Free swap this build can count on: none in a container (/proc/swaps is the host's)."""
-    if facts.in_container:
+    """Free swap this build can count on besides zram the plan counts itself: none in a container
+    (/proc/swaps is the host's) or in a cgroup that may not swap.
+
+    Each swap device counts once: when the active zram is kprov's own, the plan sizes and counts it
+    afresh (zram.py), so its bytes come out of swap_free_bytes here (all of them: its free part is
+    not known). Without that, the plan after an apply counted the device twice and asked for a
+    smaller one: no fixed point.
+    """
+    if facts.in_container or cgroup_may_not_swap(facts):
         return 0
-    return max(0, facts.memory.swap_free_bytes)
+    free = facts.memory.swap_free_bytes
+    if facts.zram.kprov_devices and not users_zram(facts):
+        free -= facts.memory.zram_swap_bytes
+    return max(0, free)
 
 
 def users_zram(facts: HostFacts) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from provision.model.plan import (
     ZramPlan,
 )
 from provision.planner.common import count_noun, kernel_at_least, MemoryModel, PlanNotes
-from provision.planner.memory import existing_zram_gain, users_zram, zram_frees
+from provision.planner.memory import NO_CGROUP_SWAP, cgroup_may_not_swap, existing_zram_gain, users_zram, zram_frees
 from provision.rules.system import check_sysctls
 from provision.units import human_bytes
 
@@ -44,6 +44,24 @@ def _zram_sysctls(facts: HostFacts) -> tuple[dict[str, str], str]:
         why = f"vm.swappiness={cal.SWAPPINESS_LEGACY} ({known}: values over 100 need {want})"
     why += "; page-cluster 0 (zram reads single pages fast), no watermark boost, watermark scale 125"
     return check_sysctls(sysctls, "zram sysctls"), why
+
+
+#: Why kprov sets up no zram in a container, and what helps a container that memory limits.
+CONTAINER_NO_ZRAM = "a container cannot create zram devices; swap belongs to the host's kernel"
+CONTAINER_ADVICE = "raise the container's memory limit or set up zram on the host"
+
+
+def _container_off(facts: HostFacts, limited: bool) -> str:
+    """The zram reason in a container: the one wording, with advice when memory limits -j."""
+    reason = f"off: {CONTAINER_NO_ZRAM}"
+    if cgroup_may_not_swap(facts):
+        return (
+            f"{reason}; {NO_CGROUP_SWAP}: raise the container's memory limit (or allow it swap: docker "
+            "--memory-swap above --memory) rather than set up zram on the host"
+        )
+    if limited:
+        reason += f"; memory limits -j here: {CONTAINER_ADVICE}"
+    return reason
 
 
 def _pick_algorithm(offered: tuple[str, ...], mode: str) -> str:
@@ -142,8 +160,12 @@ def _decide(
         reason = "on: overridden (--zram)"
         if facts.in_container:
             notes.warn("zram was forced on in a container: the config is written, but only the host's kernel can activate swap")
+        elif cgroup_may_not_swap(facts):
+            notes.warn(f"zram was forced on: {NO_CGROUP_SWAP}")
     elif facts.in_container:
-        return off("off: a container cannot create zram devices; swap belongs to the host's kernel")
+        return off(_container_off(facts, memory_limits))
+    elif cgroup_may_not_swap(facts):
+        return off(f"off: {NO_CGROUP_SWAP}; raise the cgroup's memory limit (or let it swap) for more jobs")
     elif memory_limits:
         fit = mem.fit()
         reason = (
@@ -210,12 +232,15 @@ def _decide(
                 f"{percent}%: the common default (zram-generator 0.5 x RAM); memory does not limit -j here"
             )
     size = total * percent // 100
-    gain = 0 if facts.in_container else min(zram_frees(facts, size, keep), rescue)
+    no_swap = cgroup_may_not_swap(facts)
+    gain = 0 if facts.in_container or no_swap else min(zram_frees(facts, size, keep), rescue)
     reasons["capacity"] = (
         f"a {human_bytes(size)} device at {ratio:g}:1 frees up to {human_bytes(size * keep)} of RAM; the plan counts "
         f"{human_bytes(gain)} of it for -j and for each serial phase (a phase may need at most "
         f"{cal.ZRAM_RESCUE_FRACTION:.0%} more than RAM holds: measured)"
     )
+    if no_swap:
+        reasons["capacity"] += f"; {NO_CGROUP_SWAP}"
     reasons["priority"] = f"{cal.ZRAM_PRIORITY}: above any disk swap, so zram is used first"
     reasons["tool"] = f"{tool}: the zram tool of the {facts.distro.family} family"
     sysctls, reasons["sysctls"] = _zram_sysctls(facts)

@@ -119,6 +119,12 @@ probe:
         cgroup_usage_bytes:
           description: The memory the cgroup uses, V(null) when unknown.
           type: int
+        cgroup_swap_limit_bytes:
+          description: The swap the cgroup may use (v1 memsw less the memory limit, v2 C(memory.swap.max)), V(0) when it may not swap, V(null) when unknown or unlimited.
+          type: int
+        cgroup_high_bytes:
+          description: The cgroup v2 C(memory.high), V(null) when not set or on v1.
+          type: int
     cgroup:
       description: The cgroup limits of the probing process.
       type: dict
@@ -145,6 +151,12 @@ probe:
         memory_source:
           description: The file the memory limit came from, V(null) when none.
           type: str
+        swap_limit_bytes:
+          description: The swap the cgroup may use, V(0) when none, V(null) when unknown or unlimited.
+          type: int
+        memory_high_bytes:
+          description: The tightest cgroup v2 C(memory.high) along the path, V(null) when not set or on v1.
+          type: int
     swap:
       description: Swap, from C(/proc/swaps).
       type: dict

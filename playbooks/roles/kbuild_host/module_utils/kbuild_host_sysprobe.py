@@ -142,6 +142,36 @@ def parse_memory_limit(text):
     return limit
 
 
+def parse_swap_limit(limit_text, memsw_text):
+    """Swap a cgroup may use, in bytes, or None when unknown or unlimited.
+
+    v1: ``memory.memsw.limit_in_bytes`` caps memory plus swap, so the swap room is its excess over
+    ``memory.limit_in_bytes`` (0 when they are equal: no swap, as with docker ``--memory-swap``
+    equal to ``--memory``); a missing or unlimited memsw file (no swap accounting) is None.
+    """
+    memsw = parse_memory_limit(memsw_text)
+    if memsw is None:
+        return None
+    limit = parse_memory_limit(limit_text)
+    if limit is None:
+        return memsw
+    return max(0, memsw - limit)
+
+
+def parse_swap_max(text):
+    """cgroup v2 ``memory.swap.max``: ``max`` -> None (unlimited), ``0`` -> 0 (no swap), else bytes."""
+    value = (text or "").strip()
+    if not value or value == "max":
+        return None
+    try:
+        limit = int(value)
+    except ValueError:
+        return None
+    if limit < 0 or limit >= V1_UNLIMITED_FLOOR:
+        return None
+    return limit
+
+
 def parse_int(text):
     """An integer file (``memory.current``), or None."""
     try:
@@ -250,7 +280,9 @@ def cgroup_limits(root="/"):
 
     Returns ``{"version": "v1"|"v2"|"hybrid"|"none", "cpu_quota": float|None,
     "memory_limit_bytes": int|None, "memory_usage_bytes": int|None, "cpu_source": str|None,
-    "memory_source": str|None}``.
+    "memory_source": str|None, "swap_limit_bytes": int|None, "memory_high_bytes": int|None}``.
+    ``swap_limit_bytes`` is the swap the cgroup may use (0: none, None: unknown or unlimited);
+    ``memory_high_bytes`` is v2's ``memory.high`` (None: not set, or v1).
     """
     own = parse_proc_cgroup(read_text(root, "/proc/self/cgroup"))
     mounts = cgroup_mounts(parse_mountinfo(read_text(root, "/proc/self/mountinfo")))
@@ -261,6 +293,8 @@ def cgroup_limits(root="/"):
         "memory_usage_bytes": None,
         "cpu_source": None,
         "memory_source": None,
+        "swap_limit_bytes": None,
+        "memory_high_bytes": None,
     }
     has_v1 = bool(own["v1"])
     has_v2 = own["v2"] is not None
@@ -291,10 +325,16 @@ def cgroup_limits(root="/"):
     if "memory" in own["v1"]:
         mount = mounts["v1"].get("memory") or _default_v1_mount(root, "memory")
         if mount:
-            _memory_limit(root, _cgroup_dirs(root, mount, own["v1"]["memory"]),
-                          "memory.limit_in_bytes", "memory.usage_in_bytes", result)
+            dirs = _cgroup_dirs(root, mount, own["v1"]["memory"])
+            _memory_limit(root, dirs, "memory.limit_in_bytes", "memory.usage_in_bytes", result)
+            result["swap_limit_bytes"] = _min_opt(
+                [parse_swap_limit(read_text(root, d + "/memory.limit_in_bytes"),
+                                  read_text(root, d + "/memory.memsw.limit_in_bytes")) for d in dirs])
     elif has_v2 and v2_mount:
-        _memory_limit(root, _cgroup_dirs(root, v2_mount, own["v2"]), "memory.max", "memory.current", result)
+        dirs = _cgroup_dirs(root, v2_mount, own["v2"])
+        _memory_limit(root, dirs, "memory.max", "memory.current", result)
+        result["swap_limit_bytes"] = _min_opt([parse_swap_max(read_text(root, d + "/memory.swap.max")) for d in dirs])
+        result["memory_high_bytes"] = _min_opt([parse_memory_limit(read_text(root, d + "/memory.high")) for d in dirs])
     return result
 
 
@@ -859,6 +899,8 @@ def probe(root="/"):
             "available_bytes": meminfo.get("MemAvailable"),
             "cgroup_limit_bytes": cgroup["memory_limit_bytes"],
             "cgroup_usage_bytes": cgroup["memory_usage_bytes"],
+            "cgroup_swap_limit_bytes": cgroup["swap_limit_bytes"],
+            "cgroup_high_bytes": cgroup["memory_high_bytes"],
         },
         "cgroup": cgroup,
         "swap": swap_totals(root),
