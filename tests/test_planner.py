@@ -1216,3 +1216,18 @@ def test_an_existing_user_is_accepted_by_the_switch(capsys):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert json.loads(out)["ccache"]["group_add"] == ["root"]
+
+
+def test_the_time_estimate_runs_jobs_on_the_cpus_the_build_may_use():
+    """A CPU quota of 2.5 plans -j3 but compiles on 2.5 CPUs; a forced -j8 on 2 CPUs is no faster
+    than -j2; with distcc the servers' CPUs run the jobs."""
+    laptop = host("laptop-8c-16g")
+    quota = dataclasses.replace(laptop, cpu=dataclasses.replace(laptop.cpu, cgroup_quota=2.5, usable=3))
+    capped = plan(quota, Goals(), CATALOG)
+    assert capped.jobs.value == 3 and "over 3 jobs on 2.5 CPUs" in capped.estimate.reason
+    two = host("debian12-2c-24g")
+    forced, natural = plan(two, Goals(jobs=8), CATALOG), plan(two, Goals(), CATALOG)
+    assert natural.jobs.value == 2 and forced.jobs.value == 8
+    assert forced.estimate.seconds == natural.estimate.seconds and "over 8 jobs on 2 CPUs" in forced.estimate.reason
+    farm = plan(two, Goals(distcc_hosts=("10.0.0.2/8",)), CATALOG)
+    assert farm.estimate.seconds < natural.estimate.seconds and "CPUs" not in farm.estimate.reason.split("(")[0]

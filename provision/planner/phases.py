@@ -116,7 +116,8 @@ def plan_phases(
 
 
 def plan_estimate(
-    facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, profile: CalibrationProfile | None
+    facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, profile: CalibrationProfile | None,
+    distributed: bool = False,
 ) -> tuple[EstimatePlan, dict[str, float]]:
     """Wall time: make prepare, then the compile phase's CPU-seconds over the jobs, then the
     serial tail. Each figure says whether it was measured on this tree. Returns the estimate and
@@ -138,7 +139,11 @@ def plan_estimate(
         estimated.append(f"compile CPU ~{cpu / 60:.0f} CPU-minutes (table figure for {klass} configs)")
         prepare = cal.PREPARE_SECONDS[klass]
         estimated.append(f"make prepare ~{prepare:.0f} s")
-    compile_s = cpu / (jobs * cal.PARALLEL_EFFICIENCY)
+    # jobs beyond the CPUs the build may use (a CPU quota of 2.5, a forced -j over the CPU count)
+    # wait for a CPU: they make the compile phase no faster (with distcc the servers' CPUs run them)
+    capacity = float(jobs) if distributed else (facts.cpu.cgroup_quota or facts.cpu.usable)
+    running = min(float(jobs), capacity)
+    compile_s = cpu / (running * cal.PARALLEL_EFFICIENCY)
     seconds: dict[str, float] = {"compile": compile_s}
     if profile is not None and profile.link.measured:
         link = profile.link.seconds
@@ -159,7 +164,8 @@ def plan_estimate(
             f"cores like the reference machine's ({cal.REFERENCE_CPU}); this host has {model}, which may be "
             "several times slower or faster"
         )
-    parts = f"prepare ~{prepare:.0f} s + {cpu / 60:.0f} CPU-minutes over {jobs} jobs (~{compile_s / 60:.0f} min)"
+    over = f"{jobs} jobs" if running >= jobs else f"{jobs} jobs on {running:g} CPUs"
+    parts = f"prepare ~{prepare:.0f} s + {cpu / 60:.0f} CPU-minutes over {over} (~{compile_s / 60:.0f} min)"
     parts += f" + vmlinux step ~{link:.0f} s" + (f" + {cfg.lto} LTO link ~{lto / 60:.0f} min" if lto else "")
     source = (
         "measured on this tree: " + ", ".join(measured) if measured else ""
