@@ -22,7 +22,7 @@ from provision.build.phases import classify, oom_line
 from provision.build.record import BuildRecord, PhaseStats, append, load, percentiles, thin
 from provision.build.report import history_table, plot, summary
 from test_cache_status import SECRET
-from test_cache_status import redis as redis_store  # noqa: F401 - the `redis` fixture, for the hung store
+from test_cache_status import redis  # noqa: F401 - the fixture, for the hung store
 from test_kconfig import linux_source
 
 KPROV = Path(sys.executable).parent / "kprov"
@@ -102,7 +102,7 @@ def test_a_history_that_is_a_symlink_is_not_followed(tmp_path):
     target.write_text("")
     link = tmp_path / "builds.jsonl"
     link.symlink_to(target)
-    with pytest.raises(Exception, match="cannot write the build record"):
+    with pytest.raises(Exception, match="is not a regular file"):
         append(_record(), link)
     assert target.read_text() == ""
 
@@ -246,7 +246,7 @@ def test_a_build_oom_killed_in_a_small_cgroup_is_named_as_such(tree, tmp_path):
     assert "OOM kill:" in done.stdout and "was OOM-killed" in done.stdout
 
 
-def test_a_store_that_hangs_mid_build_is_dropped_and_costs_seconds_not_a_timeout_per_unit(tree, tmp_path, redis):
+def test_a_store_that_hangs_mid_build_is_dropped_and_costs_seconds_not_a_timeout_per_unit(tree, tmp_path, redis):  # noqa: F811
     """A Redis store on loopback stopped with SIGSTOP once compiling starts: the breaker reads
     ccache's remote error and timeout counters, drops the store from the build's private copy of
     the configuration, and the build finishes on the local cache."""
@@ -284,3 +284,87 @@ def test_a_store_that_hangs_mid_build_is_dropped_and_costs_seconds_not_a_timeout
     assert "dropped" in stdout and SECRET not in stdout and SECRET not in json.dumps(record)
     assert conf.read_text().startswith("remote_storage")  # the user's own file is untouched
     assert not list(Path(tempfile.gettempdir()).glob("kprov-build-*/ccache.conf"))  # the private copy is gone
+
+
+# --------------------------------------------------------------------------- hostile input to build and history
+
+
+def test_a_j_count_that_is_not_ascii_digits_is_refused_before_anything_runs():
+    from provision.cli.build import _jobs_of
+    from provision.errors import UserError
+
+    assert _jobs_of(("-j8",)) == 8 and _jobs_of(("-j", "3", "kernel/")) == 3 and _jobs_of(("--jobs=2",)) == 2
+    for bad in ("-j²", "-j٣", "--jobs=𝟠", "-j1e3"):
+        with pytest.raises(UserError, match="-j takes a whole number"):
+            _jobs_of((bad,))
+
+
+def test_records_of_the_wrong_type_are_skipped_never_trusted(tmp_path):
+    path = tmp_path / "builds.jsonl"
+    good = _record()
+    append(good, path)
+    bad = []
+    for change in ({"wall_seconds": "abc"}, {"samples": [["a", 1]]}, {"budget_bytes": "1"},
+                   {"phases": {"config": {"seconds": 1, "cpu_seconds": 1, "peak_anon_bytes": "x", "peak_swap_bytes": 0}}},
+                   {"jobs": True}, {"wall_seconds": float("inf")}):
+        data = good.to_dict()
+        data.update(change)
+        bad.append(json.dumps(data))
+    deep = "[" * 100_000 + "]" * 100_000
+    with open(path, "a") as f:
+        f.write("\n".join(bad + [deep]) + "\n")
+    got = load(path)
+    assert len(got) == 1 and got[0] == good
+    plot(got[0])  # what load returns can be drawn
+
+
+def test_a_history_that_is_a_fifo_or_a_directory_is_one_line_before_the_build(tmp_path):
+    from provision.build.record import check_writable
+    from provision.errors import EnvironmentProblem
+
+    fifo = tmp_path / "builds.jsonl"
+    os.mkfifo(fifo)
+    for call in (lambda: check_writable(fifo), lambda: append(_record(), fifo), lambda: load(fifo)):
+        with pytest.raises(EnvironmentProblem, match="not a regular file"):
+            call()
+    folder = tmp_path / "dir.jsonl"
+    folder.mkdir()
+    with pytest.raises(EnvironmentProblem, match="not a regular file"):
+        load(folder)
+
+
+def test_the_plot_is_written_through_a_random_temporary_file(tmp_path):
+    from provision.cli.build import _write_new
+
+    target = tmp_path / "p.svg"
+    for pid in range(os.getpid() - 2, os.getpid() + 3):  # what a neighbour could plant beforehand
+        (tmp_path / f".p.svg.{pid}.tmp").write_text("theirs")
+    _write_new(target, "<svg/>")
+    assert target.read_text() == "<svg/>"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == sorted(
+        f".p.svg.{pid}.tmp" for pid in range(os.getpid() - 2, os.getpid() + 3))  # theirs untouched, none of ours left
+
+
+def test_the_status_line_escapes_what_a_record_brought():
+    from provision.build.run import BuildRequest, _Watch
+
+    request = BuildRequest(argv=["make"], cwd="/", env={}, host="h", user="u", compiler="gcc", arch="x86_64", jobs=2,
+                           expected_seconds=60.0, expected_source="the last build, \x1b]0;owned\x07")
+    line = _Watch(request, out=None, err=None, tty=False).status_text()
+    assert "\x1b" not in line and "\x07" not in line and "\\x1b" in line
+
+
+def test_root_never_builds_another_users_tree(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    tree = Path(tempfile.mkdtemp(prefix="kprov-tree-", dir="/var/tmp"))
+    try:
+        marker = tree / "ran"
+        (tree / "Makefile").write_text(f"%:\n\tid -u > {marker}\nall:\n\tid -u > {marker}\n")
+        for p in (tree, tree / "Makefile"):
+            os.chown(p, 65534, 65534)
+        done = _kprov([], tmp_path, "build", "--as-root", "--tree", str(tree), "--", "all")
+        assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+        assert "is nobody's: build it as nobody" in done.stderr and not marker.exists()
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)

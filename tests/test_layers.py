@@ -32,6 +32,8 @@ MAX_LINES = 520
 def _modules() -> dict[str, Path]:
     out = {}
     for path in PACKAGE.rglob("*.py"):
+        if "_data" in path.relative_to(PACKAGE).parts:  # the role and templates shipped in the wheel
+            continue
         rel = path.relative_to(PACKAGE.parent).with_suffix("")
         parts = list(rel.parts)
         if parts[-1] == "__init__":

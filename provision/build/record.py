@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.errors import EnvironmentProblem
+from provision.errors import EnvironmentProblem, escaped
 
 RECORD_SCHEMA = 1
 MAX_HISTORY_BYTES = 64 << 20
@@ -104,16 +105,33 @@ def history_path() -> Path:
     return Path(base) / "kprov" / "builds.jsonl"
 
 
+def check_writable(path: Path | None = None) -> None:
+    """The history is missing or a regular file: anything else (a FIFO, a directory, a link) is
+    refused before a build starts, not after it ran."""
+    path = path or history_path()
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot use the build history {escaped(str(path))}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise EnvironmentProblem(f"the build history {escaped(str(path))} is not a regular file (a link, FIFO or directory)")
+
+
 def append(record: BuildRecord, path: Path | None = None) -> Path:
     """Add ``record`` to the history (the directory 0700, the file 0600: it names the user's trees)."""
     path = path or history_path()
+    check_writable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise OSError(0, "not a regular file")
             f.write(json.dumps(record.to_dict(), separators=(",", ":")) + "\n")
     except OSError as exc:
-        raise EnvironmentProblem(f"cannot write the build record to {path}: {exc.strerror}") from None
+        raise EnvironmentProblem(f"cannot write the build record to {escaped(str(path))}: {exc.strerror}") from None
     return path
 
 
@@ -126,8 +144,12 @@ def load(path: Path | None = None) -> list[BuildRecord]:
         return []
     except OSError as exc:
         raise EnvironmentProblem(f"cannot read the build history {path}: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise EnvironmentProblem(f"the build history {escaped(str(path))} is not a regular file")
     with os.fdopen(fd, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+        size = st.st_size
         if size > MAX_HISTORY_BYTES:
             f.seek(size - MAX_HISTORY_BYTES)
             f.readline()
@@ -135,7 +157,44 @@ def load(path: Path | None = None) -> list[BuildRecord]:
     out = []
     for line in data.splitlines():
         try:
-            out.append(BuildRecord.from_dict(json.loads(line)))
-        except (ValueError, TypeError, KeyError, AttributeError):
+            record = BuildRecord.from_dict(json.loads(line))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             continue
+        if _well_typed(record):
+            out.append(record)
     return out
+
+
+_NUMBER = (int, float)
+
+
+def _well_typed(r: BuildRecord) -> bool:
+    """A record a report can print and draw: every field of the type kprov writes (a file anyone
+    edited is read, never trusted)."""
+    def num(v: Any) -> bool:
+        return isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 1e18
+
+    def opt(v: Any, kind: Any) -> bool:
+        return v is None or isinstance(v, kind)
+
+    try:
+        return (
+            all(isinstance(v, str) for v in (r.started, r.host, r.user, r.compiler, r.arch))
+            and opt(r.tree, str) and opt(r.tree_version, str) and opt(r.config_hash, str)
+            and (r.jobs is None or (isinstance(r.jobs, int) and not isinstance(r.jobs, bool)))
+            and isinstance(r.exit_code, int) and num(r.wall_seconds) and num(r.cpu_seconds) and num(r.units)
+            and (r.expected_units is None or num(r.expected_units))
+            and (r.budget_bytes is None or num(r.budget_bytes)) and num(r.swap_peak_bytes) and num(r.stall_us)
+            and isinstance(r.argv, list) and all(isinstance(a, str) for a in r.argv)
+            and all(isinstance(k, str) and num(p.seconds) and num(p.cpu_seconds) and num(p.peak_anon_bytes)
+                    and num(p.peak_swap_bytes) and (p.planned_peak_bytes is None or num(p.planned_peak_bytes))
+                    for k, p in r.phases.items())
+            and all(isinstance(k, str) and num(v) for k, v in r.job_peaks.items())
+            and all(isinstance(k, str) and num(v) for k, v in r.zram.items())
+            and (r.oom is None or isinstance(r.oom, dict))
+            and isinstance(r.remote_cache, dict) and isinstance(r.tail, list) and all(isinstance(t, str) for t in r.tail)
+            and all(isinstance(s, list) and len(s) == 5 and all(num(x) for x in s[:4]) and isinstance(s[4], str)
+                    for s in r.samples)
+        )
+    except (AttributeError, TypeError):
+        return False

@@ -28,7 +28,7 @@ from provision.build.breaker import RemoteBreaker
 from provision.build.phases import PHASES, classify, oom_line
 from provision.build.record import BuildRecord, PhaseStats, percentiles, thin
 from provision.build.sampler import Sampler
-from provision.errors import EnvironmentProblem
+from provision.errors import EnvironmentProblem, escaped
 from provision.units import human_bytes
 
 TAIL_LINES = 50
@@ -178,8 +178,8 @@ class _Watch:
             last = self.sampler.samples[-1]
             mem, swap = last.anon, last.swap
         budget = f" of {human_bytes(r.budget_bytes)}" if r.budget_bytes else ""
-        return (f"kprov build: {self.phase}, {self.units}{total} units, {_clock(elapsed)}{eta}, "
-                f"memory {human_bytes(mem)}{budget}, swap {human_bytes(swap)}")
+        return escaped(f"kprov build: {self.phase}, {self.units}{total} units, {_clock(elapsed)}{eta}, "
+                       f"memory {human_bytes(mem)}{budget}, swap {human_bytes(swap)}")
 
     def _status_line(self) -> None:
         self.out.write(self.status_text()[:200])

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shlex
+import tempfile
 from pathlib import Path
 
 from plumbum import cli
 
 from provision.cli.app import Kprov, KprovApp, Text, Whole, emit, say_line
 from provision.cli.switches import PlanningSwitches
-from provision.errors import UserError
+from provision.errors import UserError, escaped, shown
 
 
 @Kprov.subcommand("build")
@@ -32,24 +34,32 @@ class BuildCommand(KprovApp, PlanningSwitches):
             raise UserError("kprov build builds on this host: --facts/--ansible-facts are for kprov plan")
         if any("\n" in a or "\0" in a for a in make_args):
             raise UserError("kprov build: a make argument holds a newline or a NUL byte")
-        if os.geteuid() == 0 and not self.as_root:
+        jobs_asked = _jobs_of(make_args)  # checked before anything of the tree runs
+        tree = os.path.abspath(self.tree) if self.tree else os.getcwd()
+        if os.geteuid() == 0:
             from provision.facts.local import gather
+            from provision.tree.ownership import tree_runner
 
             # before anything of the tree runs (planning evaluates its Kconfig): a container is
             # where builds run as root on purpose (CI), anywhere else root needs to ask
-            if not gather().in_container:
+            if not self.as_root and not gather().in_container:
                 raise UserError(
                     "kprov build runs the tree's own code (its Makefile and scripts): build as your own user, "
                     "or pass --as-root to build as root"
                 )
+            runner, _real = tree_runner(tree)
+            if runner.drops:
+                raise UserError(
+                    f"kprov build: {escaped(tree)} is {escaped(runner.name)}'s: build it as {escaped(runner.name)} "
+                    "(root never runs another user's tree)"
+                )
         facts, plan = self.plan_with_facts()
-        tree = os.path.abspath(self.tree) if self.tree else os.getcwd()
         if not os.path.isfile(os.path.join(tree, "Makefile")):
-            raise UserError(f"kprov build: {tree} has no Makefile (give the kernel tree with --tree)")
+            raise UserError(f"kprov build: {escaped(tree)} has no Makefile (give the kernel tree with --tree)")
         if make_args:
             # the user's targets and -j replace the plan's; the plan's variables (O=, CC=) stay
             argv = ["make", *(f"{k}={v}" for k, v in plan.config.make_vars.items()), *make_args]
-            jobs = _jobs_of(make_args)
+            jobs = jobs_asked
         else:
             argv = shlex.split(plan.config.make_command)
             jobs = plan.jobs.value
@@ -74,7 +84,8 @@ class BuildCommand(KprovApp, PlanningSwitches):
             planned_peaks={p.name: p.peak_bytes for p in plan.phases},
             expected_units=expected_units, expected_seconds=expected_seconds, expected_source=source,
         )
-        say_line(f"kprov: building in {tree}: {shlex.join(argv)}")
+        records.check_writable()  # a history that is not a regular file fails now, not after the build
+        say_line(f"kprov: building in {escaped(tree)}: {escaped(shlex.join(argv))}")
         result = run_build(request)
         result.config_hash = _config_hash(out_dir)  # the .config the build ended with
         path = records.append(result)
@@ -97,13 +108,20 @@ def _config_hash(out_dir: str) -> str | None:
         return None
 
 
+_DIGITS = re.compile(r"[0-9]{1,6}", re.ASCII)
+
+
 def _jobs_of(args: tuple[str, ...]) -> int | None:
-    """The -j the user's own make arguments ask for (``-j8``, ``-j 8``, ``--jobs=8``), if any."""
+    """The -j the user's own make arguments ask for (``-j8``, ``-j 8``, ``--jobs=8``), if any; a
+    -j whose count is not ASCII digits is refused (make would read it otherwise than the record)."""
     for i, a in enumerate(args):
         for prefix in ("-j", "--jobs="):
-            if a.startswith(prefix) and a[len(prefix):].isdigit():
-                return int(a[len(prefix):])
-        if a in ("-j", "--jobs") and i + 1 < len(args) and args[i + 1].isdigit():
+            if a.startswith(prefix) and len(a) > len(prefix):
+                count = a[len(prefix):]
+                if not _DIGITS.fullmatch(count):
+                    raise UserError(f"kprov build: make argument {shown(a)}: -j takes a whole number")
+                return int(count)
+        if a in ("-j", "--jobs") and i + 1 < len(args) and _DIGITS.fullmatch(args[i + 1]):
             return int(args[i + 1])
     return None
 
@@ -131,22 +149,26 @@ class HistoryCommand(KprovApp):
                 raise UserError(f"--build {self.number}: only {len(found)} builds are recorded")
             chosen = found[(self.number or len(found)) - 1]
             _write_new(Path(self.plot_file), plot(chosen))
-            say_line(f"kprov: build {self.number or len(found)} drawn in {self.plot_file}")
+            say_line(f"kprov: build {self.number or len(found)} drawn in {escaped(self.plot_file)}")
             return 0
         emit(render.render_json(history_json(found)) if self.as_json else history_table(found))
         return 0
 
 
 def _write_new(path: Path, text: str) -> None:
-    """Write ``path`` through a temporary file in its directory, never through a symlink."""
+    """Write ``path`` through a temporary file of a random name in its directory (made here, so
+    only ours is ever removed), never through a symlink."""
     if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise UserError(f"--plot {path}: exists and is not a regular file")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        raise UserError(f"--plot {shown(str(path))}: exists and is not a regular file")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"--plot {shown(str(path))}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"--plot {path}: {exc.strerror}") from None
+        os.unlink(tmp)
+        raise UserError(f"--plot {shown(str(path))}: {exc.strerror}") from None

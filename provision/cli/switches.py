@@ -15,6 +15,7 @@ from provision.model.facts import HostFacts
 from provision.model.goals import Goals, HostEntry
 from provision.model.plan import Plan
 from provision.model.schema import COMPILERS, DEBUG_INFO, LTO, TARGETS
+from provision.planner.common import MAX_BUILDS_TO_KEEP, MAX_JOBS
 
 
 class SourceSwitches:
@@ -66,7 +67,7 @@ class PlanningSwitches(SourceSwitches):
     for_other_machine = cli.Flag(
         "--for-other-machine", help="The kernel is not for this host (no localmodconfig advice)"
     )
-    jobs = cli.SwitchAttr("--jobs", Whole(1, 4096), argname="N", help="Force make -jN")
+    jobs = cli.SwitchAttr("--jobs", Whole(1, MAX_JOBS), argname="N", help="Force make -jN")
     load = cli.SwitchAttr(
         "--load", Whole(1, 4096), argname="N", help="Also pass make -l N (off by default: see the plan's reason)"
     )
@@ -93,7 +94,7 @@ class PlanningSwitches(SourceSwitches):
         "--ccache-private", help="No shared ccache directory or group: every user keeps ccache's own default"
     )
     builds_to_keep = cli.SwitchAttr(
-        "--builds-to-keep", Whole(1, 100), default=2, argname="N", help="Builds ccache should hold"
+        "--builds-to-keep", Whole(1, MAX_BUILDS_TO_KEEP), default=2, argname="N", help="Builds ccache should hold"
     )
     distcc_server = cli.Flag("--distcc-server", help="Run distccd on this host")
     allow = cli.SwitchAttr(

@@ -186,6 +186,11 @@ def count_noun(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+#: The largest -j and builds-to-keep a plan takes, from any source (the CLI's switches have the same).
+MAX_JOBS = 4096
+MAX_BUILDS_TO_KEEP = 100
+
+
 def check_goals(goals: Goals) -> None:
     """Refuse values no plan could honour, with one line that names the value."""
     if goals.target is not None and goals.target not in TARGETS:
@@ -196,8 +201,9 @@ def check_goals(goals: Goals) -> None:
         raise UserError(f"unknown debug info '{goals.debug_info}' (choose from {', '.join(DEBUG_INFO)})")
     if goals.lto not in LTO:
         raise UserError(f"unknown LTO mode '{goals.lto}' (choose from {', '.join(LTO)})")
-    if goals.jobs is not None and goals.jobs < 1:
-        raise UserError(f"--jobs {goals.jobs}: must be at least 1")
+    # the command line's bounds (cli.switches), for goals that come from an inventory or a role
+    if goals.jobs is not None and not 1 <= goals.jobs <= MAX_JOBS:
+        raise UserError(f"--jobs {goals.jobs}: must be a whole number from 1 to {MAX_JOBS}")
     if goals.zram_percent is not None:
         check_zram_percent(goals.zram_percent, "--zram-percent")
     if goals.zram_algorithm is not None:
@@ -210,8 +216,8 @@ def check_goals(goals: Goals) -> None:
         check_path(goals.build_dir, "--build-dir")
     if goals.arch is not None:
         check_kernel_arch(goals.arch, "--arch")
-    if goals.builds_to_keep < 1:
-        raise UserError(f"--builds-to-keep {goals.builds_to_keep}: must be at least 1")
+    if not 1 <= goals.builds_to_keep <= MAX_BUILDS_TO_KEEP:
+        raise UserError(f"--builds-to-keep {goals.builds_to_keep}: must be a whole number from 1 to {MAX_BUILDS_TO_KEEP}")
     if goals.load is not None and not 0 < goals.load <= MAX_LOAD:
         raise UserError(f"--load {goals.load:g}: must be above 0 and at most {MAX_LOAD} (a load average)")
 

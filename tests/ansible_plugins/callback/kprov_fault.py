@@ -46,7 +46,7 @@ class CallbackModule(CallbackBase):
         path = (task.get_path() or "").rsplit(":", 1)[0]
         return Path(path).stem if Path(path).parent.name == "tasks" else Path(path).stem
 
-    def count_noun(self, result) -> None:
+    def _count(self, result) -> None:
         task = result._task
         if self.census and task._uuid not in self.counted:
             self.counted.append(task._uuid)
