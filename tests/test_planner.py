@@ -651,7 +651,7 @@ def test_env_exports():
         ({"compiler": "icc"}, "unknown compiler 'icc'"),
         ({"debug_info": "stabs"}, "unknown debug info 'stabs'"),
         ({"lto": "fat"}, "unknown LTO mode 'fat'"),
-        ({"jobs": 0}, "--jobs 0: must be at least 1"),
+        ({"jobs": 0}, "--jobs 0: must be a whole number from 1 to 4096"),
         ({"builds_to_keep": 0}, "--builds-to-keep 0"),
     ],
 )

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from provision.apply.trust import check_config_trusted
 from provision.errors import EnvironmentProblem
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -69,6 +70,9 @@ def base_envvars(project: Path) -> dict[str, str]:
 def inventory_envvars() -> dict[str, str]:
     """What an inventory run adds: the user's ./ansible.cfg, their host key checking, pipelining.
 
+    The ansible.cfg (./ansible.cfg or ``ANSIBLE_CONFIG``) must pass the trust rule of an inventory
+    (:func:`provision.apply.trust.check_config_trusted`): UserError otherwise.
+
     ansible-runner starts ansible-playbook in kprov's playbooks dir, where the user's
     ./ansible.cfg (remote_user, private_key_file, ...) would not be found, and it turns SSH host
     key checking off unless told otherwise. kprov keeps the user's settings for both.
@@ -84,6 +88,10 @@ def inventory_envvars() -> dict[str, str]:
     if not config and cwd_config.is_file() and not _world_writable(Path.cwd()):
         config = str(cwd_config)
         env["ANSIBLE_CONFIG"] = config
+    if config:
+        # an ansible.cfg is code too (vault_password_file scripts, plugin paths): one line, exit
+        # 2, before Ansible starts, unless only root or the running user can change it
+        check_config_trusted(config)
     if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
         env["ANSIBLE_HOST_KEY_CHECKING"] = str(_config_host_key_checking(config))
     if "ANSIBLE_PIPELINING" not in os.environ and not _config_sets_pipelining(config):

@@ -20,6 +20,9 @@ inventory directory, the one that holds an inventory file, ``group_vars/``, ``ho
 not be writable by others at all: the sticky bit does not stop them from adding a file there.
 Group write includes what a POSIX ACL grants (the mode's group bits are the ACL's mask).
 
+An ansible.cfg kprov hands Ansible (``./ansible.cfg``, ``ANSIBLE_CONFIG``) is code too and
+passes the rule of an inventory file (:func:`check_config_trusted`).
+
 A path the running user cannot even look at is skipped: Ansible, running as the same user,
 cannot read it either. Pure ``os`` calls: nothing here starts a program.
 """
@@ -59,6 +62,29 @@ def check_inventory_trusted(inventory: str, uids: frozenset[int] | None = None) 
     if not os.path.lexists(inventory):
         return
     _Inventory(inventory, trusted_uids() if uids is None else uids).check()
+
+
+def check_config_trusted(config: str, uids: frozenset[int] | None = None) -> None:
+    """UserError (one line) when anyone but ``uids`` (:func:`trusted_uids`) could change the
+    ansible.cfg ``config`` kprov hands Ansible: the same rule as an inventory file's (it names
+    code Ansible runs: vault password scripts, plugin and module paths). The file, the directory
+    that holds it and every directory and link on the way; a name that does not exist, or one the
+    running user cannot look at, is left alone (Ansible cannot read it either)."""
+    checker = _Inventory(config, trusted_uids() if uids is None else uids)
+    start = config if config.startswith("/") else os.path.join(os.getcwd(), config)
+    try:
+        real, st = checker._resolve(start)
+        checker._file(real, st)
+        parent = os.path.dirname(real)
+        checker._read_dir(parent, checker._stat(parent))
+    except _Gone:
+        return
+    except _Refused as exc:
+        raise UserError(
+            f"ansible.cfg {escaped(config)}: {exc}; an ansible.cfg is code too (vault password scripts, "
+            f"plugin and module paths) and kprov runs Ansible with its own rights, so only "
+            f"{checker._trusted()} may be able to change it"
+        ) from None
 
 
 class _Refused(Exception):

@@ -23,17 +23,33 @@ from provision.facts.cache_probe import (
     probe,
     run_ccache,
 )
+from provision.facts.files import read_bounded
 from provision.planner import shared_cache as cache_rules
 from provision.units import human_bytes
 
 
 def _plan_sharing(path: str = "/etc/kprov/plan.json") -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        return [str(x) for x in data.get("ccache", {}).get("sharing", [])]
-    except (OSError, ValueError, AttributeError):
+    """The plan's ``ccache.sharing`` lines; none when there is no plan. A plan that is not a
+    regular file, too big, or not the shape kprov writes is no plan either, said in one line (with
+    the generic advice) instead of its lines; what it holds is never shown."""
+    if not os.path.lexists(path):
         return []
+    try:
+        data = json.loads(read_bounded(path, path, _MAX_PLAN_BYTES).decode("utf-8"))
+        ccache = data.get("ccache", {}) if isinstance(data, dict) else None
+        sharing = ccache.get("sharing", []) if isinstance(ccache, dict) else None
+        if not isinstance(sharing, list) or not all(isinstance(x, str) for x in sharing):
+            raise ValueError("ccache.sharing is not a list of strings")
+        return list(sharing)
+    except UserError as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+    except (RecursionError, TypeError, KeyError, ValueError, AttributeError):
+        why = "not a plan kprov wrote"
+    return [f"{path} ignored ({why}): no plan; {GENERIC_SHARING}"]
+
+
+#: The most of /etc/kprov/plan.json read (kprov writes a few KiB).
+_MAX_PLAN_BYTES = 1 << 20
 
 
 #: The most of the config file read: the role writes a few lines.

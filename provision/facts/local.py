@@ -301,18 +301,32 @@ def found_dir(path: str | os.PathLike) -> FoundDir | None:
         return FoundDir(text, "not_a_directory")
     try:
         with os.scandir(text) as entries:  # stops at the first foreign entry: never lists a huge tree
-            names = [e.name for e, _ in zip(entries, range(len(CCACHE_ENTRIES) + 1))]
+            found = [(e.name, _ccache_entry_ok(e)) for e, _ in zip(entries, range(len(CCACHE_ENTRIES) + 1))]
     except OSError:
         return None
-    if not names:
+    if not found:
         kind = "empty"
-    elif all(n in CCACHE_ENTRIES for n in names):
+    elif all(n in CCACHE_ENTRIES and ok for n, ok in found):
         kind = "ccache"
     elif st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o2775 and _group_name(st.st_gid) == CCACHE_GROUP:
         kind = "shared"  # as the role leaves it: handing it over again changes nothing
     else:
         kind = "other"
     return FoundDir(text, kind, bool(st.st_mode & 0o002), _home_of(text))
+
+
+def _ccache_entry_ok(entry: os.DirEntry) -> bool:
+    """Whether an entry named like ccache's is of ccache's kind (lstat: a link never is): a real
+    directory (0-f, tmp) or a regular file (CACHEDIR.TAG, ccache.conf, stats, lock)."""
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return False
+    return stat.S_ISDIR(mode) if entry.name in CCACHE_DIR_ENTRIES else stat.S_ISREG(mode)
+
+
+#: ccache's entries that are directories; its other entries are regular files.
+CCACHE_DIR_ENTRIES = frozenset(list("0123456789abcdef") + ["tmp"])
 
 
 def _group_name(gid: int) -> str:

@@ -21,12 +21,14 @@ will not run (two owners, writable by others) is refused with one line, not note
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import re
 import shlex
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -213,6 +215,44 @@ def read_config_file(path: Path, what: str) -> str:
     return read_bounded(path, what).decode("utf-8", errors="replace")
 
 
+def read_seed(path: str, runner: sandbox.RunAs) -> bytes:
+    """The .config to start from (a build dir's), which kprov copies to where the tree's code
+    reads it: opened without following a link, a regular file, and only when root or the user the
+    tree's code runs as owns it (kprov as root must not hand that user a file it could not read).
+    Anything else is refused with one line before anything runs."""
+    what = f"the .config to start from ({path})"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        reason = "a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise sandbox.Refused(f"{what}: not used ({reason})") from None
+    except ValueError:
+        raise sandbox.Refused(f"{what}: not a valid path") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise sandbox.Refused(f"{what}: not a regular file")
+        if info.st_uid not in (0, runner.uid):
+            raise sandbox.Refused(
+                f"{what}: belongs to uid {info.st_uid}, not to root or {runner.shown()} who runs the tree's code"
+            )
+        if info.st_uid != runner.uid and info.st_nlink != 1:
+            raise sandbox.Refused(f"{what}: a file of root's with {info.st_nlink} links: not used")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise sandbox.Refused(f"{what}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not a file kprov reads")
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(1 << 20, MAX_CONFIG_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_CONFIG_BYTES:
+                raise sandbox.Refused(f"{what}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not a file kprov reads")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise sandbox.Refused(f"{what}: cannot read it ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+
+
 def evaluate(
     tree: TreeFacts,
     request: KconfigRequest,
@@ -244,6 +284,7 @@ def evaluate_text(
 ) -> tuple[KconfigFacts, str]:
     """:func:`evaluate`, and the text of the final .config."""
     runner, source = ownership.tree_runner(tree.path)
+    seed = read_seed(request.seed_config, runner) if request.seed_config else None  # before anything is written
     deadline = sandbox.Deadline()
     directory, lock = _scratch(tree, request, runner, root)
     env = make_env()
@@ -252,8 +293,7 @@ def evaluate_text(
     with locked(directory, lock):
         for stale in (".config", ".config.old"):
             ownership.remove_below(directory, stale)
-        if request.seed_config:
-            seed = read_bounded(request.seed_config, f"the .config to start from ({request.seed_config})")
+        if seed is not None:
             ownership.write_below(directory, ".config", seed, runner)
         first = make_argv(source, str(directory), request.make_vars, request.target)
         if say:

@@ -4,7 +4,8 @@ kprov that is not root runs a tree as itself. kprov that is root looks at the tr
 it and every directory above it (:func:`tree_runner`): when one of them belongs to a user other
 than root, that user could change what runs, so the tree's code runs as that user
 (:mod:`provision.tree.sandbox` drops to it); two such users, or a directory or file that users
-other than the one it runs as can write (group or world write, except a sticky directory such as
+other than the one it runs as can write (group or world write, or a POSIX ACL entry with write
+for another user or group, except a sticky directory such as
 /tmp whose entry on the path is root's or the owner's), are refused with one line before anything
 runs. The check uses the tree's real path, and that is the path make runs in: a link on the way
 cannot be swapped afterwards.
@@ -26,6 +27,7 @@ import grp
 import os
 import pwd
 import stat
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +58,13 @@ def _name(uid: int) -> str:
         return f"uid {uid}"
 
 
+#: The extended attribute holding a file's POSIX access ACL, and the parts of its format kprov reads
+#: (linux/posix_acl_xattr.h: a version, then (tag, perm, id) entries).
+ACL_XATTR = "system.posix_acl_access"
+_ACL_VERSION = 2
+_ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP = 0x02, 0x04, 0x08
+
+
 class _Writers:
     """Which users besides ``uid`` (and root) could write an entry, by its mode and group."""
 
@@ -82,11 +91,38 @@ class _Writers:
             self._groups[gid] = bool(members - {0, self.uid})
         return self._groups[gid]
 
-    def others_can_write(self, info: os.stat_result, child_uid: int | None = None) -> bool:
+    def _acl_has_others(self, path: str, info: os.stat_result) -> bool:
+        """Whether ``path``'s POSIX access ACL (if any) lets a user other than ``uid`` or root
+        write: its group bits are then the ACL's mask, which covers named users and groups too."""
+        try:
+            raw = os.getxattr(path, ACL_XATTR, follow_symlinks=False)
+        except OSError as exc:
+            # no ACL, no ACLs on this file system, or gone; anything else: assume the worst
+            return exc.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOENT)
+        if len(raw) < 4 or (len(raw) - 4) % 8 or struct.unpack_from("<I", raw)[0] != _ACL_VERSION:
+            return True  # not an ACL kprov can read: writable by anyone it names
+        for offset in range(4, len(raw), 8):
+            tag, perm, ident = struct.unpack_from("<HHI", raw, offset)
+            if not perm & 0o2:
+                continue
+            if tag == _ACL_USER and ident not in (0, self.uid):
+                return True
+            if tag == _ACL_GROUP_OBJ and self._group_has_others(info.st_gid):
+                return True
+            if tag == _ACL_GROUP and self._group_has_others(ident):
+                return True
+        return False
+
+    def others_can_write(self, info: os.stat_result, child_uid: int | None = None, path: str | None = None) -> bool:
+        """Whether users besides ``uid`` and root can write the entry ``info`` (of ``path``: its
+        POSIX ACL, when it has one, is looked at too; without ``path`` only the mode counts)."""
         mode = info.st_mode
         if stat.S_ISLNK(mode):
             return False
-        if not (mode & 0o002 or (mode & 0o020 and self._group_has_others(info.st_gid))):
+        group_writes = mode & 0o020 and (
+            self._group_has_others(info.st_gid) or (path is not None and self._acl_has_others(path, info))
+        )
+        if not (mode & 0o002 or group_writes):
             return False
         # a sticky directory (/tmp): others can add entries, not move or delete this one
         return not (stat.S_ISDIR(mode) and mode & stat.S_ISVTX and child_uid in (0, self.uid))
@@ -179,11 +215,11 @@ def tree_runner(tree: str, switch: str = "--tree") -> tuple[RunAs, str]:
     writers = _Writers(uid)
     who = "root" if uid == 0 else _name(uid)
     for path, info, child_uid in checks:
-        if writers.others_can_write(info, child_uid):
+        if writers.others_can_write(info, child_uid, path):
             raise Refused(
                 f"{switch} {tree}: {path} can be written by users other than {who} (mode "
-                f"{stat.S_IMODE(info.st_mode):04o}, group {info.st_gid}): they could change the code kprov "
-                "runs from the tree; make it writable by its owner only (chmod go-w)"
+                f"{stat.S_IMODE(info.st_mode):04o}, group {info.st_gid}, or its ACL): they could change the code "
+                "kprov runs from the tree; make it writable by its owner only (chmod go-w, setfacl -b)"
             )
     return (_user(uid) if uid != 0 else as_self()), real
 
@@ -213,7 +249,7 @@ def _root_chain_usable(path: Path) -> bool:
             break
     for i, info in enumerate(infos):
         child = infos[i + 1].st_uid if i + 1 < len(infos) else 0
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or writers.others_can_write(info, child):
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or writers.others_can_write(info, child, parts[i]):
             return False
         if not info.st_mode & 0o001:
             return False

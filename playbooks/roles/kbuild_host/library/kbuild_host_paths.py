@@ -163,12 +163,20 @@ def _group_name(gid):
 
 
 def _only_ccache_entries(path):
-    """Whether the directory ``path`` holds nothing but ccache's entries (stops at the first other one)."""
+    """Whether the directory ``path`` holds nothing but ccache's entries (stops at the first other
+    one), each of ccache's kind by lstat: a real directory (0-f, tmp) or a regular file
+    (CACHEDIR.TAG, ccache.conf, stats, lock), never a symbolic link or anything else."""
+    ccache_dirs = frozenset(list("0123456789abcdef") + ["tmp"])
+
+    def ccache_kind(name, st):
+        return name in CCACHE_ENTRIES and (stat.S_ISDIR(st.st_mode) if name in ccache_dirs else stat.S_ISREG(st.st_mode))
+
     scandir = getattr(os, "scandir", None)
     if scandir is None:  # pragma: no cover - Python 2 on the managed host
-        return all(name in CCACHE_ENTRIES for name in os.listdir(path))
+        return all(ccache_kind(name, os.lstat(os.path.join(path, name))) for name in os.listdir(path))
     with scandir(path) as entries:
-        return all(entry.name in CCACHE_ENTRIES for entry in entries)
+        return all(entry.name in CCACHE_ENTRIES and ccache_kind(entry.name, entry.stat(follow_symlinks=False))
+                   for entry in entries)
 
 
 def group_dir_problem(path, group):

@@ -120,7 +120,9 @@ probe:
           description: The memory the cgroup uses, V(null) when unknown.
           type: int
         cgroup_swap_limit_bytes:
-          description: The swap the cgroup may use (v1 memsw less the memory limit, v2 C(memory.swap.max)), V(0) when it may not swap, V(null) when unknown or unlimited.
+          description:
+            - The swap the cgroup may use (v1 memsw less the memory limit, v2 C(memory.swap.max)).
+            - V(0) when it may not swap, V(null) when unknown or unlimited.
           type: int
         cgroup_high_bytes:
           description: The cgroup v2 C(memory.high), V(null) when not set or on v1.
