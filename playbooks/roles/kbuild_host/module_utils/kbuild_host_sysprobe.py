@@ -125,11 +125,9 @@ def parse_cfs_quota(quota_text, period_text):
     return quota / period
 
 
-def parse_memory_limit(text):
-    """``memory.max`` (v2) or ``memory.limit_in_bytes`` (v1) -> bytes, or None for no limit.
-
-    v2 writes ``max``; v1 writes a huge page-rounded LONG_MAX instead of "unlimited".
-    """
+def _cgroup_bytes(text, smallest):
+    """A cgroup byte limit file -> bytes, or None for ``max``, v1's huge "unlimited", an empty or
+    unreadable value, or a value below ``smallest``."""
     value = (text or "").strip()
     if not value or value == "max":
         return None
@@ -137,9 +135,17 @@ def parse_memory_limit(text):
         limit = int(value)
     except ValueError:
         return None
-    if limit <= 0 or limit >= V1_UNLIMITED_FLOOR:
+    if limit < smallest or limit >= V1_UNLIMITED_FLOOR:
         return None
     return limit
+
+
+def parse_memory_limit(text):
+    """``memory.max`` (v2) or ``memory.limit_in_bytes`` (v1) -> bytes, or None for no limit.
+
+    v2 writes ``max``; v1 writes a huge page-rounded LONG_MAX instead of "unlimited".
+    """
+    return _cgroup_bytes(text, 1)
 
 
 def parse_swap_limit(limit_text, memsw_text):
@@ -160,16 +166,7 @@ def parse_swap_limit(limit_text, memsw_text):
 
 def parse_swap_max(text):
     """cgroup v2 ``memory.swap.max``: ``max`` -> None (unlimited), ``0`` -> 0 (no swap), else bytes."""
-    value = (text or "").strip()
-    if not value or value == "max":
-        return None
-    try:
-        limit = int(value)
-    except ValueError:
-        return None
-    if limit < 0 or limit >= V1_UNLIMITED_FLOOR:
-        return None
-    return limit
+    return _cgroup_bytes(text, 0)
 
 
 def parse_int(text):
