@@ -22,7 +22,7 @@ from provision.model.plan import (
     ZramPlan,
 )
 from provision.planner.common import ChosenConfig, MemoryModel, PlanNotes, SerialPhase
-from provision.planner.memory import disk_swap, estimate_tag
+from provision.planner.memory import disk_swap, estimate_tag, users_zram
 from provision.units import MIB, human_bytes
 
 
@@ -52,6 +52,10 @@ def plan_phases(
 ) -> tuple[PhasePlan, ...]:
     """Each phase's peak at the planned -j and whether it fits RAM, RAM + swap, or neither."""
     swap = disk_swap(facts)
+    if not zram.enabled and gain and users_zram(facts):
+        # the user's own active zram is in ``gain`` already (counted at its compression ratio):
+        # its bytes are not free disk swap as well (each swap device counts once)
+        swap = max(0, swap - facts.memory.zram_swap_bytes)
     budget = mem.ram_budget
     compile_need = mem.need(jobs)
     fits = "ram" if compile_need <= budget else "swap" if compile_need <= budget + gain else "short"
