@@ -21,13 +21,17 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from provision.errors import UserError
-from provision.facts.cache_probe import PROBE_DEADLINE_S, parse_remote_conf, probe
+from provision.facts.cache_probe import (
+    PROBE_DEADLINE_S,
+    ccache_stats,
+    parse_remote_conf,
+    probe,
+)
 from provision.facts.files import read_bounded
 
 #: Remote errors and timeouts since the build started that open the breaker.
@@ -100,17 +104,12 @@ class RemoteBreaker:
         os.replace(tmp, self._copy)  # ccache reads either the old file or the new one, never half
 
     def _remote_failures(self) -> int:
-        try:
-            done = subprocess.run(["ccache", "--print-stats"], capture_output=True, text=True, timeout=10,
-                                  env=self.env, check=False)
-        except (OSError, subprocess.TimeoutExpired):
+        """ccache's remote errors and timeouts so far, read as this build's ccache reads its
+        configuration (the private copy); the last count when ccache does not answer."""
+        stats = ccache_stats(self.env)
+        if not stats:
             return self.failures + self.baseline
-        total = 0
-        for line in done.stdout.splitlines():
-            key, _, value = line.partition("\t")
-            if key in ("remote_storage_error", "remote_storage_timeout") and value.strip().isdigit():
-                total += int(value)
-        return total
+        return stats.get("remote_storage_error", 0) + stats.get("remote_storage_timeout", 0)
 
     def check(self) -> None:
         """Read the counters (at most every :data:`CHECK_EVERY_S`) and open the breaker when they climbed."""

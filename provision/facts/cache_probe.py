@@ -22,6 +22,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from provision.errors import UserError, escaped, shown
@@ -243,8 +244,11 @@ def probe(remote: RemoteLine, timeout: float = PROBE_DEADLINE_S) -> Probe:
     return fn(remote.url, remote.user, remote.secret, timeout)
 
 
-def run_ccache(args: list[str]) -> str | None:
-    env = {k: v for k, v in os.environ.items() if k != "CCACHE_CONFIGPATH"}  # never read the password file
+def run_ccache(args: list[str], env: Mapping[str, str] | None = None) -> str | None:
+    """``ccache ARGS``' output, or None. Without ``env``: this process's environment without
+    ``CCACHE_CONFIGPATH`` (kprov cache status never reads the password file)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "CCACHE_CONFIGPATH"}
     try:
         done = subprocess.run(["ccache", *args], capture_output=True, text=True, timeout=20, env=env, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -252,8 +256,9 @@ def run_ccache(args: list[str]) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def ccache_stats() -> dict[str, int]:
-    text = run_ccache(["--print-stats"]) or ""
+def ccache_stats(env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """ccache's counters (``--print-stats``), as :func:`run_ccache` runs it."""
+    text = run_ccache(["--print-stats"], env) or ""
     out = {}
     for line in text.splitlines():
         key, _, value = line.partition("\t")

@@ -15,12 +15,10 @@ kprov reads on a user's word (facts files, a tree's Makefile, .config, changes.r
 from __future__ import annotations
 
 import dataclasses
-import grp
 import importlib.util
 import json
 import os
 import platform
-import pwd
 import shutil
 import socket
 import stat
@@ -292,7 +290,7 @@ def found_dir(path: str | os.PathLike) -> FoundDir | None:
     try:
         st = os.lstat(text)
     except (FileNotFoundError, NotADirectoryError):
-        return FoundDir(text, "missing", home_of=_home_of(text))
+        return FoundDir(text, "missing", home_of=sysprobe().home_of(text))
     except OSError:
         return None
     if stat.S_ISLNK(st.st_mode):
@@ -301,56 +299,25 @@ def found_dir(path: str | os.PathLike) -> FoundDir | None:
         return FoundDir(text, "not_a_directory")
     try:
         with os.scandir(text) as entries:  # stops at the first foreign entry: never lists a huge tree
-            found = [(e.name, _ccache_entry_ok(e)) for e, _ in zip(entries, range(len(CCACHE_ENTRIES) + 1))]
+            found = [_ccache_entry_ok(e) for e, _ in zip(entries, range(len(CCACHE_ENTRIES) + 1))]
     except OSError:
         return None
     if not found:
         kind = "empty"
-    elif all(n in CCACHE_ENTRIES and ok for n, ok in found):
+    elif all(found):
         kind = "ccache"
-    elif st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o2775 and _group_name(st.st_gid) == CCACHE_GROUP:
+    elif st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o2775 and sysprobe().group_name(st.st_gid) == CCACHE_GROUP:
         kind = "shared"  # as the role leaves it: handing it over again changes nothing
     else:
         kind = "other"
-    return FoundDir(text, kind, bool(st.st_mode & 0o002), _home_of(text))
+    return FoundDir(text, kind, bool(st.st_mode & 0o002), sysprobe().home_of(text))
 
 
 def _ccache_entry_ok(entry: os.DirEntry) -> bool:
-    """Whether an entry named like ccache's is of ccache's kind (lstat: a link never is): a real
-    directory (0-f, tmp) or a regular file (CACHEDIR.TAG, ccache.conf, stats, lock)."""
     try:
-        mode = entry.stat(follow_symlinks=False).st_mode
+        return sysprobe().ccache_entry_ok(entry.name, entry.stat(follow_symlinks=False).st_mode)
     except OSError:
         return False
-    return stat.S_ISDIR(mode) if entry.name in CCACHE_DIR_ENTRIES else stat.S_ISREG(mode)
-
-
-#: ccache's entries that are directories; its other entries are regular files.
-CCACHE_DIR_ENTRIES = frozenset(list("0123456789abcdef") + ["tmp"])
-
-
-def _group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return ""
-
-
-def _home_of(path: str) -> str:
-    """The first account whose home directory is ``path`` (as written, or once links are resolved)."""
-    real = os.path.realpath(path)
-    names = {os.path.basename(path), os.path.basename(real)}
-    try:
-        accounts = pwd.getpwall()
-    except OSError:  # pragma: no cover - an account database that cannot be listed
-        return ""
-    for account in accounts:
-        home = os.path.normpath(account.pw_dir or "/")
-        if home == "/":
-            continue
-        if home in (path, real) or (os.path.basename(home) in names and os.path.realpath(home) == real):
-            return account.pw_name
-    return ""
 
 
 def default_ipv4() -> str | None:

@@ -128,55 +128,29 @@ kprov_files:
 """
 
 import errno
-import grp
 import os
-import pwd
 import re
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kbuild_host_sysprobe import read_record, settled, unsafe_paths
-
-#: The entries of a ccache cache directory (ccache 3 and 4); kprov's rules.names.CCACHE_ENTRIES,
-#: tests/test_untrusted_paths.py keeps the two equal.
-CCACHE_ENTRIES = frozenset(list("0123456789abcdef") + ["tmp", "lock", "ccache.conf", "stats", "CACHEDIR.TAG"])
-
-
-def home_of(path):
-    """The first account whose home directory is ``path`` (as written, or once links are resolved)."""
-    real = os.path.realpath(path)
-    names = (os.path.basename(path), os.path.basename(real))
-    for account in pwd.getpwall():
-        home = os.path.normpath(account.pw_dir or "/")
-        if home == "/":
-            continue
-        if home in (path, real) or (os.path.basename(home) in names and os.path.realpath(home) == real):
-            return account.pw_name
-    return ""
-
-
-def _group_name(gid):
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return ""
+from ansible.module_utils.kbuild_host_sysprobe import (
+    ccache_entry_ok,
+    group_name,
+    home_of,
+    read_record,
+    settled,
+    unsafe_paths,
+)
 
 
 def _only_ccache_entries(path):
-    """Whether the directory ``path`` holds nothing but ccache's entries (stops at the first other
-    one), each of ccache's kind by lstat: a real directory (0-f, tmp) or a regular file
-    (CACHEDIR.TAG, ccache.conf, stats, lock), never a symbolic link or anything else."""
-    ccache_dirs = frozenset(list("0123456789abcdef") + ["tmp"])
-
-    def ccache_kind(name, st):
-        return name in CCACHE_ENTRIES and (stat.S_ISDIR(st.st_mode) if name in ccache_dirs else stat.S_ISREG(st.st_mode))
-
+    """Whether the directory ``path`` holds nothing but ccache's entries, each of ccache's kind
+    (stops at the first other one)."""
     scandir = getattr(os, "scandir", None)
     if scandir is None:  # pragma: no cover - Python 2 on the managed host
-        return all(ccache_kind(name, os.lstat(os.path.join(path, name))) for name in os.listdir(path))
+        return all(ccache_entry_ok(name, os.lstat(os.path.join(path, name)).st_mode) for name in os.listdir(path))
     with scandir(path) as entries:
-        return all(entry.name in CCACHE_ENTRIES and ccache_kind(entry.name, entry.stat(follow_symlinks=False))
-                   for entry in entries)
+        return all(ccache_entry_ok(entry.name, entry.stat(follow_symlinks=False).st_mode) for entry in entries)
 
 
 def group_dir_problem(path, group):
@@ -202,7 +176,7 @@ def group_dir_problem(path, group):
     if st.st_mode & 0o002:
         return ("%s: writable by everyone; kprov would make it root:%s 2775 (and drop a sticky bit): give a directory "
                 "of its own (e.g. /var/cache/ccache)" % (path, group))
-    if st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o2775 and _group_name(st.st_gid) == group:
+    if st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o2775 and group_name(st.st_gid) == group:
         return None  # as the role leaves it: handing it over again changes nothing
     try:
         cache = _only_ccache_entries(path)

@@ -21,7 +21,9 @@ import glob
 import hashlib
 import json
 import math
+import grp
 import os
+import pwd
 import re
 import stat
 
@@ -1010,3 +1012,46 @@ def unsafe_paths(paths, root="/"):
         if reason:
             return reason
     return None
+
+
+# --------------------------------------------------------------------------- a directory to hand to a group
+
+#: The entries of a ccache cache directory (ccache 3 and 4); kprov's rules.names.CCACHE_ENTRIES,
+#: tests/test_untrusted_paths.py keeps the two equal.
+CCACHE_ENTRIES = frozenset(list("0123456789abcdef") + ["tmp", "lock", "ccache.conf", "stats", "CACHEDIR.TAG"])
+#: ccache's entries that are directories; its other entries are regular files.
+CCACHE_DIR_ENTRIES = frozenset(list("0123456789abcdef") + ["tmp"])
+
+
+def ccache_entry_ok(name, mode):
+    """Whether an entry of a directory is one of ccache's own, of ccache's kind by lstat's ``mode``:
+    a real directory (0-f, tmp) or a regular file (CACHEDIR.TAG, ccache.conf, stats, lock), never
+    a symbolic link or anything else."""
+    if name not in CCACHE_ENTRIES:
+        return False
+    return stat.S_ISDIR(mode) if name in CCACHE_DIR_ENTRIES else stat.S_ISREG(mode)
+
+
+def home_of(path):
+    """The first account whose home directory is ``path`` (as written, or once links are resolved)."""
+    real = os.path.realpath(path)
+    names = (os.path.basename(path), os.path.basename(real))
+    try:
+        accounts = pwd.getpwall()
+    except OSError:  # pragma: no cover - an account database that cannot be listed
+        return ""
+    for account in accounts:
+        home = os.path.normpath(account.pw_dir or "/")
+        if home == "/":
+            continue
+        if home in (path, real) or (os.path.basename(home) in names and os.path.realpath(home) == real):
+            return account.pw_name
+    return ""
+
+
+def group_name(gid):
+    """The name of group ``gid``, or "" when it has none."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return ""
