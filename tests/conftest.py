@@ -86,6 +86,33 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+def own_v1_memory_cgroup() -> Path | None:
+    """This process's cgroup v1 memory cgroup directory (a child of it is one the host lets us
+    make), or None without one."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            d = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            return d if (d / "memory.limit_in_bytes").exists() else None
+    return None
+
+
+def no_swap_cgroup_under(own: Path, name: str, limit: int) -> Path:
+    """A child memory cgroup ``name`` of ``own`` capped at ``limit`` bytes, without swap (memsw =
+    limit, where swap accounting exists). The caller removes it."""
+    child = own / name
+    child.mkdir()
+    (child / "memory.limit_in_bytes").write_text(str(limit))
+    memsw = child / "memory.memsw.limit_in_bytes"
+    if memsw.exists():
+        memsw.write_text(str(limit))
+    return child
+
+
 def podman_env(**extra: str) -> dict[str, str]:
     """The process environment with suite_ansible_env() and extra."""
     return {**os.environ, **suite_ansible_env(), **extra}

@@ -17,13 +17,23 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import no_swap_cgroup_under, own_v1_memory_cgroup
+from test_cache_status import (
+    SECRET,
+    redis,  # noqa: F401 - the fixture, for the hung store
+)
+from test_kconfig import linux_source
 
 from provision.build.phases import classify, oom_line
-from provision.build.record import BuildRecord, PhaseStats, append, load, percentiles, thin
+from provision.build.record import (
+    BuildRecord,
+    PhaseStats,
+    append,
+    load,
+    percentiles,
+    thin,
+)
 from provision.build.report import history_table, plot, summary
-from test_cache_status import SECRET
-from test_cache_status import redis  # noqa: F401 - the fixture, for the hung store
-from test_kconfig import linux_source
 
 KPROV = Path(sys.executable).parent / "kprov"
 STRICT = os.environ.get("KPROV_TEST_STRICT") == "1"
@@ -198,18 +208,10 @@ def test_a_build_as_root_outside_a_container_is_refused_unless_asked(tree, tmp_p
 def _memory_cgroup(tmp_path: Path, limit: int) -> Path | None:
     """A child of this process's own v1 memory cgroup (a cgroup elsewhere may refuse it), capped
     with no swap (memsw = mem)."""
-    own = next((line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
-                if "memory" in line.split(":")[1].split(",")), None)
-    root = Path("/sys/fs/cgroup/memory") / (own or "/").lstrip("/")
-    if os.geteuid() != 0 or own is None or not (root / "memory.limit_in_bytes").exists():
+    own = own_v1_memory_cgroup()
+    if os.geteuid() != 0 or own is None:
         return None
-    group = root / f"kprov-test-{os.getpid()}-{time.monotonic_ns()}"
-    group.mkdir()
-    (group / "memory.limit_in_bytes").write_text(str(limit))
-    memsw = group / "memory.memsw.limit_in_bytes"
-    if memsw.exists():
-        memsw.write_text(str(limit))
-    return group
+    return no_swap_cgroup_under(own, f"kprov-test-{os.getpid()}-{time.monotonic_ns()}", limit)
 
 
 def test_a_build_oom_killed_in_a_small_cgroup_is_named_as_such(tree, tmp_path):

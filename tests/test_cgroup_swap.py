@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import no_swap_cgroup_under, own_v1_memory_cgroup
 
 from provision.facts.ansible import facts_from_ansible
 from provision.facts.catalog import load_catalog
@@ -205,29 +206,14 @@ def test_a_memory_limited_container_that_may_swap_gets_the_same_advice():
 # --------------------------------------------------------------------------- a real v1 cgroup
 
 
-def _own_v1_memory_cgroup() -> Path | None:
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            d = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            return d if (d / "memory.memsw.limit_in_bytes").exists() else None
-    return None
-
-
 @pytest.fixture
 def no_swap_cgroup():
-    own = _own_v1_memory_cgroup()
-    if own is None or os.geteuid() != 0:
+    own = own_v1_memory_cgroup()
+    if own is None or not (own / "memory.memsw.limit_in_bytes").exists() or os.geteuid() != 0:
         pytest.skip("needs root and a cgroup v1 memory controller with swap accounting")
     child = own / f"kprov-noswap-{os.getpid()}"
     try:
-        child.mkdir()
-        (child / "memory.limit_in_bytes").write_text(str(224 * MIB))
-        (child / "memory.memsw.limit_in_bytes").write_text(str(224 * MIB))
+        no_swap_cgroup_under(own, child.name, 224 * MIB)
     except OSError as exc:
         if child.exists():
             child.rmdir()
