@@ -162,20 +162,25 @@ def test_the_store_packages_are_in_the_plans_package_list():
 
 
 def test_base_dir_is_a_common_parent_other_than_the_root():
-    """A tree right under / has no parent to share: the build directory's parent is used, never /."""
+    """The host-wide base_dir is where the users' trees are (/home), never the planned tree's
+    parent; a tree right under / has no parent to share, so its own base_dir is the tree, never /."""
     from provision.model.facts import TreeFacts
 
     f = dataclasses.replace(facts("laptop-8c-16g"), tree=TreeFacts(path="/linux", kernel_version="6.1.0"))
-    c = plan(f, dataclasses.replace(remote_goal(), build_dir="/srv/kbuild/out"), load_catalog()).ccache
-    assert c.base_dir == "/srv/kbuild"
+    p = plan(f, dataclasses.replace(remote_goal(), build_dir="/srv/kbuild/out"), load_catalog())
+    c = p.ccache
+    assert c.base_dir == "/home" and c.tree_base_dir == "/linux"
+    assert p.env["CCACHE_BASEDIR"] == "/linux" and p.env["KCFLAGS"] == "-fdebug-prefix-map=/linux/="
+    assert p.host_env["KCFLAGS"] == "-fdebug-prefix-map=/home/=" and "CCACHE_BASEDIR" not in p.host_env
     assert cache_rules.common_parent("/linux", None) is None
     assert cache_rules.common_parent("/linux", "/srv/k/out/") == "/srv/k"
 
 
 def test_without_a_store_nothing_of_it_is_planned():
     p = plan(facts("laptop-8c-16g"), Goals(), load_catalog())
-    assert p.ccache.store is None and p.ccache.remote is None and p.ccache.sharing == ()
-    assert "CCACHE_CONFIGPATH" not in p.env and "KCFLAGS" not in p.env
+    assert p.ccache.store is None and p.ccache.remote is None
+    assert not any("autoconf.h" in line for line in p.ccache.sharing)  # nothing about other hosts
+    assert "CCACHE_CONFIGPATH" not in p.env
     rv = p.to_role_vars()
     assert rv["kbuild_host_ccache_store"] == {} and rv["kbuild_host_ccache_remote"] == {}
 

@@ -370,7 +370,7 @@ def test_ccache_broken_versions_are_off_with_a_warning():
 def test_ccache_settings_env_and_make_vars():
     result = p(host("debian12-2c-24g"))
     c = result.ccache
-    assert c.compression and c.sloppiness == ("time_macros",) and c.hash_dir and c.base_dir is None
+    assert c.compression and c.sloppiness == ("time_macros", "locale") and not c.hash_dir and c.base_dir == "/home"
     assert result.config.make_vars["CC"] == "ccache gcc"
     assert "CC='ccache gcc'" in result.config.make_command
     assert result.env["CCACHE_DIR"] == c.dir
@@ -381,7 +381,8 @@ def test_ccache_settings_env_and_make_vars():
 def test_shared_ccache_turns_off_hash_dir_and_sets_base_dir():
     tree = TreeFacts(path="/srv/src/linux", kernel_version="6.1.0")
     result = p(build_host(tree=tree), ccache_shared=True)
-    assert not result.ccache.hash_dir and result.ccache.base_dir == "/srv/src"
+    assert not result.ccache.hash_dir and result.ccache.base_dir == "/home"  # every user's, in ccache.conf
+    assert result.ccache.tree_base_dir == "/srv/src"  # this tree's, in kprov env
     assert result.env["CCACHE_NOHASHDIR"] == "true" and result.env["CCACHE_BASEDIR"] == "/srv/src"
 
 

@@ -86,6 +86,10 @@ class PlanningSwitches(SourceSwitches):
         "--ccache-size", Text("a size such as 8G"), argname="SIZE", help="ccache max_size, e.g. 8G, 512M"
     )
     ccache_shared = cli.Flag("--ccache-shared", help="Share the cache between trees or machines")
+    source_root = cli.SwitchAttr(
+        "--source-root", Text("a directory"), argname="PATH",
+        help="Where this host's users keep their kernel trees (ccache base_dir for every user; default /home)",
+    )
     ccache_group_add = cli.SwitchAttr(
         "--ccache-group-add", Text("a user name"), list=True, argname="USER",
         help="Add this existing user to the shared ccache's group: it can then affect every build (repeat)",
@@ -246,7 +250,7 @@ class PlanningSwitches(SourceSwitches):
         from provision.calibration import DISTCC_MAX_LIMIT
         from provision.rules.addresses import parse_allow, parse_ip
         from provision.rules.distcc import parse_distcc_host
-        from provision.rules.names import check_owned_dir, parse_size
+        from provision.rules.names import check_owned_dir, check_source_root, parse_size
 
         if self.ccache_dir is not None:
             # by its path now, before any fact is read; what this host has there, once planned
@@ -279,6 +283,7 @@ class PlanningSwitches(SourceSwitches):
             ccache_size_bytes=None if self.ccache_size is None else parse_size(self.ccache_size, "--ccache-size"),
             ccache_dir=self.ccache_dir,
             ccache_shared=self.ccache_shared,
+            source_root=None if self.source_root is None else check_source_root(self.source_root, "--source-root"),
             ccache_group_add=self._group_users(),
             ccache_private=self.ccache_private,
             builds_to_keep=self.builds_to_keep,

@@ -74,6 +74,9 @@ class Goals(Serialisable):
     ccache_size_bytes: int | None = None
     ccache_dir: str | None = None
     ccache_shared: bool = False  # several trees / machines share the cache
+    # the common parent of the trees this host's users build (ccache base_dir for every user);
+    # None: the parent of the users' home directories
+    source_root: str | None = None
     builds_to_keep: int = 2
     load: float | None = None  # make -l N, only when asked (--load N)
     # distcc

@@ -144,7 +144,7 @@ class CcachePlan(Serialisable):
     compression: bool = True
     sloppiness: tuple[str, ...] = ()
     hash_dir: bool = True
-    base_dir: str | None = None
+    base_dir: str | None = None  # ccache.conf's, for every user: the common parent of the host's trees
     reasons: dict[str, str] = field(default_factory=dict)
     overridden: tuple[str, ...] = ()
     private: bool = False  # no shared directory: every user keeps ccache's own default
@@ -156,6 +156,7 @@ class CcachePlan(Serialisable):
     extra_files: tuple[str, ...] = ()  # extra_files_to_hash (absolute paths)
     sharing: tuple[str, ...] = ()  # where hits can and cannot cross hosts, one line each
     fleet_role: str = ""  # fleet: store, writer, reader, or "excluded: why"
+    tree_base_dir: str | None = None  # the base_dir `kprov env`/`kprov build` set for this plan's tree
 
 
 @dataclass(frozen=True)
@@ -207,12 +208,15 @@ class Plan(Serialisable):
     distcc: DistccPlan
     config: ConfigPlan
     packages: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)  # what `kprov env` exports
+    env: dict[str, str] = field(default_factory=dict)  # what `kprov env` exports (this tree, this build)
     warnings: tuple[str, ...] = ()
     overrides: tuple[str, ...] = ()  # names of values the user forced
     schema: int = PLAN_SCHEMA
     phases: tuple[PhasePlan, ...] = ()
     estimate: EstimatePlan | None = None
+    # what /etc/profile.d/kprov-kbuild.sh exports to every user's login shell: only what holds for
+    # every user and every tree (provision.planner.host_env)
+    host_env: dict[str, str] = field(default_factory=dict)
 
     def to_role_vars(self) -> dict[str, Any]:
         """The ``kbuild_host_*`` variables the role takes (see its meta/argument_specs.yml)."""
@@ -251,14 +255,9 @@ class Plan(Serialisable):
                 {"address": e.address, "names": list(e.names)} for e in d.host_entries
             ],
             "kbuild_host_buildenv_enabled": True,
-            "kbuild_host_buildenv": {k: v for k, v in self.env.items() if k not in PER_USER_ENV},
+            "kbuild_host_buildenv": dict(self.host_env),
             "kbuild_host_plan": self.to_dict(),
         }
-
-
-#: `kprov env` exports that belong to one user's build, not to /etc/profile.d for everybody: the
-#: O= directory the plan chose lives under the planning user's home or tree.
-PER_USER_ENV = frozenset({"KBUILD_OUTPUT"})
 
 
 @dataclass(frozen=True)

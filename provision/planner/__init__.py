@@ -29,7 +29,7 @@ The order follows the dependencies:
 4. ``-j`` from the compile phase only (a serial phase that does not fit gets zram, swap or config
    advice, never a lower ``-j``); ``-l`` only when asked; ccache and the shared cache; distcc;
 5. the make command line, the time estimate and the phases, the packages, the environment
-   ``kprov env`` exports.
+   ``kprov env`` exports, and the part of it every user's login shell gets (host_env).
 
 Why ``CC`` goes on the make command line and never in the environment: the kernel's top Makefile
 assigns ``CC = $(CROSS_COMPILE)gcc`` (or clang with ``LLVM=1``), and a Makefile assignment beats an
@@ -49,6 +49,7 @@ from provision.planner.ccache import cache_inputs, plan_ccache
 from provision.planner.common import PlanNotes, check_goals, usable_cpus
 from provision.planner.config import check_versions, choose_config
 from provision.planner.distcc import plan_distcc
+from provision.planner.host_env import host_env
 from provision.planner.jobs import plan_jobs
 from provision.planner.make_line import build_env, make_inputs, plan_config
 from provision.planner.memory import plan_memory, serial_shortfall, thinlto_note
@@ -87,6 +88,7 @@ def plan(
     estimate, seconds = plan_estimate(facts, cfg, mem, make.jobs, profile, distributed=distcc.client)
     phases = plan_phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
     packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
+    env = build_env(config, jobs, ccache, distcc)
     return Plan(
         host=_host(facts, cpus),
         jobs=jobs,
@@ -95,7 +97,8 @@ def plan(
         distcc=distcc,
         config=config,
         packages=packages,
-        env=build_env(config, jobs, ccache, distcc),
+        env=env,
+        host_env=host_env(env, ccache),
         warnings=tuple(notes.warnings),
         overrides=tuple(notes.overrides),
         phases=phases,

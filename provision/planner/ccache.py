@@ -27,10 +27,9 @@ from provision.planner.cache_store import Inputs
 from provision.planner.common import ChosenConfig, MemoryModel, PlanNotes, in_range, target_arch
 from provision.planner.distcc import versioned_driver
 from provision.planner.memory import estimate_tag
-from provision.planner.shared_cache import common_parent
+from provision.planner.shared_cache import source_root, tree_base_dir
 from provision.rules.names import (
     check_owned_dir,
-    check_path,
     check_user_name,
     parse_version,
 )
@@ -150,28 +149,27 @@ def plan_ccache(
     reasons["timestamp"] = (
         "KBUILD_BUILD_TIMESTAMP is fixed in the build environment: without it every build misses the cache"
     )
-    hash_dir, base_dir = True, None
+    hash_dir, base_dir, tree_base = True, None, None
     shared_driver = ""
-    # A compile-cache store shares hits between hosts just as --ccache-shared does.
-    if goals.ccache_shared or goals.ccache_server or goals.ccache_remote is not None:
+    if not goals.ccache_private:
+        # One cache for every user and every tree of the host (and, with a store, of the fleet).
         hash_dir = False
-        base_dir = common_parent(facts.tree.path if facts.tree else None, goals.build_dir)
-        if base_dir is None and facts.disk("home") and facts.disk("home").path != "/":
-            base_dir = facts.disk("home").path
-        if base_dir is not None:
-            try:
-                base_dir = check_path(base_dir, "ccache base_dir")
-            except UserError as exc:
-                notes.warn(f"no ccache base_dir: {exc}")
-                base_dir = None
-        reasons["sharing"] = (
-            f"shared cache: hash_dir false (the build directory is not hashed) and base_dir {base_dir} "
-            "(paths below it are hashed relative); build in the same absolute path on every machine"
-            if base_dir
-            else "shared cache: hash_dir false (the build directory is not hashed); no base_dir (no tree, build "
-            "directory or home below /): absolute source paths are hashed, so build in the same absolute path "
-            "on every machine"
+        base_dir = source_root(goals)
+        tree_base = tree_base_dir(facts.tree.path if facts.tree else None)
+        if "locale" not in sloppiness:
+            sloppiness = (*sloppiness, "locale")
+        reasons["sloppiness"] += "; locale: ccache otherwise hashes LANG/LC_*, and users and builders differ"
+        where = "as asked (--source-root)" if goals.source_root else (
+            "the parent of this host's users' home directories, where they keep their trees (the default; "
+            "--source-root DIR names another)"
         )
+        reasons["sharing"] = (
+            f"one cache for every user and tree: ccache's configuration sets hash_dir false (the build directory "
+            f"is not hashed) and base_dir {base_dir}, {where}: absolute paths below it are hashed relative to O=, so "
+            "trees below it share hits; `kprov env --tree DIR` and `kprov build` set CCACHE_BASEDIR for a tree "
+            "elsewhere"
+        )
+    if goals.ccache_shared or goals.ccache_server or goals.ccache_remote is not None:
         own = versioned_driver(facts, goals, cfg)
         if own is not None and own.driver:
             shared_driver = own.driver
@@ -199,6 +197,7 @@ def plan_ccache(
         sloppiness=sloppiness,
         hash_dir=hash_dir,
         base_dir=base_dir,
+        tree_base_dir=tree_base,
         reasons=reasons,
         overridden=tuple(overridden),
         private=goals.ccache_private,

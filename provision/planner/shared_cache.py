@@ -38,7 +38,7 @@ from provision.planner.cache_store import (
     plan_store,
 )
 from provision.planner.common import PlanNotes
-from provision.rules.names import check_path, parse_version
+from provision.rules.names import check_path, check_source_root, parse_version
 from provision.units import human_bytes
 
 #: The names other modules use from here: the shared cache's own and those of the store it plans
@@ -48,6 +48,7 @@ __all__ = [
     "LOCAL_SECRETS_DIR",
     "RANDSTRUCT_OPTIONS",
     "RANDSTRUCT_SEED",
+    "SOURCE_ROOT",
     "REDIS_OVERHEAD",
     "REMOTE_CONF",
     "REMOTE_STORAGE_SINCE",
@@ -57,7 +58,11 @@ __all__ = [
     "local_secret_file",
     "own_user_name",
     "plan_shared_cache",
+    "prefix_map",
+    "source_root",
     "toolchain_key",
+    "tree_base_dir",
+    "tree_sharing",
 ]
 
 DOC = cal.DOC
@@ -99,10 +104,56 @@ def common_parent(*paths: str | None) -> str | None:
     return None
 
 
-def _base_dir(ccache: CcachePlan, inputs: Inputs) -> str | None:
+#: Where a host's users keep their kernel trees unless told (--source-root): below their home
+#: directories. ccache's base_dir for every user (its manual: "a parent of your project
+#: directories"; never / and never one user's home, which would cover that user's trees only).
+SOURCE_ROOT = "/home"
+
+
+def source_root(goals: Goals) -> str:
+    """The host-wide base_dir: ``--source-root`` (``source_root`` of kbuild_host_goals), else /home."""
+    return check_source_root(goals.source_root or SOURCE_ROOT, "--source-root")
+
+
+def _base_dir(ccache: CcachePlan, goals: Goals) -> str:
     if ccache.base_dir and ccache.base_dir != "/":
         return ccache.base_dir
-    return common_parent(inputs.tree, inputs.build_dir)
+    return source_root(goals)
+
+
+def tree_base_dir(tree: str | None) -> str | None:
+    """The base_dir for one tree (``kprov env --tree``, ``kprov build``): its parent, or the tree
+    itself when that is ``/``. ccache makes every absolute path below base_dir relative to the
+    compiler's working directory, which kbuild sets to ``O=``; with O= out of tree, only the source
+    tree's paths are absolute (``-I``, the source file, ``-include``), so the tree's parent covers
+    them, and the hash is the same for any base_dir that does."""
+    if not tree:
+        return None
+    return common_parent(tree) or tree.rstrip("/") or None
+
+
+def _under(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def tree_sharing(ccache: CcachePlan, tree: str | None) -> list[str]:
+    """Which paths share hits in a cache every user and tree of the host share, one line each."""
+    base = ccache.base_dir
+    if not ccache.enabled or ccache.private or ccache.hash_dir or not base:
+        return []
+    lines = [
+        f"trees under {base} share hits (ccache's base_dir {base} for every user); a tree elsewhere needs "
+        "`kprov env --tree DIR` (or `kprov build --tree DIR`), which sets CCACHE_BASEDIR for it",
+        "a unit hits another tree's object when O= lies the same way from both trees: kprov's default O= is "
+        "beside the tree (DIR-build), so trees of the same directory name share",
+    ]
+    if tree:
+        lines.append(
+            f"this plan's tree {tree} is under {base}" if _under(tree, base)
+            else f"this plan's tree {tree} is not under {base}: `kprov env --tree` and `kprov build` set "
+            f"CCACHE_BASEDIR={ccache.tree_base_dir} for it"
+        )
+    return lines
 
 
 def _toolchain_lines(facts: HostFacts, compiler: str) -> list[str]:
@@ -195,31 +246,33 @@ def plan_shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs
     remote = plan_remote(goals, store, own)
     sloppiness = ccache.sloppiness
     hash_dir, base_dir = ccache.hash_dir, ccache.base_dir
+    sharing.extend(tree_sharing(ccache, inputs.tree))
     if remote is not None:
         if "locale" not in sloppiness:
             sloppiness = (*sloppiness, "locale")
-        reasons["sloppiness"] = (
-            reasons.get("sloppiness", "") + "; locale: ccache otherwise hashes LANG/LC_*, and builders differ"
-        ).lstrip("; ")
+            reasons["sloppiness"] = (
+                reasons.get("sloppiness", "") + "; locale: ccache otherwise hashes LANG/LC_*, and builders differ"
+            ).lstrip("; ")
         hash_dir = False
-        base_dir = _base_dir(ccache, inputs)
+        base_dir = _base_dir(ccache, goals)
         if base_dir is None:
             sharing.append(
                 "no base_dir (the tree's parent is / or unknown): absolute source paths are hashed, so hits cross "
                 "only between builders with the same absolute paths"
             )
         reasons["sharing"] = (
-            f"hash_dir false and base_dir {base_dir or 'none'}: paths below it are hashed relative; the "
-            "debug info maps it away (KCFLAGS=-fdebug-prefix-map=BASE/=: with hash_dir false ccache leaves the map "
-            "out of the hash, measured; unlike -ffile-prefix-map it leaves __FILE__ as the kernel sets it)"
+            reasons.get("sharing", f"hash_dir false and base_dir {base_dir or 'none'}: paths below it are hashed relative")
+            + "; the debug info maps the base away (KCFLAGS=-fdebug-prefix-map=BASE/=, for every user: with "
+            "hash_dir false ccache hashes the option's name but not its paths, measured, so every build must carry "
+            "it or none; unlike -ffile-prefix-map it leaves __FILE__ as the kernel sets it)"
         )
         sharing.append(
             "hits cross hosts only between builders whose autoconf.h is the same: "
             + ", ".join(_toolchain_lines(facts, inputs.compiler))
         )
         sharing.append(
-            "and the same relative path from base_dir to the source tree and to O=, the same config, "
-            "the same KBUILD_BUILD_* (planned fixed)"
+            "and the same path from O= to the source tree (kprov's default O=: DIR-build beside the tree), the "
+            "same config, the same KBUILD_BUILD_* (planned fixed)"
         )
         if randstruct:
             sharing.append(f"CONFIG_{randstruct}: only builders that share the seed file share hits")
@@ -236,15 +289,24 @@ def plan_shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs
         sharing=tuple(sharing),
         fleet_role=fleet_role,
         reasons=reasons,
+        tree_base_dir=ccache.tree_base_dir or (tree_base_dir(inputs.tree) if remote is not None else None),
     )
 
 
+def prefix_map(base: str) -> str:
+    """KCFLAGS for a shared cache: the debug info names paths below ``base`` relative to it."""
+    return f"-fdebug-prefix-map={base.rstrip('/')}/="
+
+
 def env(ccache: CcachePlan) -> dict[str, str]:
-    """What the build environment adds for a remote store: the config file's path (never the
-    secret) and the debug-info prefix map."""
+    """What ``kprov env`` and ``kprov build`` add for a shared cache: the base_dir of this plan's
+    tree (the host-wide one without a tree) with its debug-info prefix map, and for a remote store
+    the config file's path (never the secret)."""
     out: dict[str, str] = {}
+    if ccache.enabled and not ccache.private and not ccache.hash_dir and ccache.base_dir:
+        base = ccache.tree_base_dir or ccache.base_dir
+        out["CCACHE_BASEDIR"] = base
+        out["KCFLAGS"] = prefix_map(base)
     if ccache.enabled and ccache.remote is not None:
         out["CCACHE_CONFIGPATH"] = REMOTE_CONF
-        if ccache.base_dir:
-            out["KCFLAGS"] = f"-fdebug-prefix-map={ccache.base_dir.rstrip('/')}/="
     return out

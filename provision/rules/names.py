@@ -207,6 +207,24 @@ def check_path(text: Any, where: str) -> str:
     return "/" + "/".join(parts)
 
 
+#: Where the compiler's own headers live: a ccache base_dir that holds them would make their paths
+#: relative too, differently from every build directory (ccache's manual: "Don't use / as the base
+#: directory").
+COMPILER_HEADER_DIRS = ("/usr/include", "/usr/lib", "/usr/local/include", "/usr/local/lib")
+
+
+def check_source_root(text: Any, where: str) -> str:
+    """The common parent of a host's kernel trees, ccache's base_dir for every user: an absolute
+    path (:func:`check_path`) that holds none of the compiler's header directories."""
+    path = check_path(text, where)
+    if any(d == path or d.startswith(path.rstrip("/") + "/") for d in COMPILER_HEADER_DIRS):
+        raise UserError(
+            f"{where_value(where, text)}: holds the compiler's own headers, whose paths ccache would then rewrite "
+            "as well; give the directory that holds the trees (e.g. /home, /srv/src)"
+        )
+    return path
+
+
 def check_owned_dir(text: Any, where: str) -> str:
     """A directory the role creates and hands to a group: a path at least two levels deep that is
     not a system directory or inside one (:data:`SYSTEM_DIRS`, :data:`SYSTEM_ROOTS`), nor a path

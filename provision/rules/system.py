@@ -133,6 +133,8 @@ BUILDENV_CHECKS = {
     ),
     "DISTCC_HOSTS": _env_hosts,
     "KPROV_MAKE_ARGS": _env_make_args,
+    # -j for kernel builds only: no make reads it (provision.planner.host_env)
+    "KPROV_MAKEFLAGS": _env_pattern(_MAKEFLAGS, "make flags such as '-j8 -l8' (letters, digits, space . = + -)"),
 }
 
 
