@@ -1,5 +1,6 @@
 """``kprov cache status``: where this host's ccache lives, whether the remote store answers (and
-why not: refused, timed out, a refused credential), and which paths share hits.
+why not: refused, timed out, a refused credential), which paths share hits, and whether the
+current directory's tree is one of them (under the base_dir ccache uses here).
 
 The config file is opened only when it is a regular file (a FIFO would block the open forever);
 what it says (a timeout, the store's URL) and what ccache, the plan or the store answer is foreign
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 from typing import Any
 
@@ -91,10 +93,11 @@ def _inert(value: Any) -> Any:
     return escaped(value) if isinstance(value, str) else value
 
 
-def status(config_path: str | None = None, timeout: float = PROBE_DEADLINE_S, plan_path: str = "/etc/kprov/plan.json") -> dict[str, Any]:
+def status(config_path: str | None = None, timeout: float = PROBE_DEADLINE_S, plan_path: str = "/etc/kprov/plan.json",
+           cwd: str | None = None) -> dict[str, Any]:
     """What ``kprov cache status`` shows, as data (no secret in it; foreign text escaped)."""
     out: dict[str, Any] = {}
-    values = (run_ccache(["-k", "cache_dir", "-k", "max_size"]) or "").splitlines()
+    values = (run_ccache(["-k", "cache_dir", "-k", "max_size", "-k", "base_dir", "-k", "hash_dir"]) or "").splitlines()
     stats = ccache_stats()
     size = stats.get("cache_size_kibibyte", 0) * 1024
     out["local"] = {
@@ -149,7 +152,63 @@ def status(config_path: str | None = None, timeout: float = PROBE_DEADLINE_S, pl
     out["store"] = {key: _inert(value) for key, value in store.items()}
     out["store"]["stats"] = remote_stats
     out["sharing"] = [_inert(line) for line in _plan_sharing(plan_path)]
+    out["tree"] = tree_coverage(cwd, values[2] if len(values) > 2 else None, values[3] if len(values) > 3 else None)
     return out
+
+
+def kernel_tree(start: str) -> str | None:
+    """The kernel tree ``start`` is in: the nearest directory at or above it with a top Makefile,
+    Kconfig and Kbuild, or an O= directory's ``source`` link (its tree). None outside a tree."""
+    path = os.path.realpath(start)
+    while True:
+        source = os.path.join(path, "source")
+        if os.path.islink(source) and os.path.isfile(os.path.join(path, "Makefile")):
+            return os.path.realpath(source)
+        if all(os.path.isfile(os.path.join(path, f)) for f in ("Makefile", "Kconfig", "Kbuild")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def _under(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def tree_coverage(cwd: str | None, base_dir: str | None, hash_dir: str | None) -> dict[str, Any]:
+    """Whether the current directory's tree shares hits with other trees: its real path under the
+    base_dir ccache uses here (this environment's CCACHE_BASEDIR, else its configuration)."""
+    here = cwd or os.getcwd()
+    tree = kernel_tree(here)
+    path = tree or os.path.realpath(here)
+    base = base_dir.strip() if base_dir and base_dir.strip() else None
+    return {
+        "path": _inert(path),
+        "kernel_tree": tree is not None,
+        "base_dir": _inert(base),
+        "hash_dir": None if hash_dir is None else hash_dir.strip() == "true",
+        "covered": base is not None and _under(path, base),
+    }
+
+
+def render_tree(tree: dict[str, Any]) -> str:
+    """One line: is the current directory's tree covered, and what to do when it is not."""
+    path, base = escaped(tree["path"]), tree["base_dir"]
+    what = "this tree" if tree["kernel_tree"] else "this directory (not in a kernel tree)"
+    if base is None:
+        line = (f"{what}: {path}: ccache has no base_dir here, so its absolute paths are hashed and only a tree at "
+                "the same path shares its hits; kprov apply sets one for every user")
+    elif tree["covered"]:
+        line = (f"{what}: {path} is under base_dir {escaped(base)}: it shares hits with the other trees under it "
+                "whose O= lies the same way from the tree")
+    else:
+        quoted = shlex.quote(tree["path"])
+        line = (f"{what}: {path} is not under base_dir {escaped(base)}: its builds share no hits with other trees; "
+                f"build it with `kprov build --tree {escaped(quoted)}` or after eval \"$(kprov env --tree {escaped(quoted)})\"")
+    if tree["hash_dir"]:
+        line += "; hash_dir is true, so a build with debug info hashes its O= as well"
+    return line
 
 
 def render_status(data: dict[str, Any]) -> str:
@@ -187,6 +246,8 @@ def render_status(data: dict[str, Any]) -> str:
     )
     for line in data["sharing"] or [GENERIC_SHARING]:
         lines.append(f"hits: {escaped(line)}")
+    if data.get("tree"):
+        lines.append(render_tree({k: _inert(v) for k, v in data["tree"].items()}))
     return "\n".join(lines) + "\n"
 
 
