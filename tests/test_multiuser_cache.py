@@ -170,3 +170,30 @@ def test_kprov_cache_status_json_has_the_tree(ccache_here, tmp_path, monkeypatch
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tree"]["covered"] is True
+
+
+def test_kprov_build_sets_the_base_dir_of_the_tree_it_builds(tmp_path, monkeypatch):
+    """kprov build in a tree the plan was not told about (the current directory): make gets that
+    tree's CCACHE_BASEDIR and debug map, not the host-wide ones, and no -j of the login shell's."""
+    private_home(tmp_path, monkeypatch)
+    tree = tmp_path / "srcs" / "linux"
+    tree.mkdir(parents=True)
+    seen = tmp_path / "env.out"
+    (tree / "Makefile").write_text(
+        f'all defconfig %:\n\t@env | grep -E "^(CCACHE_BASEDIR|KCFLAGS|KPROV_MAKEFLAGS)=" > {seen}; true\n'
+    )
+    (tree / "Kconfig").write_text("")
+    (tree / "Kbuild").write_text("")
+    monkeypatch.chdir(tree)
+    monkeypatch.setenv("CCACHE_BASEDIR", "/home")  # what a login shell could hold: the build replaces it
+    kprov = Path(os.sys.executable).parent / "kprov"
+    if not kprov.exists():
+        pytest.skip(f"{kprov} is not installed (pip install -e .)")
+    args = [str(kprov), "build", "--ccache", "--build-dir", str(tmp_path / "out")]
+    if os.geteuid() == 0:
+        args.insert(2, "--as-root")  # the tree is root's own: a build as root outside a container must ask
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    got = dict(line.split("=", 1) for line in seen.read_text().splitlines())
+    base = str(tree.parent.resolve())
+    assert got == {"CCACHE_BASEDIR": base, "KCFLAGS": f"-fdebug-prefix-map={base}/="}, got

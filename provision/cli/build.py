@@ -65,6 +65,9 @@ class BuildCommand(KprovApp, PlanningSwitches):
             jobs = plan.jobs.value
         env = dict(os.environ)
         env.update({k: v for k, v in plan.env.items() if k not in ("MAKEFLAGS", "KPROV_MAKE_ARGS", "KBUILD_OUTPUT")})
+        from provision.planner.shared_cache import env_for_tree
+
+        env.update(env_for_tree(plan.ccache, os.path.realpath(tree)))  # this tree's base_dir and debug map
         out_dir = os.path.join(tree, plan.config.make_vars.get("O") or ".")
         key_hash = _config_hash(out_dir)  # the .config this build starts from, if it has one
         version = facts.tree.kernel_version if facts.tree is not None else None

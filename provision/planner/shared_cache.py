@@ -55,6 +55,7 @@ __all__ = [
     "Inputs",
     "common_parent",
     "env",
+    "env_for_tree",
     "local_secret_file",
     "own_user_name",
     "plan_shared_cache",
@@ -310,3 +311,9 @@ def env(ccache: CcachePlan) -> dict[str, str]:
     if ccache.enabled and ccache.remote is not None:
         out["CCACHE_CONFIGPATH"] = REMOTE_CONF
     return out
+
+
+def env_for_tree(ccache: CcachePlan, tree: str) -> dict[str, str]:
+    """:func:`env` for the tree a build runs in (``kprov build`` in the current directory, which
+    the plan may not have been told)."""
+    return env(dataclasses.replace(ccache, tree_base_dir=tree_base_dir(tree) or ccache.tree_base_dir))
