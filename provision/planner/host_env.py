@@ -33,6 +33,6 @@ def host_env(env: dict[str, str], ccache: CcachePlan) -> dict[str, str]:
             out["KPROV_MAKEFLAGS"] = value
         elif name not in PER_TREE_ENV:
             out[name] = value
-    if ccache.enabled and not ccache.private and not ccache.hash_dir and ccache.base_dir:
+    if ccache.enabled and not ccache.hash_dir and ccache.base_dir:
         out["KCFLAGS"] = prefix_map(ccache.base_dir)
     return out

@@ -140,7 +140,7 @@ def _under(path: str, base: str) -> bool:
 def tree_sharing(ccache: CcachePlan, tree: str | None) -> list[str]:
     """Which paths share hits in a cache every user and tree of the host share, one line each."""
     base = ccache.base_dir
-    if not ccache.enabled or ccache.private or ccache.hash_dir or not base:
+    if not ccache.enabled or ccache.hash_dir or not base:
         return []
     lines = [
         f"trees under {base} share hits (ccache's base_dir {base} for every user); a tree elsewhere needs "
@@ -247,7 +247,6 @@ def plan_shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs
     remote = plan_remote(goals, store, own)
     sloppiness = ccache.sloppiness
     hash_dir, base_dir = ccache.hash_dir, ccache.base_dir
-    sharing.extend(tree_sharing(ccache, inputs.tree))
     if remote is not None:
         if "locale" not in sloppiness:
             sloppiness = (*sloppiness, "locale")
@@ -256,11 +255,6 @@ def plan_shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs
             ).lstrip("; ")
         hash_dir = False
         base_dir = _base_dir(ccache, goals)
-        if base_dir is None:
-            sharing.append(
-                "no base_dir (the tree's parent is / or unknown): absolute source paths are hashed, so hits cross "
-                "only between builders with the same absolute paths"
-            )
         reasons["sharing"] = (
             reasons.get("sharing", f"hash_dir false and base_dir {base_dir or 'none'}: paths below it are hashed relative")
             + "; the debug info maps the base away (KCFLAGS=-fdebug-prefix-map=BASE/=, for every user: with "
@@ -278,7 +272,7 @@ def plan_shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs
         if randstruct:
             sharing.append(f"CONFIG_{randstruct}: only builders that share the seed file share hits")
         sharing.extend(goals.ccache_fleet_notes)
-    return dataclasses.replace(
+    done = dataclasses.replace(
         ccache,
         store=store,
         remote=remote,
@@ -292,6 +286,7 @@ def plan_shared_cache(facts: HostFacts, goals: Goals, ccache: CcachePlan, inputs
         reasons=reasons,
         tree_base_dir=ccache.tree_base_dir or (tree_base_dir(inputs.tree) if remote is not None else None),
     )
+    return dataclasses.replace(done, sharing=(*tree_sharing(done, inputs.tree), *done.sharing))
 
 
 def prefix_map(base: str) -> str:
@@ -304,7 +299,7 @@ def env(ccache: CcachePlan) -> dict[str, str]:
     tree (the host-wide one without a tree) with its debug-info prefix map, and for a remote store
     the config file's path (never the secret)."""
     out: dict[str, str] = {}
-    if ccache.enabled and not ccache.private and not ccache.hash_dir and ccache.base_dir:
+    if ccache.enabled and not ccache.hash_dir and ccache.base_dir:
         base = ccache.tree_base_dir or ccache.base_dir
         out["CCACHE_BASEDIR"] = base
         out["KCFLAGS"] = prefix_map(base)
