@@ -8,7 +8,7 @@ paths and different ``O=``, the same path from ``O=`` to the tree. Each copy is 
 host's unpacked tree (``:O``), so each user has a tree of their own at their own path without
 copying 1.2 GB twice.
 
-- The default apply (a shared ``/var/cache/ccache``, no store): bob's build of ``kernel/`` after
+- The default apply (a shared ``/var/cache/ccache``, no store): bob's build of the slice after
   alice's must hit >= 95% of its compile units in the shared cache.
 - A compile-cache store (this host is the inventory's ``ccache_store``, and writes to itself):
   alice's build fills the store; with the local cache emptied, bob's build must get >= 95% of its
@@ -36,8 +36,10 @@ IMAGE = "localhost/kprov-debian:bookworm-build"
 #: Redis: the packages area installs these instead of the plan's whole build toolchain.
 PACKAGES = '["bc","bison","ccache","flex","gcc","libc6-dev","libelf-dev","libssl-dev","make","redis-server"]'
 
-#: The slice both users build (as in the issue: kernel/ of defconfig, ~240 compile units).
-SLICE = "kernel/"
+#: The slice both users build: four directories of kernel/ in defconfig (with the prepare step's
+#: own units; the whole of kernel/, measured the same way, takes several times as long: 278 of 279
+#: local hits, 267 of 271 remote hits, README's "Shared cache").
+SLICE = "kernel/time/ kernel/irq/ kernel/locking/ kernel/sched/"
 
 #: Where each user keeps the tree (in their home) and builds it (kprov's default O=, beside it).
 TREES = {"alice": "/home/alice/linux", "bob": "/home/bob/src/linux"}
@@ -139,7 +141,7 @@ def test_a_second_user_hits_the_first_users_objects_in_the_shared_cache(host, tm
     build(host, "bob")
     got = figures(stats(host))
     print("bob after alice, shared local cache:", json.dumps(got))
-    assert got["units"] >= 200, got
+    assert got["units"] >= 50, got
     assert got["hit_rate"] >= 0.95, got
 
 
@@ -151,9 +153,9 @@ def test_a_second_user_hits_the_first_users_objects_in_the_store(host, tmp_path)
 
     build(host, "alice")  # fills the local cache and the store
     filled = figures(stats(host))
-    assert filled["units"] >= 200 and in_ctr(host, "ccache -C -z").returncode == 0, filled
+    assert filled["units"] >= 50 and in_ctr(host, "ccache -C -z").returncode == 0, filled
     build(host, "bob")
     got = figures(stats(host))
     print("bob after alice, empty local cache, Redis store:", json.dumps(got))
-    assert got["remote_hits"] + got["remote_misses"] >= 200, got
+    assert got["remote_hits"] + got["remote_misses"] >= 50, got
     assert got["remote_hit_rate"] >= 0.95, got
