@@ -179,6 +179,13 @@ class MemoryModel:
         return self.base + phase.peak + extra
 
 
+#: How far zram is counted for a phase, in every reason that says so (docs/calibration.md §3).
+ZRAM_COUNT_LIMIT = (
+    f"a phase finished with at most {cal.ZRAM_RESCUE_FRACTION:.0%} of its need outside RAM (measured), so zram "
+    f"is counted for at most {1 / (1 - cal.ZRAM_RESCUE_FRACTION) - 1:.0%} more than the budget"
+)
+
+
 def count_noun(n: int, noun: str) -> str:
     """``3 jobs``, ``1 job``; never a count below one ("not even one job")."""
     if n < 1:

@@ -21,7 +21,7 @@ from provision.model.plan import (
     PhasePlan,
     ZramPlan,
 )
-from provision.planner.common import ChosenConfig, MemoryModel, PlanNotes, SerialPhase
+from provision.planner.common import ZRAM_COUNT_LIMIT, ChosenConfig, MemoryModel, PlanNotes, SerialPhase
 from provision.planner.memory import disk_swap, estimate_tag, users_zram
 from provision.units import MIB, human_bytes
 
@@ -40,6 +40,101 @@ def _debug_advice(cfg: ChosenConfig, mem: MemoryModel, phase: SerialPhase, room:
     return options
 
 
+def serial_swap(facts: HostFacts, gain: int, zram: ZramPlan) -> int:
+    """Free swap a serial phase may lean on besides the counted zram ``gain``."""
+    swap = disk_swap(facts)
+    if not zram.enabled and gain and users_zram(facts):
+        # the user's own active zram is in ``gain`` already (counted at its compression ratio):
+        # its bytes are not free disk swap as well (each swap device counts once)
+        swap = max(0, swap - facts.memory.zram_swap_bytes)
+    return swap
+
+
+def compile_seconds(facts: HostFacts, cfg: ChosenConfig, jobs: int, profile: CalibrationProfile | None,
+                    distributed: bool = False) -> tuple[float, float, float]:
+    """The compile phase at ``jobs``: (its seconds, its CPU-seconds, the CPUs that run the jobs).
+    Jobs beyond the CPUs the build may use (a CPU quota of 2.5, a forced -j over the CPU count) wait
+    for a CPU: they make the compile phase no faster (with distcc the servers' CPUs run them)."""
+    if profile is not None:
+        cpu = profile.cpu_seconds_total
+    else:
+        cpu = cal.build_cpu_seconds(cfg.target_class, cfg.compiler, cfg.debug_info, cfg.heavy_sanitizers)
+    capacity = float(jobs) if distributed else (facts.cpu.cgroup_quota or facts.cpu.usable)
+    running = min(float(jobs), capacity)
+    return cpu / (running * cal.PARALLEL_EFFICIENCY), cpu, running
+
+
+def _serial_needs(cfg: ChosenConfig, mem: MemoryModel, jobs: int) -> list[tuple[SerialPhase, int]]:
+    return [(phase, mem.serial_need(phase, jobs, cfg.modules)) for phase in mem.serial]
+
+
+def lower_jobs_fit(cfg: ChosenConfig, mem: MemoryModel, jobs: int, room: int) -> int | None:
+    """The largest -j below ``jobs`` at which every serial phase fits ``room`` (None: none does)."""
+    for lower in range(jobs - 1, 0, -1):
+        if all(need <= room for _phase, need in _serial_needs(cfg, mem, lower)):
+            return lower
+    return None
+
+
+def serial_jobs(
+    facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, gain: int, zram: ZramPlan,
+    profile: CalibrationProfile | None,
+) -> tuple[int, str]:
+    """Weigh a lower -j against zram for the serial phases that run beside modfinal jobs (the
+    vmlinux link, BTF: up to -j minus 1 of them), by the time each costs. Returns the -j and
+    what was weighed ("" when no serial phase needs either)."""
+    budget = mem.ram_budget
+    room = budget + gain + serial_swap(facts, gain, zram)
+    needs = _serial_needs(cfg, mem, jobs)
+    short = [(phase, need) for phase, need in needs if need > room]
+    if short:
+        phase, need = max(short, key=lambda pn: pn[1] - room)
+        lower = lower_jobs_fit(cfg, mem, jobs, room)
+        if lower is None:
+            return jobs, ""  # no -j makes it fit: plan_phases warns with what would
+        slower = compile_seconds(facts, cfg, lower, profile)[0] - compile_seconds(facts, cfg, jobs, profile)[0]
+        lower_need = max(n for _p, n in _serial_needs(cfg, mem, lower))
+        if not zram.enabled:
+            held = f"zram cannot hold the rest ({zram.reason})"
+        else:
+            held = (
+                f"more zram would not be counted for it ({ZRAM_COUNT_LIMIT}), so the build would fail or "
+                "livelock at the link"
+            )
+        return lower, (
+            f"-j{lower}, not {jobs}: at -j{jobs} the {phase.name} with the modfinal jobs beside it needs ~{human_bytes(need)}, "
+            f"{human_bytes(need - room)} more than the {human_bytes(budget)} budget, zram and swap hold "
+            f"({human_bytes(room)}); {held}. At -j{lower} it needs ~{human_bytes(lower_need)} and fits, for ~{slower / 60:.0f} min "
+            f"more compile time (estimate)"
+        )
+    leaning = [(phase, need) for phase, need in needs if budget < need and phase.modfinal]
+    if not leaning:
+        return jobs, ""
+    phase, need = max(leaning, key=lambda pn: pn[1])
+    lower = lower_jobs_fit(cfg, mem, jobs, budget)
+    if lower is None:
+        return jobs, ""
+    slower = compile_seconds(facts, cfg, lower, profile)[0] - compile_seconds(facts, cfg, jobs, profile)[0]
+    swapping = _phase_seconds(cfg, phase, profile) * (cal.ZRAM_HELD_SLOWDOWN - 1)
+    if swapping < slower:
+        return jobs, (
+            f"-j{jobs} over -j{lower}: the {phase.name} leans on zram and swap at -j{jobs} (~{human_bytes(need)}, "
+            f"over the {human_bytes(budget)} budget), ~{swapping:.0f} s slower at {cal.ZRAM_HELD_SLOWDOWN:g}x (measured); "
+            f"-j{lower} would fit it in RAM but cost ~{slower / 60:.0f} min more compile time (estimates)"
+        )
+    return lower, (
+        f"-j{lower}, not {jobs}: at -j{jobs} the {phase.name} leans on zram and swap (~{human_bytes(need)}, over the "
+        f"{human_bytes(budget)} budget), ~{swapping:.0f} s slower at {cal.ZRAM_HELD_SLOWDOWN:g}x (measured); -j{lower} fits "
+        f"it in RAM for ~{slower:.0f} s more compile time (estimates)"
+    )
+
+
+def _phase_seconds(cfg: ChosenConfig, phase: SerialPhase, profile: CalibrationProfile | None) -> float:
+    if profile is not None and profile.link.measured:
+        return profile.link.seconds
+    return cal.LINK_SECONDS[cfg.target_class] * (cal.LINK_DEBUG_TIME_FACTOR if cfg.debug_info != "none" else 1.0)
+
+
 def plan_phases(
     facts: HostFacts,
     cfg: ChosenConfig,
@@ -51,11 +146,7 @@ def plan_phases(
     notes: PlanNotes,
 ) -> tuple[PhasePlan, ...]:
     """Each phase's peak at the planned -j and whether it fits RAM, RAM + swap, or neither."""
-    swap = disk_swap(facts)
-    if not zram.enabled and gain and users_zram(facts):
-        # the user's own active zram is in ``gain`` already (counted at its compression ratio):
-        # its bytes are not free disk swap as well (each swap device counts once)
-        swap = max(0, swap - facts.memory.zram_swap_bytes)
+    swap = serial_swap(facts, gain, zram)
     budget = mem.ram_budget
     compile_need = mem.need(jobs)
     fits = "ram" if compile_need <= budget else "swap" if compile_need <= budget + gain else "short"
@@ -104,8 +195,8 @@ def plan_phases(
                 fix.append(f"or build allmodconfig (objtool ~{human_bytes(allmod)}: most code goes into modules)")
             notes.warn(
                 f"the {phase.name} does not fit: it needs ~{human_bytes(need)} ({parts}) and this host has "
-                f"{human_bytes(budget)} of budget + {human_bytes(gain)} zram + {human_bytes(swap)} swap; {'; '.join(fix)}. -j stays "
-                f"{jobs}: a lower -j would not make the {phase.name} smaller"
+                f"{human_bytes(budget)} of budget + {human_bytes(gain)} zram + {human_bytes(swap)} swap; {'; '.join(fix)}. "
+                + _lower_jobs_word(cfg, mem, phase, jobs, room)
             )
         phases.append(
             PhasePlan(
@@ -119,6 +210,17 @@ def plan_phases(
     return tuple(phases)
 
 
+def _lower_jobs_word(cfg: ChosenConfig, mem: MemoryModel, phase: SerialPhase, jobs: int, room: int) -> str:
+    """What a lower -j would do for a serial phase that does not fit at ``jobs``."""
+    if not phase.modfinal or mem.serial_need(phase, 1, cfg.modules) == mem.serial_need(phase, jobs, cfg.modules):
+        return f"-j does not change it: no modfinal jobs run beside the {phase.name}"
+    lower = lower_jobs_fit(cfg, mem, jobs, room)
+    if lower is not None:
+        return f"At -j{lower} it would fit (-j{jobs} as asked)"
+    one = mem.serial_need(phase, 1, cfg.modules)
+    return f"A lower -j does not make it fit: even at -j1 (no modfinal jobs beside it) it needs ~{human_bytes(one)}"
+
+
 def plan_estimate(
     facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, profile: CalibrationProfile | None,
     distributed: bool = False,
@@ -130,8 +232,8 @@ def plan_estimate(
     estimated: list[str] = []
     tag = estimate_tag(facts)
     klass = cfg.target_class
+    compile_s, cpu, running = compile_seconds(facts, cfg, jobs, profile, distributed)
     if profile is not None:
-        cpu = profile.cpu_seconds_total
         measured.append(
             f"compile CPU {cpu / 60:.0f} CPU-minutes for {profile.objects_total} units "
             f"({profile.objects_sampled} sampled)"
@@ -139,15 +241,9 @@ def plan_estimate(
         prepare = profile.prepare_seconds
         measured.append(f"make prepare {prepare:.0f} s")
     else:
-        cpu = cal.build_cpu_seconds(klass, cfg.compiler, cfg.debug_info, cfg.heavy_sanitizers)
         estimated.append(f"compile CPU ~{cpu / 60:.0f} CPU-minutes (table figure for {klass} configs)")
         prepare = cal.PREPARE_SECONDS[klass]
         estimated.append(f"make prepare ~{prepare:.0f} s")
-    # jobs beyond the CPUs the build may use (a CPU quota of 2.5, a forced -j over the CPU count)
-    # wait for a CPU: they make the compile phase no faster (with distcc the servers' CPUs run them)
-    capacity = float(jobs) if distributed else (facts.cpu.cgroup_quota or facts.cpu.usable)
-    running = min(float(jobs), capacity)
-    compile_s = cpu / (running * cal.PARALLEL_EFFICIENCY)
     seconds: dict[str, float] = {"compile": compile_s}
     if profile is not None and profile.link.measured:
         link = profile.link.seconds

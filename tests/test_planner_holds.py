@@ -1,0 +1,93 @@
+"""Plans that hold where kernels are really built (issue 22, items 3, 4, 6 and 7): the link beside
+the modfinal jobs weighed against zram, config advice that Kconfig keeps, what the make line
+really runs, and one wording for one fact."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from provision import calibration as cal
+from provision.units import GIB, MIB
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))
+
+from hosts import synthetic  # noqa: E402
+from test_planner import build_host, p  # noqa: E402
+
+from provision.model.facts import HostFacts  # noqa: E402
+
+
+def synthetic_host(name: str, **memory) -> HostFacts:
+    facts = HostFacts.from_dict(json.loads(json.dumps(synthetic()[name])))
+    if memory:
+        facts = dataclasses.replace(facts, memory=dataclasses.replace(facts.memory, **memory))
+    return facts
+
+
+def phase(result, name):
+    return next(ph for ph in result.phases if ph.name == name)
+
+
+# --------------------------------------------------------------------------- item 3
+
+
+def board_without_swap() -> HostFacts:
+    """The 512 MiB 4-core board of issue 22 (no swap): the link 79 MiB short at -j4."""
+    return synthetic_host("board-4c-512m", swap_total_bytes=0, swap_free_bytes=0)
+
+
+def test_the_link_beside_modfinal_jobs_lowers_j_when_zram_cannot_hold_it():
+    result = p(board_without_swap(), debug_info="none")
+    assert result.jobs.value == 2 and result.jobs.limited_by == "memory"
+    why = result.jobs.reason
+    assert "-j2, not 4: at -j4 the vmlinux link with the modfinal jobs beside it needs ~544 MiB, 79 MiB more" in why
+    assert "At -j2 it needs ~416 MiB and fits" in why and "more compile time (estimate)" in why
+    assert "more zram would not be counted for it" in why
+    link = phase(result, "vmlinux link")
+    assert link.fits != "short" and link.peak_bytes == 416 * MIB
+    # the table, the estimate and the make line all say -j2
+    assert "make -j2 " in result.config.make_command and "at -j2:" in result.estimate.reason
+    assert not any("does not fit" in w for w in result.warnings)
+
+
+def test_a_forced_jobs_that_leaves_the_link_short_is_told_the_j_that_fits():
+    result = p(board_without_swap(), debug_info="none", jobs=4)
+    assert result.jobs.value == 4
+    warning = next(w for w in result.warnings if w.startswith("the vmlinux link does not fit"))
+    assert "At -j2 it would fit (-j4 as asked)" in warning
+    assert "a lower -j would not make" not in warning
+
+
+def test_a_link_that_leans_on_zram_keeps_j_when_zram_costs_less_time():
+    """At -j4 the link needs 544 MiB over a 450 MiB budget: zram holds it (~7 s slower) where -j2
+    would fit it in RAM at minutes of compile time: -j stays 4, and the reason says why."""
+    facts = build_host(cpus=4, ram_gib=(450 + 256) / 1024, available_gib=0.69, compressors=("lzo-rle", "lz4"))
+    result = p(facts, target="defconfig", debug_info="none")
+    assert result.jobs.value == 4
+    assert "-j4 over -j2: the vmlinux link leans on zram and swap at -j4" in result.jobs.reason
+    assert f"at {cal.ZRAM_HELD_SLOWDOWN:g}x (measured)" in result.jobs.reason
+    assert phase(result, "vmlinux link").fits == "swap"
+
+
+def test_a_phase_without_modfinal_beside_it_never_lowers_j():
+    result = p(build_host(cpus=4, ram_gib=4, compressors=()), lto="full", target="defconfig", compiler="clang")
+    assert result.jobs.value == 4
+    warning = next(w for w in result.warnings if w.startswith("the full LTO link does not fit"))
+    assert "-j does not change it: no modfinal jobs run beside the full LTO link" in warning
+
+
+def test_allyesconfig_counts_only_its_few_modules_beside_the_link():
+    """allyesconfig builds everything into vmlinux: 63 test and sample modules on x86 6.1
+    (docs/calibration.md §9), not -j minus 1 modfinal jobs; tinyconfig has none at all."""
+    facts = build_host(cpus=128, ram_gib=512)
+    result = p(facts, target="allyesconfig")
+    link = phase(result, "vmlinux link")
+    own = cal.link_peak_mib("allyes", "none") * MIB
+    assert link.peak_bytes - own - cal.BUILD_BASE_MIB * MIB == 63 * cal.MODFINAL_JOB_MIB * MIB
+    tiny = phase(p(facts, target="tinyconfig"), "vmlinux link")
+    assert "modfinal" not in tiny.reason
+    assert tiny.peak_bytes == (cal.BUILD_BASE_MIB + cal.link_peak_mib("tiny", "none")) * MIB
