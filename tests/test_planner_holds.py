@@ -91,3 +91,53 @@ def test_allyesconfig_counts_only_its_few_modules_beside_the_link():
     tiny = phase(p(facts, target="tinyconfig"), "vmlinux link")
     assert "modfinal" not in tiny.reason
     assert tiny.peak_bytes == (cal.BUILD_BASE_MIB + cal.link_peak_mib("tiny", "none")) * MIB
+
+
+# --------------------------------------------------------------------------- item 7
+
+
+def _all_text(result) -> str:
+    z = result.zram
+    return " ".join([result.jobs.reason, z.reason, *z.reasons.values(), *result.warnings, *(ph.reason for ph in result.phases)])
+
+
+def test_memory_limits_j_has_one_wording_in_the_jobs_and_zram_reasons():
+    """The board: 1 compile job fits the budget alone, 3 with zram. The jobs reason and the zram
+    reason say the same thing in the same words."""
+    result = p(synthetic_host("board-4c-512m"))
+    assert "memory limits -j without zram" in result.zram.reason
+    assert "memory limits -j without zram" in result.zram.reasons["algorithm"]
+    assert "memory is the limit" in result.jobs.reason
+    # with --debug-info none zram lifts -j to the 4 CPUs: the jobs reason used to say "memory is not
+    # the limit" beside the zram reason's "memory limits -j"
+    lifted = p(synthetic_host("board-4c-512m"), debug_info="none")
+    assert lifted.jobs.value == 4 and "memory limits -j without zram" in lifted.zram.reason
+    assert "memory is not the limit" not in lifted.jobs.reason
+    assert (
+        "memory limits -j without zram (room for 1 job in the budget alone), not with the zram counted"
+        in lifted.jobs.reason
+    )
+
+
+def test_the_zram_capacity_reason_states_the_fraction_the_formula_uses():
+    result = p(synthetic_host("board-4c-512m"))
+    capacity = result.zram.reasons["capacity"]
+    assert "45% of its need outside RAM" in capacity and "82% more than the budget" in capacity
+    assert "45% more than RAM holds" not in capacity
+    ram_budget = 256 * MIB
+    assert abs(cal.zram_rescue_bytes(ram_budget) / ram_budget - 0.82) < 0.005
+
+
+def test_a_container_is_not_told_to_add_swap():
+    result = p(synthetic_host("cgroup-2g-on-24g"), target="allyesconfig")
+    warnings = [w for w in result.warnings if "does not fit" in w]
+    assert warnings and not any("of swap (or zram)" in w for w in warnings)
+    assert all("raise the container's memory limit or set up zram on the host" in w for w in warnings)
+
+
+def test_a_cgroup_limit_on_a_big_host_is_not_called_a_small_host():
+    facts = dataclasses.replace(synthetic_host("cgroup-2g-on-24g"), virtualization="vm")
+    result = p(facts)
+    assert result.zram.enabled
+    assert "a small host" not in result.zram.reason
+    assert "a small memory limit (the cgroup's 2.0 GiB on a host of 23.5 GiB RAM" in result.zram.reason

@@ -179,6 +179,10 @@ class MemoryModel:
         return self.base + phase.peak + extra
 
 
+#: When the compile phase fits fewer jobs than there are CPUs in the RAM budget alone: the one
+#: wording of the jobs and the zram reasons.
+MEMORY_LIMITS_J = "memory limits -j without zram"
+
 #: How far zram is counted for a phase, in every reason that says so (docs/calibration.md §3).
 ZRAM_COUNT_LIMIT = (
     f"a phase finished with at most {cal.ZRAM_RESCUE_FRACTION:.0%} of its need outside RAM (measured), so zram "

@@ -20,6 +20,7 @@ from provision.model.plan import (
     ZramPlan,
 )
 from provision.planner.common import (
+    MEMORY_LIMITS_J,
     ChosenConfig,
     count_noun,
     cpu_story,
@@ -119,9 +120,14 @@ def plan_jobs(
         )
         limited = "memory"
     else:
+        without = mem.fit()
+        memory = (
+            f"{MEMORY_LIMITS_J} (room for {count_noun(without, 'job')} in the budget alone), not with the zram counted"
+            if without < cpus else "memory is not the limit"
+        )
         reason = (
             f"jobs={auto}: {cpu_story(facts)} (one job per CPU: oversubscribing cost 3-25% in measurements); "
-            f"memory is not the limit: {mem.budget_reason}; {arithmetic}"
+            f"{memory}: {mem.budget_reason}; {arithmetic}"
         )
         limited = "cpus"
     if weighed:

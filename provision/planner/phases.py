@@ -22,7 +22,8 @@ from provision.model.plan import (
     ZramPlan,
 )
 from provision.planner.common import ZRAM_COUNT_LIMIT, ChosenConfig, MemoryModel, PlanNotes, SerialPhase
-from provision.planner.memory import disk_swap, estimate_tag, users_zram
+from provision.planner.memory import NO_CGROUP_SWAP, cgroup_may_not_swap, disk_swap, estimate_tag, users_zram
+from provision.planner.zram import CONTAINER_ADVICE, CONTAINER_NO_ZRAM
 from provision.units import MIB, human_bytes
 
 
@@ -186,6 +187,10 @@ def plan_phases(
             fix = []
             if zram.enabled:
                 fix.append(f"the planned zram ({human_bytes(zram.size_bytes)}) is not enough")
+            elif cgroup_may_not_swap(facts):
+                fix.append(f"raise the cgroup's memory limit by ~{human_bytes(need - room)} ({NO_CGROUP_SWAP})")
+            elif facts.in_container:
+                fix.append(f"~{human_bytes(need - room)} more: {CONTAINER_ADVICE} ({CONTAINER_NO_ZRAM})")
             else:
                 fix.append(f"add ~{human_bytes(need - room)} of swap (or zram)")
             if advice:
@@ -212,8 +217,10 @@ def plan_phases(
 
 def _lower_jobs_word(cfg: ChosenConfig, mem: MemoryModel, phase: SerialPhase, jobs: int, room: int) -> str:
     """What a lower -j would do for a serial phase that does not fit at ``jobs``."""
-    if not phase.modfinal or mem.serial_need(phase, 1, cfg.modules) == mem.serial_need(phase, jobs, cfg.modules):
+    if not phase.modfinal:
         return f"-j does not change it: no modfinal jobs run beside the {phase.name}"
+    if mem.serial_need(phase, 1, cfg.modules) == mem.serial_need(phase, jobs, cfg.modules):
+        return f"-j does not change it: no modfinal jobs run beside it at -j{jobs}"
     lower = lower_jobs_fit(cfg, mem, jobs, room)
     if lower is not None:
         return f"At -j{lower} it would fit (-j{jobs} as asked)"
