@@ -691,6 +691,34 @@ CONFIG_TRAITS = _k(
 )
 
 
+#: The debug-info options a plan may advise (to shrink the link or BTF) or keep, and what each
+#: depends on in Linux 6.1's lib/Kconfig.debug (all inside ``if DEBUG_INFO``): without --tree,
+#: every advised change is checked against these; with --tree, against the tree's own Kconfig.
+KCONFIG_DEPENDS = _k(
+    "KCONFIG_DEPENDS",
+    {
+        "DEBUG_INFO_REDUCED": "DEBUG_INFO",
+        "DEBUG_INFO_SPLIT": "DEBUG_INFO && $(cc-option,-gsplit-dwarf)",
+        "DEBUG_INFO_COMPRESSED": "DEBUG_INFO && $(cc-option,-gz=zlib) && $(ld-option,--compress-debug-sections=zlib)",
+        "DEBUG_INFO_BTF": (
+            "DEBUG_INFO && !DEBUG_INFO_SPLIT && !DEBUG_INFO_REDUCED && (!GCC_PLUGIN_RANDSTRUCT || COMPILE_TEST) && "
+            "BPF_SYSCALL && (!DEBUG_INFO_DWARF5 || PAHOLE_VERSION >= 121)"
+        ),
+        "DEBUG_INFO_BTF_MODULES": "DEBUG_INFO && DEBUG_INFO_BTF && MODULES && PAHOLE_HAS_SPLIT_BTF",
+    },
+    f"published: {DOC} §15 lib/Kconfig.debug of Linux 6.1 (the depends on lines and the if DEBUG_INFO "
+    "block around them), read with provision.rules.kconfig.kconfig_depends",
+)
+
+
+#: Where a tree defines the options of KCONFIG_DEPENDS (read with --tree).
+KCONFIG_DEPENDS_FILE = _k(
+    "KCONFIG_DEPENDS_FILE",
+    "lib/Kconfig.debug",
+    f"published: {DOC} §15 the debug-info options live in lib/Kconfig.debug since 2.6",
+)
+
+
 PAHOLE_MIN_BTF = _k(
     "PAHOLE_MIN_BTF",
     "1.16",

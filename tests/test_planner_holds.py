@@ -141,3 +141,77 @@ def test_a_cgroup_limit_on_a_big_host_is_not_called_a_small_host():
     assert result.zram.enabled
     assert "a small host" not in result.zram.reason
     assert "a small memory limit (the cgroup's 2.0 GiB on a host of 23.5 GiB RAM" in result.zram.reason
+
+
+# --------------------------------------------------------------------------- item 4
+
+LINUX_61 = Path("/var/tmp/kprov-linux/linux-source-6.1")
+
+
+def _shrink_advice(warning: str) -> str:
+    return warning.split("or shrink it: ", 1)[1].split(";", 1)[0] if "or shrink it: " in warning else ""
+
+
+def test_btf_as_asked_is_never_advised_away():
+    """6.1: DEBUG_INFO_BTF depends on !DEBUG_INFO_SPLIT && !DEBUG_INFO_REDUCED; --debug-info none
+    undoes what was asked. Neither is advised, and the warning says why."""
+    for facts in (synthetic_host("board-4c-512m"), synthetic_host("tiny-1c-1g-noswap")):
+        result = p(facts, debug_info="btf")
+        short = [w for w in result.warnings if "does not fit" in w]
+        assert short
+        for w in short:
+            advice = _shrink_advice(w)
+            assert "DEBUG_INFO_REDUCED" not in advice and "DEBUG_INFO_SPLIT" not in advice
+            assert "--debug-info none" not in advice
+            assert "not DEBUG_INFO_REDUCED or DEBUG_INFO_SPLIT: DEBUG_INFO_BTF (--debug-info btf, as asked) depends on" in w
+            assert "not --debug-info none: --debug-info btf was asked for" in w
+
+
+def test_dwarf_as_asked_gets_the_variants_kconfig_keeps():
+    result = p(synthetic_host("tiny-1c-1g-noswap"), debug_info="dwarf")
+    w = next(w for w in result.warnings if w.startswith("the vmlinux link does not fit"))
+    assert "DEBUG_INFO_REDUCED (~" in _shrink_advice(w) and "DEBUG_INFO_SPLIT (~" in _shrink_advice(w)
+    assert "--debug-info none" not in _shrink_advice(w)
+
+
+def test_btf_on_a_config_with_reduced_dwarf_disables_reduced_first():
+    """arm64 defconfig has DEBUG_INFO_REDUCED, which rules BTF out: the plan's own scripts/config
+    turns it off before it enables BTF (else olddefconfig drops BTF)."""
+    result = p(synthetic_host("board-4c-512m"), debug_info="btf")
+    script = result.config.config_commands[1]
+    assert "--disable DEBUG_INFO_REDUCED --disable DEBUG_INFO_SPLIT --enable DEBUG_INFO_BTF" in script
+
+
+def test_the_trees_own_kconfig_decides(tmp_path):
+    """With --tree the tree's lib/Kconfig.debug is read: a tree whose BTF allows REDUCED gets
+    REDUCED advised; the 6.1 tree's says what the table says."""
+    from provision.model.facts import TreeEvaluation
+    from provision.planner import plan
+    from provision.tree.kconfig import tree_depends
+    from test_planner import CATALOG
+    from provision.model.goals import Goals
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "Kconfig.debug").write_text(
+        "if DEBUG_INFO\n\nconfig DEBUG_INFO_REDUCED\n\tbool \"Reduce\"\n\thelp\n\t  if you say Y here\n\n"
+        "config DEBUG_INFO_SPLIT\n\tbool \"Split\"\n\tdepends on $(cc-option,-gsplit-dwarf)\n\n"
+        "config DEBUG_INFO_BTF\n\tbool \"BTF\"\n\tdepends on BPF_SYSCALL\n\nendif # DEBUG_INFO\n"
+    )
+    depends = tree_depends(str(tmp_path))
+    assert depends["DEBUG_INFO_BTF"] == "(DEBUG_INFO) && (BPF_SYSCALL)"
+    assert depends["DEBUG_INFO_REDUCED"] == "(DEBUG_INFO)"
+    facts = synthetic_host("tiny-1c-1g-noswap")
+    result = plan(facts, Goals(debug_info="btf"), CATALOG, TreeEvaluation(depends=depends))
+    w = next(w for w in result.warnings if w.startswith("the BTF (pahole) does not fit"))
+    assert "DEBUG_INFO_REDUCED (~" in _shrink_advice(w)
+    assert "not DEBUG_INFO_REDUCED" not in w
+    if LINUX_61.is_dir():
+        from provision.rules.kconfig import depends_hold
+
+        real = tree_depends(str(LINUX_61))
+        assert set(real) == set(cal.KCONFIG_DEPENDS)
+        for reduced in (True, False):
+            for split in (True, False):
+                known = {"DEBUG_INFO": True, "DEBUG_INFO_REDUCED": reduced, "DEBUG_INFO_SPLIT": split}
+                assert depends_hold(real["DEBUG_INFO_BTF"], known) == depends_hold(cal.KCONFIG_DEPENDS["DEBUG_INFO_BTF"], known)
+        assert depends_hold(real["DEBUG_INFO_BTF"], {"DEBUG_INFO": True, "DEBUG_INFO_REDUCED": True}) is False

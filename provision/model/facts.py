@@ -281,3 +281,6 @@ class TreeEvaluation(Serialisable):
     kconfig: KconfigFacts | None = None
     profile: CalibrationProfile | None = None
     notes: tuple[str, ...] = ()
+    # option -> its Kconfig dependencies as the tree's own Kconfig states them (the debug-info
+    # options a plan may advise: provision.calibration.KCONFIG_DEPENDS names them); empty: not read
+    depends: dict[str, str] = field(default_factory=dict)

@@ -101,6 +101,10 @@ class ChosenConfig:
     version: tuple[int, ...] | None = None  # the kernel's version, when known
     source: str = "table"
     kconfig: KconfigFacts | None = None
+    debug_asked: bool = False  # --debug-info named the debug info: advice never undoes it
+    # option -> its Kconfig dependencies (the tree's own, else the 6.1 table), and where from
+    depends: Mapping[str, str] = field(default_factory=dict)
+    depends_source: str = ""
 
     @property
     def heavy_sanitizers(self) -> bool:

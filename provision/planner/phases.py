@@ -24,21 +24,68 @@ from provision.model.plan import (
 from provision.planner.common import ZRAM_COUNT_LIMIT, ChosenConfig, MemoryModel, PlanNotes, SerialPhase
 from provision.planner.memory import NO_CGROUP_SWAP, cgroup_may_not_swap, disk_swap, estimate_tag, users_zram
 from provision.planner.zram import CONTAINER_ADVICE, CONTAINER_NO_ZRAM
+from provision.rules.kconfig import depends_hold
 from provision.units import MIB, human_bytes
 
 
-def _debug_advice(cfg: ChosenConfig, mem: MemoryModel, phase: SerialPhase, room: int) -> list[str]:
-    """Config changes that shrink a debug-info serial phase, with the peak each would give."""
+_VARIANTS = (("DEBUG_INFO_REDUCED", "reduced"), ("DEBUG_INFO_SPLIT", "split"), ("DEBUG_INFO_COMPRESSED", "compressed"))
+
+
+def _kconfig_known(cfg: ChosenConfig) -> dict[str, bool]:
+    """The options the planned .config sets (True) or not (False), as far as the plan knows them."""
+    known = {k: v in ("y", "m") for k, v in (cfg.kconfig.config.items() if cfg.kconfig is not None else ())}
+    known["DEBUG_INFO"] = cfg.debug_info != "none"
+    known["DEBUG_INFO_BTF"] = cfg.debug_info == "btf"
+    for flag in ("REDUCED", "SPLIT", "COMPRESSED", "DWARF4", "DWARF5"):
+        known[f"DEBUG_INFO_{flag}"] = flag in cfg.flags
+    if cfg.modules is not None:
+        known.setdefault("MODULES", cfg.modules > 0)
+    return known
+
+
+def kconfig_conflict(cfg: ChosenConfig, option: str) -> str:
+    """Why Kconfig would not keep ``option`` set beside the plan's goals ("" when it would): its
+    own dependencies fail, or it turns off an option the planned .config has (DEBUG_INFO_BTF)."""
+    known = _kconfig_known(cfg)
+    after = {**known, option: True}
+    own = cfg.depends.get(option)
+    if own and depends_hold(own, after) is False:
+        return f"Kconfig refuses {option}: it depends on {own} ({cfg.depends_source})"
+    for wanted, expr in cfg.depends.items():
+        if wanted != option and known.get(wanted) and depends_hold(expr, after) is False:
+            why = f"--debug-info {cfg.debug_info}, as asked" if cfg.debug_asked and wanted == "DEBUG_INFO_BTF" else "in the planned config"
+            return f"{wanted} ({why}) depends on {expr} ({cfg.depends_source}): {option} would turn it off"
+    return ""
+
+
+def _debug_advice(cfg: ChosenConfig, phase: SerialPhase, room: int) -> tuple[list[str], list[str]]:
+    """Config changes that shrink a debug-info serial phase, with the peak each would give, and
+    why the others are not advised: every change is checked against Kconfig's dependencies and
+    none undoes what was asked for."""
     if cfg.debug_info == "none" or phase.name not in ("vmlinux link", "BTF (pahole)"):
-        return []
-    options = []
-    for option, variant in (("DEBUG_INFO_REDUCED", "reduced"), ("DEBUG_INFO_SPLIT", "split"), ("DEBUG_INFO_COMPRESSED", "compressed")):
-        peak = cal.link_peak_mib(cfg.target_class, "dwarf", variant) * MIB
-        verdict = "fits" if peak <= room else "still short"
-        options.append(f"{option} (~{human_bytes(peak)}: {verdict})")
+        return [], []
+    factor = cal.BTF_PEAK_FACTOR if phase.name == "BTF (pahole)" else 1.0
+    options, left = [], []
+    conflicts: dict[str, list[str]] = {}
+    for option, variant in _VARIANTS:
+        if option[len("DEBUG_INFO_"):] in cfg.flags:
+            continue  # already set
+        peak = int(cal.link_peak_mib(cfg.target_class, "dwarf", variant) * factor * MIB)
+        if peak >= phase.peak:
+            continue  # it would not make the phase smaller
+        conflict = kconfig_conflict(cfg, option)
+        if conflict:
+            conflicts.setdefault(conflict.split(": ", 1)[0] if "would turn it off" in conflict else conflict, []).append(option)
+            continue
+        options.append(f"{option} (~{human_bytes(peak)}: {'fits' if peak <= room else 'still short'})")
+    for why, names in conflicts.items():
+        left.append(f"not {' or '.join(names)}: {why}" + (f": {' or '.join(names)} would turn it off" if "depends on" in why and not why.startswith("Kconfig") else ""))
     none_peak = cal.link_peak_mib(cfg.target_class, "none") * MIB
-    options.append(f"--debug-info none (~{human_bytes(none_peak)}: {'fits' if none_peak <= room else 'still short'})")
-    return options
+    if cfg.debug_asked:
+        left.append(f"not --debug-info none: --debug-info {cfg.debug_info} was asked for")
+    else:
+        options.append(f"--debug-info none (~{human_bytes(none_peak)}: {'fits' if none_peak <= room else 'still short'})")
+    return options, left
 
 
 def serial_swap(facts: HostFacts, gain: int, zram: ZramPlan) -> int:
@@ -183,7 +230,7 @@ def plan_phases(
         else:
             fits = "short"
             verdict = f"{human_bytes(need - room)} short of the budget and the swap ({human_bytes(room)})"
-            advice = _debug_advice(cfg, mem, phase, budget + gain + swap - (need - phase.peak))
+            advice, not_advised = _debug_advice(cfg, phase, budget + gain + swap - (need - phase.peak))
             fix = []
             if zram.enabled:
                 fix.append(f"the planned zram ({human_bytes(zram.size_bytes)}) is not enough")
@@ -195,6 +242,7 @@ def plan_phases(
                 fix.append(f"add ~{human_bytes(need - room)} of swap (or zram)")
             if advice:
                 fix.append("or shrink it: " + ", ".join(advice))
+            fix += not_advised
             if cfg.target == "allyesconfig" and phase.name == "objtool over vmlinux.o":
                 allmod = cal.objtool_peak_mib("allmod", cfg.debug_info, cfg.version) * MIB
                 fix.append(f"or build allmodconfig (objtool ~{human_bytes(allmod)}: most code goes into modules)")
