@@ -454,6 +454,14 @@ CCACHE_COLD_SLOWDOWN = _k(
 )
 
 
+EPHEMERAL_FSTYPES = _k(
+    "EPHEMERAL_FSTYPES",
+    ("overlay", "tmpfs", "ramfs", "aufs", "fuse-overlayfs"),
+    f"published: {DOC} §6 a container's root (overlay, fuse-overlayfs, aufs) and tmpfs/ramfs go with the "
+    "container: a cache there does not outlive a throw-away CI runner; a volume or bind mount does",
+)
+
+
 CCACHE_WARM_SPEEDUP = _k(
     "CCACHE_WARM_SPEEDUP",
     9.2,

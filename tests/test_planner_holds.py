@@ -215,3 +215,64 @@ def test_the_trees_own_kconfig_decides(tmp_path):
                 known = {"DEBUG_INFO": True, "DEBUG_INFO_REDUCED": reduced, "DEBUG_INFO_SPLIT": split}
                 assert depends_hold(real["DEBUG_INFO_BTF"], known) == depends_hold(cal.KCONFIG_DEPENDS["DEBUG_INFO_BTF"], known)
         assert depends_hold(real["DEBUG_INFO_BTF"], {"DEBUG_INFO": True, "DEBUG_INFO_REDUCED": True}) is False
+
+
+# --------------------------------------------------------------------------- item 6
+
+
+def test_thinlto_is_sized_at_the_backends_ld_lld_runs():
+    """16 physical cores, an 8 GiB host: ld.lld runs 16 backends (~9 GiB with the thin link), not
+    the 11 that fit; the reason says how to limit them on the make line."""
+    facts = build_host(cpus=16, ram_gib=8, tools={"clang": "16.0.6", "ld.lld": "16.0.6", "make": "4.3"})
+    facts = dataclasses.replace(facts, cpu=dataclasses.replace(facts.cpu, physical_cores=16))
+    result = p(facts, lto="thin", target="defconfig")
+    link = phase(result, "ThinLTO link")
+    assert link.peak_bytes == (cal.BUILD_BASE_MIB + cal.THINLTO_BASE_MIB + 16 * cal.THINLTO_PER_BACKEND_MIB) * MIB
+    assert "16 backends" in link.reason
+    lto = result.config.reasons["lto"]
+    assert "ld.lld runs 16 ThinLTO backends here" in lto and "LD='ld.lld --thinlto-jobs=" in lto
+    # the estimate's ThinLTO time runs 16 backends on the 16 CPUs
+    cpu = result.estimate.cpu_seconds
+    assert abs(next(ph.seconds for ph in result.phases if ph.name == "ThinLTO link") - cpu * cal.LTO_LINK_CPU_SHARE / 16) < 1
+
+
+def test_the_estimate_includes_the_cold_ccache_it_plans():
+    facts = build_host(cpus=2, ram_gib=24)
+    on = p(facts, target="defconfig")
+    off = p(facts, target="defconfig", ccache=False)
+    assert on.ccache.enabled and "CC='ccache gcc'" in on.config.make_command
+    assert abs(on.phases[0].seconds / off.phases[0].seconds - cal.CCACHE_COLD_SLOWDOWN) < 0.01
+    assert f"x {cal.CCACHE_COLD_SLOWDOWN:g} for ccache filling a cold cache" in on.estimate.reason
+    assert "ccache" not in off.estimate.reason
+
+
+def _ci_runner(mount: str, fstype: str, ci: bool = True) -> HostFacts:
+    from provision.model.facts import DiskFacts
+
+    facts = build_host(cpus=4, ram_gib=16, virt="container:docker")
+    disks = tuple(
+        DiskFacts("ccache", "/root/.cache/ccache", mount, d.free_bytes, d.total_bytes, fstype) if d.role == "ccache" else d
+        for d in facts.disks
+    )
+    return dataclasses.replace(facts, disks=disks, ci=ci)
+
+
+def test_a_throw_away_ci_runner_plans_ccache_off():
+    result = p(_ci_runner("/", "overlay"))
+    assert not result.ccache.enabled and "CC=" not in result.config.make_command
+    assert result.ccache.reason.startswith("off: a throw-away CI runner (a container, CI=true)")
+    assert "every build starts with a cold cache" in result.ccache.reason and "1.33x slower" in result.ccache.reason
+    # a persistent volume for the cache, or not a CI run: on
+    assert p(_ci_runner("/root/.cache", "ext4")).ccache.enabled
+    assert p(_ci_runner("/", "overlay", ci=False)).ccache.enabled
+    # asked for: as asked
+    assert p(_ci_runner("/", "overlay"), ccache=True).ccache.enabled
+
+
+def test_local_facts_read_ci_from_the_environment(monkeypatch):
+    from provision.facts.local import gather
+
+    monkeypatch.setenv("CI", "true")
+    assert gather().ci is True
+    monkeypatch.delenv("CI")
+    assert gather().ci is False

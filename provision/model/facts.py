@@ -173,6 +173,7 @@ class HostFacts(Serialisable):
     toolchain_facts: ToolchainFacts | None = None  # None: not probed
     ccache_group_members: tuple[str, ...] | None = None  # the ccache group's members; None: unknown
     service_manager: str = ""  # "systemd", else PID 1's name; "" = unknown
+    ci: bool = False  # CI=true in the environment (GitHub Actions, GitLab CI, ...): a CI runner
 
     def disk(self, role: str) -> DiskFacts | None:
         for d in self.disks:

@@ -86,7 +86,9 @@ def plan(
     build = check_disk(facts, cfg, build, ccache, notes)
     make = make_inputs(facts, goals, cfg, build.path, jobs, ccache, distcc)
     config = plan_config(cfg, build, make, distcc_commands, notes)
-    estimate, seconds = plan_estimate(facts, cfg, mem, make.jobs, profile, distributed=distcc.client)
+    estimate, seconds = plan_estimate(
+        facts, cfg, mem, make.jobs, profile, distributed=distcc.client, ccache=ccache.enabled
+    )
     phases = plan_phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
     packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
     return Plan(

@@ -150,6 +150,7 @@ class MemoryModel:
     measured: bool = False  # per-job figures from a calibration profile of this tree
     headroom: int = 0  # the part of a cgroup limit held back for the page cache (not in ram_budget)
     thinlto_jobs: int = 0  # the ThinLTO backends that fit the budget (0 without ThinLTO)
+    thinlto_backends: int = 0  # the ThinLTO backends the make line runs (ld.lld's default)
 
     @property
     def link_peak(self) -> int:

@@ -22,7 +22,7 @@ from provision.model.plan import (
     ZramPlan,
 )
 from provision.planner.common import ZRAM_COUNT_LIMIT, ChosenConfig, MemoryModel, PlanNotes, SerialPhase
-from provision.planner.memory import NO_CGROUP_SWAP, cgroup_may_not_swap, disk_swap, estimate_tag, users_zram
+from provision.planner.memory import THINLTO_LIMIT, NO_CGROUP_SWAP, cgroup_may_not_swap, disk_swap, estimate_tag, users_zram
 from provision.planner.zram import CONTAINER_ADVICE, CONTAINER_NO_ZRAM
 from provision.rules.kconfig import depends_hold
 from provision.units import MIB, human_bytes
@@ -243,6 +243,8 @@ def plan_phases(
             if advice:
                 fix.append("or shrink it: " + ", ".join(advice))
             fix += not_advised
+            if phase.name == "ThinLTO link" and mem.thinlto_jobs < mem.thinlto_backends:
+                fix.append(f"or run fewer backends ({mem.thinlto_jobs} fit): {THINLTO_LIMIT.format(n=mem.thinlto_jobs)}")
             if cfg.target == "allyesconfig" and phase.name == "objtool over vmlinux.o":
                 allmod = cal.objtool_peak_mib("allmod", cfg.debug_info, cfg.version) * MIB
                 fix.append(f"or build allmodconfig (objtool ~{human_bytes(allmod)}: most code goes into modules)")
@@ -278,7 +280,7 @@ def _lower_jobs_word(cfg: ChosenConfig, mem: MemoryModel, phase: SerialPhase, jo
 
 def plan_estimate(
     facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int, profile: CalibrationProfile | None,
-    distributed: bool = False,
+    distributed: bool = False, ccache: bool = False,
 ) -> tuple[EstimatePlan, dict[str, float]]:
     """Wall time: make prepare, then the compile phase's CPU-seconds over the jobs, then the
     serial tail. Each figure says whether it was measured on this tree. Returns the estimate and
@@ -299,6 +301,15 @@ def plan_estimate(
         estimated.append(f"compile CPU ~{cpu / 60:.0f} CPU-minutes (table figure for {klass} configs)")
         prepare = cal.PREPARE_SECONDS[klass]
         estimated.append(f"make prepare ~{prepare:.0f} s")
+    cold = measured_cold = ""
+    if ccache:
+        # the CC='ccache gcc' of the make line: the first build fills the cache (docs/calibration.md §6)
+        compile_s *= cal.CCACHE_COLD_SLOWDOWN
+        cold = f" x {cal.CCACHE_COLD_SLOWDOWN:g} for ccache filling a cold cache"
+        measured_cold = (
+            f"ccache's first build ~{cal.CCACHE_COLD_SLOWDOWN:g}x a plain one (measured, docs/calibration.md §6; "
+            f"a warm cache rebuilds ~{cal.CCACHE_WARM_SPEEDUP:g}x faster)"
+        )
     seconds: dict[str, float] = {"compile": compile_s}
     if profile is not None and profile.link.measured:
         link = profile.link.seconds
@@ -309,7 +320,9 @@ def plan_estimate(
     seconds["vmlinux link"] = link
     lto = 0.0
     if cfg.lto != "none":
-        lto = cpu * cal.LTO_LINK_CPU_SHARE / (mem.thinlto_jobs if cfg.lto == "thin" else 1)
+        # ThinLTO: the backends the make line runs, on the CPUs the build may use
+        cpus = facts.cpu.cgroup_quota or facts.cpu.usable
+        lto = cpu * cal.LTO_LINK_CPU_SHARE / (max(1.0, min(float(mem.thinlto_backends), cpus)) if cfg.lto == "thin" else 1)
         seconds["full LTO link" if cfg.lto == "full" else "ThinLTO link"] = lto
         estimated.append(f"{cfg.lto} LTO link ~{lto / 60:.0f} min")
     total = prepare + compile_s + link + lto
@@ -320,11 +333,13 @@ def plan_estimate(
             "several times slower or faster"
         )
     over = f"{jobs} jobs" if running >= jobs else f"{jobs} jobs on {running:g} CPUs"
-    parts = f"prepare ~{prepare:.0f} s + {cpu / 60:.0f} CPU-minutes over {over} (~{compile_s / 60:.0f} min)"
+    parts = f"prepare ~{prepare:.0f} s + {cpu / 60:.0f} CPU-minutes over {over}{cold} (~{compile_s / 60:.0f} min)"
     parts += f" + vmlinux step ~{link:.0f} s" + (f" + {cfg.lto} LTO link ~{lto / 60:.0f} min" if lto else "")
     source = (
         "measured on this tree: " + ", ".join(measured) if measured else ""
     ) + ("; " if measured and estimated else "") + (f"{tag}: " + ", ".join(estimated) if estimated else "")
+    if ccache:
+        source += f"; {measured_cold}"
     reason = f"~{total / 60:.0f} min at -j{jobs}: {parts} ({source})"
     return (
         EstimatePlan(
