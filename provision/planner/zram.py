@@ -90,7 +90,8 @@ def plan_zram(
     """Decide zram; returns the plan and the bytes of build memory it may be counted for.
 
     ``serial_short`` is the serial phase that does not fit the budget plus disk swap: its name,
-    its need and the bytes it is short. zram holds that shortfall instead of a lower -j. When
+    its need and the bytes it is short. zram holds that shortfall (the jobs decision then weighs a
+    lower -j where zram cannot hold it all). When
     kprov plans no zram, an active zram swap that it leaves alone is counted instead.
     """
     zram, gain = _decide(facts, goals, pkgs, mem, cpus, serial_short, notes)
