@@ -465,6 +465,9 @@ def main() -> int:
         best_j = min(medians, key=medians.get)
         ratio_best = medians[kprov] / medians[best_j]
         ratio_nproc = medians[kprov] / medians[sc.nproc()]  # 0 when nproc's build failed or was killed
+        nproc_text = f"{ratio_nproc:.2f}" if ratio_nproc else "- (nproc's build did not finish)"
+        log(f"{sc.name:27} {'; '.join(cells)}")
+        log(f"{'':27} kprov -j{kprov}, best -j{best_j}: kprov/best {ratio_best:.2f}, kprov/nproc (-j{sc.nproc()}) {nproc_text}")
         if sc.cgroup is not None and not sc.cgroup.swap:
             # no swap: a build that does not fit is killed; kprov's must finish wherever -j1 does
             one_ok = medians.get(1, float("inf")) != float("inf")
@@ -474,9 +477,6 @@ def main() -> int:
                 f"{'finished' if kprov_ok else 'did NOT finish'}")
         else:
             verdicts.append(ratio_best <= 1.05 and ratio_nproc <= 1.0)
-        nproc_text = f"{ratio_nproc:.2f}" if ratio_nproc else "- (nproc's build did not finish)"
-        log(f"{sc.name:27} {'; '.join(cells)}")
-        log(f"{'':27} kprov -j{kprov}, best -j{best_j}: kprov/best {ratio_best:.2f}, kprov/nproc (-j{sc.nproc()}) {nproc_text}")
     log("target met" if all(verdicts) else "target NOT met in every scenario")
     return 0
 
