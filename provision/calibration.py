@@ -327,6 +327,15 @@ ZRAM_RESCUE_FRACTION = _k(
 )
 
 
+ZRAM_HELD_SLOWDOWN = _k(
+    "ZRAM_HELD_SLOWDOWN",
+    1.23,
+    f"measured: {DOC} §3 -j20 under a 1 GiB cap with zram holding ~46% of its need finished in 148 s (lz4) "
+    "where a 2 GiB cap without swap took 120 s: a phase that leans on zram runs ~1.23x as long; weighed "
+    "against the compile time a lower -j costs",
+)
+
+
 ZRAM_KCONFIG_DEFAULT = _k(
     "ZRAM_KCONFIG_DEFAULT",
     "lzo-rle",
@@ -442,6 +451,14 @@ CCACHE_COLD_SLOWDOWN = _k(
     "CCACHE_COLD_SLOWDOWN",
     1.33,
     f"measured: {DOC} §6 cold ccache 162 s vs plain 122 s (1.33x); warm 13.2 s (9.2x faster)",
+)
+
+
+EPHEMERAL_FSTYPES = _k(
+    "EPHEMERAL_FSTYPES",
+    ("overlay", "tmpfs", "ramfs", "aufs", "fuse-overlayfs"),
+    f"published: {DOC} §6 a container's root (overlay, fuse-overlayfs, aufs) and tmpfs/ramfs go with the "
+    "container: a cache there does not outlive a throw-away CI runner; a volume or bind mount does",
 )
 
 
@@ -636,17 +653,19 @@ DEBUG_INFO_OFF_OPTIONS = _k(
 
 #: target -> what it produces, per architecture and first kernel version of the row. Keys of a row:
 #: debug (none/dwarf), flags (REDUCED, ...), sanitizers, objtool (objtool over vmlinux.o), lto_blocked
-#: (the options that keep Kconfig from offering LTO), source.
+#: (the options that keep Kconfig from offering LTO), modules (=m options: at most that many modfinal
+#: jobs run beside the vmlinux link; unknown when absent), source.
 CONFIG_TRAITS = _k(
     "CONFIG_TRAITS",
     {
-        ("tinyconfig", "*", (0, 0)): {"debug": "none"},
-        ("allnoconfig", "*", (0, 0)): {"debug": "none"},
-        ("defconfig", "x86", (0, 0)): {"debug": "none"},
-        ("defconfig", "arm64", (5, 18)): {"debug": "dwarf", "flags": ("REDUCED",)},
+        ("tinyconfig", "*", (0, 0)): {"debug": "none", "modules": 0},
+        ("allnoconfig", "*", (0, 0)): {"debug": "none", "modules": 0},
+        ("defconfig", "x86", (0, 0)): {"debug": "none", "modules": 13},
+        ("defconfig", "arm64", (5, 18)): {"debug": "dwarf", "flags": ("REDUCED",), "modules": 879},
         ("defconfig", "*", (0, 0)): {"debug": "none"},
         ("allmodconfig", "x86", (0, 0)): {
             "debug": "none",
+            "modules": 8880,
             "sanitizers": ("KASAN", "UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_KERNEL"),
             "objtool": True,
             "lto_blocked": ("GCOV_KERNEL", "KASAN"),
@@ -658,6 +677,7 @@ CONFIG_TRAITS = _k(
         },
         ("allyesconfig", "x86", (0, 0)): {
             "debug": "none",
+            "modules": 63,
             "sanitizers": ("KASAN", "UBSAN_SANITIZE_ALL", "KCOV_INSTRUMENT_ALL", "GCOV_KERNEL"),
             "objtool": True,
             "lto_blocked": ("GCOV_KERNEL", "KASAN"),
@@ -670,10 +690,40 @@ CONFIG_TRAITS = _k(
     },
     f"measured: {DOC} §9 make <target> in a scratch O= on Debian's linux-source 6.1 (gcc 12): x86 "
     "defconfig and all*config DEBUG_INFO_NONE; arm64 defconfig DWARF_TOOLCHAIN_DEFAULT + REDUCED; "
-    "allmodconfig KASAN, UBSAN_SANITIZE_ALL, KCOV_INSTRUMENT_ALL, GCOV_KERNEL, IBT + NOINSTR_VALIDATION. "
+    "allmodconfig KASAN, UBSAN_SANITIZE_ALL, KCOV_INSTRUMENT_ALL, GCOV_KERNEL, IBT + NOINSTR_VALIDATION; "
+    "modules (=m): x86 defconfig 13, arm64 defconfig 879, x86 allmodconfig 8,880, x86 allyesconfig 63 (test and "
+    "sample modules that can only be m), tinyconfig and allnoconfig none (MODULES unset). "
     "published: lib/Kconfig.debug (DEBUG_INFO_NONE first in the choice since 5.18, DEBUG_INFO depended "
     "on !COMPILE_TEST before) and arch/Kconfig (HAS_LTO_CLANG needs !GCOV_KERNEL and !KASAN). estimate: "
     "the '*' rows of other architectures",
+)
+
+
+#: The debug-info options a plan may advise (to shrink the link or BTF) or keep, and what each
+#: depends on in Linux 6.1's lib/Kconfig.debug (all inside ``if DEBUG_INFO``): without --tree,
+#: every advised change is checked against these; with --tree, against the tree's own Kconfig.
+KCONFIG_DEPENDS = _k(
+    "KCONFIG_DEPENDS",
+    {
+        "DEBUG_INFO_REDUCED": "DEBUG_INFO",
+        "DEBUG_INFO_SPLIT": "DEBUG_INFO && $(cc-option,-gsplit-dwarf)",
+        "DEBUG_INFO_COMPRESSED": "DEBUG_INFO && $(cc-option,-gz=zlib) && $(ld-option,--compress-debug-sections=zlib)",
+        "DEBUG_INFO_BTF": (
+            "DEBUG_INFO && !DEBUG_INFO_SPLIT && !DEBUG_INFO_REDUCED && (!GCC_PLUGIN_RANDSTRUCT || COMPILE_TEST) && "
+            "BPF_SYSCALL && (!DEBUG_INFO_DWARF5 || PAHOLE_VERSION >= 121)"
+        ),
+        "DEBUG_INFO_BTF_MODULES": "DEBUG_INFO && DEBUG_INFO_BTF && MODULES && PAHOLE_HAS_SPLIT_BTF",
+    },
+    f"published: {DOC} §15 lib/Kconfig.debug of Linux 6.1 (the depends on lines and the if DEBUG_INFO "
+    "block around them), read with provision.rules.kconfig.kconfig_depends",
+)
+
+
+#: Where a tree defines the options of KCONFIG_DEPENDS (read with --tree).
+KCONFIG_DEPENDS_FILE = _k(
+    "KCONFIG_DEPENDS_FILE",
+    "lib/Kconfig.debug",
+    f"published: {DOC} §15 the debug-info options live in lib/Kconfig.debug since 2.6",
 )
 
 

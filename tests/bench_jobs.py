@@ -6,14 +6,18 @@ net/ipv4/, ~425 units) is built out of tree, without ccache, under three scenari
   (a) unlimited  - the machine as it is;
   (b) capped     - a cgroup memory cap (v1 or v2, whichever the host has) small enough that memory
                    limits kprov's plan, with zram swap active;
-  (c) one-cpu    - affinity to one CPU.
+  (c) one-cpu    - affinity to one CPU;
+  (d) no-swap    - a cgroup that may not swap (v1 memory.memsw.limit_in_bytes = its limit, v2
+                   memory.swap.max 0: a container run with --memory-swap = --memory), with zram swap
+                   active on the host that the cgroup cannot use (docs/calibration.md §14).
 
 In each scenario ``kprov plan`` runs *inside* it (the same cgroup, the same affinity), then the
 subset is built at -j around its answer; rounds are interleaved (the machine is shared, timings are
 noisy: REFERENCE §1). Printed: the wall time of every -j per round, kprov's median as a ratio to the
-sweep's best and to nproc's. Target: kprov <= 1.05x the best and <= nproc's in every scenario.
+sweep's best and to nproc's. Target: kprov <= 1.05x the best and <= nproc's in every scenario; in
+the no-swap scenario kprov's -j is never killed by the OOM killer where -j1 finishes.
 
-    .venv/bin/python tests/bench_jobs.py [--rounds 2] [--scenarios unlimited,capped,one-cpu]
+    .venv/bin/python tests/bench_jobs.py [--rounds 2] [--scenarios unlimited,capped,one-cpu,no-swap]
 
 Run as root (the cgroup and zram need it). zram0 is used only when it is free (not swap, disksize
 0) and is reset afterwards; a run that exceeds its timeout (a livelock under the cap) is killed and
@@ -57,8 +61,9 @@ def log(text: str) -> None:
 class MemoryCgroup:
     """A child memory cgroup of the one this script runs in, with a cap; v1 or v2."""
 
-    def __init__(self, name: str, limit: int):
+    def __init__(self, name: str, limit: int | None, swap: bool = True):
         self.version, self.path = self._create(name)
+        self.swap = swap
         self.set_limit(limit)
 
     @staticmethod
@@ -86,6 +91,23 @@ class MemoryCgroup:
         self.limit = limit
         value = str(limit) if limit is not None else ("-1" if self.version == 1 else "max")
         (self.path / ("memory.limit_in_bytes" if self.version == 1 else "memory.max")).write_text(value)
+        if not self.swap:
+            # may not swap: v1 memsw (memory + swap) = the limit, v2 memory.swap.max 0
+            name, no_swap = ("memory.memsw.limit_in_bytes", value) if self.version == 1 else ("memory.swap.max", "0")
+            if not (self.path / name).exists():
+                raise SystemExit(f"no {name}: this kernel does not account swap per cgroup (swapaccount=1)")
+            (self.path / name).write_text(no_swap)
+
+    def oom_kills(self) -> int:
+        """Processes of the cgroup the OOM killer killed (v1 memory.oom_control, v2 memory.events)."""
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        try:
+            for line in (self.path / name).read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
 
     def anon(self) -> int:
         """Anonymous memory of the cgroup now, swapped-out pages included (not the page cache)."""
@@ -271,6 +293,7 @@ def build_once(tree: Path, build: Path, jobs: int, scenario: Scenario, timeout: 
     if scenario.cgroup is not None:
         scenario.cgroup.reset_peak()
     argv = ["make", "-s", "-C", str(tree), f"O={build}", f"-j{jobs}", *SUBSET]
+    kills = scenario.cgroup.oom_kills() if scenario.cgroup is not None else 0
     start = time.monotonic()
     # no thread runs during the fork: the sampler starts after it
     proc = subprocess.Popen(
@@ -294,6 +317,9 @@ def build_once(tree: Path, build: Path, jobs: int, scenario: Scenario, timeout: 
         sampler.join()
         result["peak_mib"] = scenario.cgroup.peak() >> 20
         result["failcnt"] = scenario.cgroup.failcnt()
+        result["oom_kills"] = scenario.cgroup.oom_kills() - kills
+        if result["oom_kills"] and status != "ok":
+            result["status"] = f"killed by the OOM killer after {seconds:.0f} s"
         result.update(sampler.figures())
     return result
 
@@ -340,6 +366,10 @@ def main() -> int:
         help="zram device size as a share of the cap, like a small host's zram of its RAM (default 0.5)",
     )
     parser.add_argument("--zram-mib", type=int, default=0, help="a fixed zram device size instead of --zram-share")
+    parser.add_argument(
+        "--no-swap-cap-mib", type=int, default=224,
+        help="the limit of the no-swap scenario (default 224 MiB: where docs/calibration.md §14 saw -j2 killed)",
+    )
     parser.add_argument("--work", default="/var/tmp/kprov-bench")
     parser.add_argument("--timeout", type=float, default=1500.0, help="seconds before a run counts as a livelock")
     args = parser.parse_args()
@@ -365,6 +395,7 @@ def main() -> int:
     zram: Zram | None = None
     cgroup: MemoryCgroup | None = None
     measuring: MemoryCgroup | None = None
+    no_swap: MemoryCgroup | None = None
     try:
         if "unlimited" in names:  # in a cgroup without a cap: it only measures
             measuring = MemoryCgroup(f"kprov-bench-measure-{os.getpid()}", None)
@@ -384,6 +415,13 @@ def main() -> int:
             scenarios.append(Scenario(f"capped {cap} MiB" + (" + zram" if zram.active else ""), cgroup))
         if "one-cpu" in names:
             scenarios.append(Scenario("one-cpu", cpus={min(all_cpus)}))
+        if "no-swap" in names:
+            if zram is None:  # zram active on the host, which the cgroup may not use
+                zram = Zram((args.no_swap_cap_mib // 2) << 20)
+                log(f"zram: {f'zram0 active, {zram.size >> 20} MiB {zram.algorithm}' if zram.active else 'not used: ' + zram.why}")
+            no_swap = MemoryCgroup(f"kprov-bench-noswap-{os.getpid()}", args.no_swap_cap_mib << 20, swap=False)
+            log(f"no-swap: {args.no_swap_cap_mib} MiB, may not swap (cgroup v{no_swap.version} {no_swap.path})")
+            scenarios.append(Scenario(f"no-swap {args.no_swap_cap_mib} MiB", no_swap))
 
         plans = {}
         for sc in scenarios:
@@ -407,7 +445,7 @@ def main() -> int:
                     )
                     log(f"round {round_ + 1} [{sc.name}] -j{jobs}: {r['seconds']} s {r['status']}{extra}")
     finally:
-        for group in (cgroup, measuring):
+        for group in (cgroup, measuring, no_swap):
             if group is not None:
                 group.remove()
         if zram is not None:
@@ -427,10 +465,18 @@ def main() -> int:
         best_j = min(medians, key=medians.get)
         ratio_best = medians[kprov] / medians[best_j]
         ratio_nproc = medians[kprov] / medians[sc.nproc()]  # 0 when nproc's build failed or was killed
-        verdicts.append(ratio_best <= 1.05 and ratio_nproc <= 1.0)
         nproc_text = f"{ratio_nproc:.2f}" if ratio_nproc else "- (nproc's build did not finish)"
         log(f"{sc.name:27} {'; '.join(cells)}")
         log(f"{'':27} kprov -j{kprov}, best -j{best_j}: kprov/best {ratio_best:.2f}, kprov/nproc (-j{sc.nproc()}) {nproc_text}")
+        if sc.cgroup is not None and not sc.cgroup.swap:
+            # no swap: a build that does not fit is killed; kprov's must finish wherever -j1 does
+            one_ok = medians.get(1, float("inf")) != float("inf")
+            kprov_ok = medians[kprov] != float("inf")
+            verdicts.append(ratio_best <= 1.05 and (kprov_ok or not one_ok))
+            log(f"{'':27} no swap: -j1 {'finished' if one_ok else 'did not finish'}, kprov's -j{kprov} "
+                f"{'finished' if kprov_ok else 'did NOT finish'}")
+        else:
+            verdicts.append(ratio_best <= 1.05 and ratio_nproc <= 1.0)
     log("target met" if all(verdicts) else "target NOT met in every scenario")
     return 0
 

@@ -114,7 +114,8 @@ def test_config_traits_row_by_target_arch_and_version():
             row, _ = cal.config_traits_row(target, arch, (6, 1))
             assert row["debug"] == "none" and "GCOV_KERNEL" in row["lto_blocked"]
     assert cal.config_traits_row("allmodconfig", "x86", None)[0]["objtool"] is True
-    assert cal.config_traits_row("tinyconfig", "arm", (4, 19))[0] == {"debug": "none"}
+    assert cal.config_traits_row("tinyconfig", "arm", (4, 19))[0] == {"debug": "none", "modules": 0}
+    assert cal.config_traits_row("allyesconfig", "x86", (6, 1))[0]["modules"] == 63
 
 
 def test_zram_preferences_and_ratios():

@@ -1,11 +1,18 @@
 """Properties of the planner over generated hosts: a plan is a fixed point of its own apply, more
-RAM, a higher cgroup limit or more CPUs never give fewer jobs, and a forced ``--jobs N`` is kept."""
+RAM, a higher cgroup limit or more CPUs never give fewer jobs to a build that finishes, and a forced
+``--jobs N`` is kept.
+
+"A build that finishes": every phase of the smaller host's plan fits (RAM, or RAM with zram and
+swap). Where a serial phase is short at every -j the plan keeps the compile phase's -j and warns
+(no -j finishes it); a bigger host where a lower -j does fit the link plans that lower -j. So the
+comparison starts from a plan whose build finishes: then the bigger host's phases fit at that -j too,
+and its -j is at least as high."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from provision.facts.catalog import load_catalog
@@ -99,6 +106,13 @@ def plan_of(facts: HostFacts, **goals) -> Plan:
     return plan(facts, Goals(**goals), CATALOG)
 
 
+def finishing(facts: HostFacts, debug_info: str) -> int:
+    """The -j of a plan whose every phase fits (the test is skipped for any other)."""
+    p = plan_of(facts, debug_info=debug_info)
+    assume(all(ph.fits != "short" for ph in p.phases))
+    return p.jobs.value
+
+
 def after_apply(facts: HostFacts, p: Plan) -> HostFacts:
     """The facts the apply of ``p`` leaves: kprov's zram device at the planned size, active."""
     if not p.zram.enabled or facts.in_container:
@@ -158,9 +172,7 @@ def test_more_ram_never_gives_fewer_jobs(s: Shape, more_mib: int):
     if s.cgroup is not None:
         s = dataclasses.replace(s, cgroup=min(s.cgroup, s.ram - 1 * MIB))
     bigger = dataclasses.replace(s, ram=min(s.ram + more_mib * MIB, 256 * GIB))
-    assert plan_of(facts_of(bigger), debug_info=s.debug_info).jobs.value >= plan_of(
-        facts_of(s), debug_info=s.debug_info
-    ).jobs.value
+    assert plan_of(facts_of(bigger), debug_info=s.debug_info).jobs.value >= finishing(facts_of(s), s.debug_info)
 
 
 @SETTINGS
@@ -168,18 +180,14 @@ def test_more_ram_never_gives_fewer_jobs(s: Shape, more_mib: int):
 def test_a_higher_cgroup_limit_never_gives_fewer_jobs(s: Shape, more_mib: int):
     low = dataclasses.replace(s, cgroup=min(s.cgroup or 256 * MIB, s.ram - 1 * MIB))
     high = dataclasses.replace(low, cgroup=min(low.cgroup + more_mib * MIB, s.ram - 1 * MIB))
-    assert plan_of(facts_of(high), debug_info=s.debug_info).jobs.value >= plan_of(
-        facts_of(low), debug_info=s.debug_info
-    ).jobs.value
+    assert plan_of(facts_of(high), debug_info=s.debug_info).jobs.value >= finishing(facts_of(low), s.debug_info)
 
 
 @SETTINGS
 @given(shapes(), st.integers(1, 64))
 def test_more_cpus_never_give_fewer_jobs(s: Shape, more: int):
     bigger = dataclasses.replace(s, cpus=min(64, s.cpus + more))
-    assert plan_of(facts_of(bigger), debug_info=s.debug_info).jobs.value >= plan_of(
-        facts_of(s), debug_info=s.debug_info
-    ).jobs.value
+    assert plan_of(facts_of(bigger), debug_info=s.debug_info).jobs.value >= finishing(facts_of(s), s.debug_info)
 
 
 @SETTINGS
@@ -187,3 +195,90 @@ def test_more_cpus_never_give_fewer_jobs(s: Shape, more: int):
 def test_a_forced_jobs_is_honoured(s: Shape, jobs: int):
     p = plan_of(facts_of(s), debug_info=s.debug_info, jobs=jobs)
     assert p.jobs.value == jobs and p.jobs.overridden
+    assert f"at -j{jobs}:" in p.estimate.reason and f"-j{jobs} " in p.config.make_command
+    compile_phase = p.phases[0]
+    assert compile_phase.peak_bytes == p.jobs.base_bytes + p.jobs.per_job_bytes + (jobs - 1) * p.jobs.average_job_bytes
+
+
+# --------------------------------------------------------------------------- issue 22, items 3, 4 and 6
+
+
+def _shrink_advice(p: Plan) -> list[str]:
+    out = []
+    for w in p.warnings:
+        if "or shrink it: " in w:
+            out += [a.split(" (~", 1)[0] for a in w.split("or shrink it: ", 1)[1].split(";", 1)[0].split(", ")]
+    return out
+
+
+@SETTINGS
+@given(shapes())
+def test_every_config_change_advised_keeps_the_goals(s: Shape):
+    """Advice never contradicts Kconfig (6.1: BTF depends on !SPLIT && !REDUCED) nor undoes an
+    asked --debug-info."""
+    from provision import calibration as cal
+    from provision.rules.kconfig import depends_hold
+
+    p = plan_of(facts_of(s), debug_info=s.debug_info)
+    advised = _shrink_advice(p)
+    if s.debug_info != "auto":
+        assert "--debug-info none" not in advised
+    for option in advised:
+        if option.startswith("DEBUG_INFO_") and p.config.debug_info == "btf":
+            known = {"DEBUG_INFO": True, option: True}
+            assert depends_hold(cal.KCONFIG_DEPENDS["DEBUG_INFO_BTF"], known) is not False, option
+
+
+@SETTINGS
+@given(shapes())
+def test_no_auto_plan_leaves_a_phase_short_that_a_lower_j_fits(s: Shape):
+    """The link beside the modfinal jobs: an automatic -j is never one at which a serial phase is
+    short while a lower -j would fit it."""
+    p = plan_of(facts_of(s), debug_info=s.debug_info)
+    for w in p.warnings:
+        if "does not fit" in w:
+            assert "it would fit (-j" not in w
+    short = {ph.name for ph in p.phases if ph.fits == "short"}
+    if short and p.jobs.value > 1:
+        for lower in {1, p.jobs.value - 1}:
+            at = plan_of(facts_of(s), debug_info=s.debug_info, jobs=lower)
+            assert any(ph.fits == "short" for ph in at.phases), lower
+    assert f"at -j{p.jobs.value}:" in p.estimate.reason and f"-j{p.jobs.value} " in p.config.make_command
+
+
+@SETTINGS
+@given(shapes(), st.integers(1, 256))
+def test_allyesconfig_costs_no_more_modfinal_than_its_modules(s: Shape, more: int):
+    """allyesconfig builds everything into vmlinux: 63 modules on x86 (docs/calibration.md §9),
+    however many jobs run."""
+    from provision import calibration as cal
+
+    s = dataclasses.replace(s, cpus=s.cpus + more, ram=max(s.ram, 512 * GIB))
+    p = plan_of(facts_of(s), target="allyesconfig")
+    link = next(ph for ph in p.phases if ph.name == "vmlinux link")
+    own = int(cal.link_peak_mib("allyes", "none") * MIB)
+    assert link.peak_bytes - own - p.jobs.base_bytes <= 63 * cal.MODFINAL_JOB_MIB * MIB
+
+
+@SETTINGS
+@given(shapes(), st.integers(1, 64))
+def test_the_thinlto_link_is_costed_at_the_backends_the_make_line_runs(s: Shape, cores: int):
+    """ld.lld runs one ThinLTO backend per physical core when the make line does not limit them:
+    the phase is sized at that, and the estimate runs them on the CPUs the build may use."""
+    from provision import calibration as cal
+
+    facts = facts_of(s)
+    facts = dataclasses.replace(
+        facts,
+        cpu=dataclasses.replace(facts.cpu, physical_cores=min(cores, s.cpus)),
+        toolchain={**facts.toolchain, "clang": "16.0.6", "ld.lld": "16.0.6"},
+    )
+    p = plan_of(facts, lto="thin", target="defconfig")
+    if p.config.lto != "thin":
+        return
+    backends = min(cores, s.cpus)
+    link = next(ph for ph in p.phases if ph.name == "ThinLTO link")
+    assert link.peak_bytes == p.jobs.base_bytes + (cal.THINLTO_BASE_MIB + backends * cal.THINLTO_PER_BACKEND_MIB) * MIB
+    noun = "ThinLTO backend" if backends == 1 else "ThinLTO backends"
+    assert f"ld.lld runs {backends} {noun} here" in p.config.reasons["lto"]
+    assert f"-j{p.jobs.value} " in p.config.make_command and f"at -j{p.jobs.value}:" in p.estimate.reason

@@ -425,6 +425,7 @@ def gather(
         toolchain_facts=toolchain_detail,
         ccache_group_members=ccache_group_members(),
         service_manager=str(probe.get("service_manager") or ""),
+        ci=os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"),
     )
 
 

@@ -173,6 +173,7 @@ class HostFacts(Serialisable):
     toolchain_facts: ToolchainFacts | None = None  # None: not probed
     ccache_group_members: tuple[str, ...] | None = None  # the ccache group's members; None: unknown
     service_manager: str = ""  # "systemd", else PID 1's name; "" = unknown
+    ci: bool = False  # CI=true in the environment (GitHub Actions, GitLab CI, ...): a CI runner
 
     def disk(self, role: str) -> DiskFacts | None:
         for d in self.disks:
@@ -281,3 +282,6 @@ class TreeEvaluation(Serialisable):
     kconfig: KconfigFacts | None = None
     profile: CalibrationProfile | None = None
     notes: tuple[str, ...] = ()
+    # option -> its Kconfig dependencies as the tree's own Kconfig states them (the debug-info
+    # options a plan may advise: provision.calibration.KCONFIG_DEPENDS names them); empty: not read
+    depends: dict[str, str] = field(default_factory=dict)

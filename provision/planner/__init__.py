@@ -26,8 +26,10 @@ The order follows the dependencies:
    objtool over vmlinux.o, BTF, LTO link) each need their own peak, within the budget plus swap;
 3. zram: when memory (not CPUs) limits ``-j``, when a serial phase does not fit, or on a small host;
    its capacity is counted (conservatively) at its measured compression ratio;
-4. ``-j`` from the compile phase only (a serial phase that does not fit gets zram, swap or config
-   advice, never a lower ``-j``); ``-l`` only when asked; ccache and the shared cache; distcc;
+4. ``-j`` from the compile phase, lowered when a serial phase beside the modfinal jobs (the
+   vmlinux link, BTF) does not fit and a lower ``-j`` costs less time than zram; a phase no ``-j``
+   makes fit gets zram, swap or config advice; ``-l`` only when asked; ccache and the shared
+   cache; distcc;
 5. the make command line, the time estimate and the phases, the packages, the environment
    ``kprov env`` exports, and the part of it every user's login shell gets (host_env).
 
@@ -78,14 +80,16 @@ def plan(
     mem = plan_memory(facts, cfg, cpus, profile, build.tmpfs_bytes)
     cfg = cfg.with_reason("lto", thinlto_note(mem))
     zram, gain = plan_zram(facts, goals, pkgs, mem, cpus, serial_shortfall(facts, cfg, mem, cpus), notes)
-    jobs = plan_jobs(facts, goals, cfg, mem, gain, notes)
+    jobs = plan_jobs(facts, goals, cfg, mem, gain, notes, zram, profile)
     ccache = plan_ccache(facts, goals, cfg, pkgs, profile, notes)
     ccache = plan_shared_cache(facts, goals, ccache, cache_inputs(facts, cfg, mem, jobs, profile, build.path), notes)
     distcc, distcc_commands = plan_distcc(facts, goals, cfg, mem, gain, jobs, ccache, notes)
     build = check_disk(facts, cfg, build, ccache, notes)
     make = make_inputs(facts, goals, cfg, build.path, jobs, ccache, distcc)
     config = plan_config(cfg, build, make, distcc_commands, notes)
-    estimate, seconds = plan_estimate(facts, cfg, mem, make.jobs, profile, distributed=distcc.client)
+    estimate, seconds = plan_estimate(
+        facts, cfg, mem, make.jobs, profile, distributed=distcc.client, ccache=ccache.enabled
+    )
     phases = plan_phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
     packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
     env = build_env(config, jobs, ccache, distcc)

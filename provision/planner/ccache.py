@@ -36,6 +36,22 @@ from provision.rules.names import (
 from provision.units import MIB, human_bytes
 
 
+def throwaway_runner(facts: HostFacts) -> str:
+    """Why ccache is off on a throw-away CI runner ("" when it is not one): a container with
+    CI=true whose cache directory is on the container's own filesystem starts every build cold."""
+    disk = facts.disk("ccache")
+    if not (facts.in_container and facts.ci) or disk is None:
+        return ""
+    if disk.mount != "/" and disk.fstype not in cal.EPHEMERAL_FSTYPES:
+        return ""  # a volume or bind mount of its own: the cache outlives the container
+    return (
+        f"off: a throw-away CI runner (a container, CI=true) with the cache directory {disk.path} on the container's "
+        f"own filesystem ({disk.fstype or 'its root'} at {disk.mount}): every build starts with a cold cache, "
+        f"~{cal.CCACHE_COLD_SLOWDOWN:g}x slower than without ccache (measured); mount a persistent volume there "
+        "and kprov plans ccache on"
+    )
+
+
 def plan_ccache(
     facts: HostFacts,
     goals: Goals,
@@ -86,6 +102,8 @@ def plan_ccache(
     if goals.ccache is False:
         return off("off: overridden (--no-ccache)")
     if goals.ccache is None:
+        if throwaway_runner(facts):
+            return off(throwaway_runner(facts))
         if broken:
             return off(f"off: ccache {installed} cannot cache kernel builds ({low}-{high}); upgrade to 4.7.3 or later")
         if not installed and not installable:

@@ -101,6 +101,10 @@ class ChosenConfig:
     version: tuple[int, ...] | None = None  # the kernel's version, when known
     source: str = "table"
     kconfig: KconfigFacts | None = None
+    debug_asked: bool = False  # --debug-info named the debug info: advice never undoes it
+    # option -> its Kconfig dependencies (the tree's own, else the 6.1 table), and where from
+    depends: Mapping[str, str] = field(default_factory=dict)
+    depends_source: str = ""
 
     @property
     def heavy_sanitizers(self) -> bool:
@@ -146,6 +150,7 @@ class MemoryModel:
     measured: bool = False  # per-job figures from a calibration profile of this tree
     headroom: int = 0  # the part of a cgroup limit held back for the page cache (not in ram_budget)
     thinlto_jobs: int = 0  # the ThinLTO backends that fit the budget (0 without ThinLTO)
+    thinlto_backends: int = 0  # the ThinLTO backends the make line runs (ld.lld's default)
 
     @property
     def link_peak(self) -> int:
@@ -177,6 +182,17 @@ class MemoryModel:
         beside = max(0, jobs - 1) if modules is None else min(max(0, jobs - 1), modules)
         extra = beside * cal.MODFINAL_JOB_MIB * MIB if phase.modfinal else 0
         return self.base + phase.peak + extra
+
+
+#: When the compile phase fits fewer jobs than there are CPUs in the RAM budget alone: the one
+#: wording of the jobs and the zram reasons.
+MEMORY_LIMITS_J = "memory limits -j without zram"
+
+#: How far zram is counted for a phase, in every reason that says so (docs/calibration.md §3).
+ZRAM_COUNT_LIMIT = (
+    f"a phase finished with at most {cal.ZRAM_RESCUE_FRACTION:.0%} of its need outside RAM (measured), so zram "
+    f"is counted for at most {1 / (1 - cal.ZRAM_RESCUE_FRACTION) - 1:.0%} more than the budget"
+)
 
 
 def count_noun(n: int, noun: str) -> str:

@@ -335,7 +335,16 @@ def choose_config(facts: HostFacts, goals: Goals, tree_eval: TreeEvaluation | No
         version=kernel_version_of(facts, kconfig),
         source=source,
         kconfig=final,
+        debug_asked=goals.debug_info != "auto",
+        **_depends(tree_eval),
     )
+
+
+def _depends(tree_eval: TreeEvaluation | None) -> dict:
+    """The Kconfig dependencies advice is checked against: the tree's own, else the 6.1 table."""
+    if tree_eval is not None and tree_eval.depends:
+        return {"depends": dict(tree_eval.depends), "depends_source": f"the tree's {cal.KCONFIG_DEPENDS_FILE}"}
+    return {"depends": dict(cal.KCONFIG_DEPENDS), "depends_source": "lib/Kconfig.debug of Linux 6.1 (docs/calibration.md §15)"}
 
 
 def _request_parts(facts: HostFacts, goals: Goals) -> tuple[str, str, dict[str, str]]:

@@ -1,10 +1,11 @@
 """The jobs decision: ``-j`` and ``-l``.
 
-``-j`` comes from the compile phase alone: the usable CPUs (cgroup quota, affinity) and the
-compile jobs the memory model fits in the RAM budget plus the zram counted for the build. The
-serial phases never run beside the compile phase, and a lower ``-j`` would not make them smaller,
-so they get zram, swap or config advice instead. ``-l`` is set only when asked. Returns a
-:class:`JobsPlan` with the arithmetic in its reason.
+``-j`` comes from the compile phase: the usable CPUs (cgroup quota, affinity) and the compile
+jobs the memory model fits in the RAM budget plus the zram counted for the build. The serial
+phases never run beside the compile phase, but the vmlinux link (and BTF) run beside the modfinal
+jobs, up to -j minus 1 of them: when such a phase does not fit, a lower ``-j`` is weighed against
+zram by the time each costs (:func:`provision.planner.phases.serial_jobs`). ``-l`` is set only
+when asked. Returns a :class:`JobsPlan` with the arithmetic in its reason.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from provision.model.facts import (
     HostFacts,
 )
 from provision.model.goals import Goals
+from provision.model.facts import CalibrationProfile
 from provision.model.plan import (
     JobsPlan,
+    ZramPlan,
 )
 from provision.planner.common import (
+    MEMORY_LIMITS_J,
     ChosenConfig,
     count_noun,
     cpu_story,
@@ -26,6 +30,7 @@ from provision.planner.common import (
     usable_cpus,
 )
 from provision.planner.memory import NO_CGROUP_SWAP, cgroup_may_not_swap
+from provision.planner.phases import serial_jobs
 from provision.units import human_bytes
 
 
@@ -51,9 +56,12 @@ def _load(facts: HostFacts, goals: Goals, notes: PlanNotes) -> tuple[float | Non
     )
 
 
-def plan_jobs(facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryModel, gain: int, notes: PlanNotes) -> JobsPlan:
-    """-j from the compile phase alone: the serial phases never run beside it, and a lower -j would
-    not make them smaller."""
+def plan_jobs(
+    facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryModel, gain: int, notes: PlanNotes,
+    zram: ZramPlan | None = None, profile: CalibrationProfile | None = None,
+) -> JobsPlan:
+    """-j from the compile phase, lowered when a serial phase beside the modfinal jobs does not fit
+    and a lower -j costs less time than the alternative."""
     cpus = usable_cpus(facts)
     fit = mem.fit(gain)
     auto = max(1, min(cpus, fit))
@@ -101,16 +109,30 @@ def plan_jobs(facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryMode
             overridden=True,
             **common,
         )
+    chosen, weighed = serial_jobs(facts, cfg, mem, auto, gain, zram, profile) if zram is not None else (auto, "")
     if fit < cpus:
-        reason = f"jobs={auto}: {cpu_story(facts)}, but memory is the limit: {mem.budget_reason}; {arithmetic}"
+        reason = f"jobs={chosen}: {cpu_story(facts)}, but memory is the limit: {mem.budget_reason}; {arithmetic}"
+        limited = "memory"
+    elif chosen < auto:
+        reason = (
+            f"jobs={chosen}: {cpu_story(facts)} and the compile phase has room for {count_noun(fit, 'job')}, but memory "
+            f"is the limit at the link: {mem.budget_reason}; {arithmetic}"
+        )
         limited = "memory"
     else:
+        without = mem.fit()
+        memory = (
+            f"{MEMORY_LIMITS_J} (room for {count_noun(without, 'job')} in the budget alone), not with the zram counted"
+            if without < cpus else "memory is not the limit"
+        )
         reason = (
             f"jobs={auto}: {cpu_story(facts)} (one job per CPU: oversubscribing cost 3-25% in measurements); "
-            f"memory is not the limit: {mem.budget_reason}; {arithmetic}"
+            f"{memory}: {mem.budget_reason}; {arithmetic}"
         )
         limited = "cpus"
-    if mem.serial:
-        reason += "; the serial phases (" + ", ".join(s.name for s in mem.serial) + ") do not size -j"
-    return JobsPlan(value=auto, reason=f"{reason}; {load_why}", limited_by=limited, **common)
+    if weighed:
+        reason += f"; {weighed}"
+    elif mem.serial:
+        reason += "; the serial phases (" + ", ".join(s.name for s in mem.serial) + f") need no lower -j than {chosen}"
+    return JobsPlan(value=chosen, reason=f"{reason}; {load_why}", limited_by=limited, **common)
 

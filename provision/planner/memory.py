@@ -17,7 +17,7 @@ from provision.model.facts import (
     CalibrationProfile,
     HostFacts,
 )
-from provision.planner.common import ChosenConfig, MemoryModel, SerialPhase
+from provision.planner.common import ChosenConfig, MemoryModel, SerialPhase, count_noun
 from provision.units import MIB, human_bytes
 
 
@@ -126,7 +126,7 @@ def plan_memory(
                     f"table figure: pahole reads the whole vmlinux's DWARF; {tag}",
                 )
             )
-    thin_jobs = 0
+    thin_jobs = runs = 0
     if cfg.lto == "full":
         # the LTO code generation runs in vmlinux.o's link, before modpost: no modfinal beside it
         serial.append(
@@ -134,12 +134,14 @@ def plan_memory(
         )
     elif cfg.lto == "thin":
         room = budget - base - cal.THINLTO_BASE_MIB * MIB
-        thin_jobs = max(1, min(cpus, math.floor(room / (cal.THINLTO_PER_BACKEND_MIB * MIB))))
+        runs = thinlto_backends(facts)  # what the make line runs: ld.lld's own default
+        thin_jobs = max(1, min(runs, math.floor(room / (cal.THINLTO_PER_BACKEND_MIB * MIB))))
         serial.append(
             SerialPhase(
                 "ThinLTO link",
-                (cal.THINLTO_BASE_MIB + thin_jobs * cal.THINLTO_PER_BACKEND_MIB) * MIB,
-                f"estimate: the thin link plus {thin_jobs} backends of ~{cal.THINLTO_PER_BACKEND_MIB} MiB",
+                (cal.THINLTO_BASE_MIB + runs * cal.THINLTO_PER_BACKEND_MIB) * MIB,
+                f"estimate: the thin link plus {runs} backends of ~{cal.THINLTO_PER_BACKEND_MIB} MiB (ld.lld runs one "
+                "per physical core, as the make line leaves it)",
                 modfinal=False,
             )
         )
@@ -154,17 +156,37 @@ def plan_memory(
         profile is not None,
         headroom,
         thin_jobs,
+        runs,
     )
+
+
+def thinlto_backends(facts: HostFacts) -> int:
+    """The ThinLTO backends ld.lld runs when nothing limits them: one per physical core of the
+    CPUs it may run on (docs/calibration.md §4), not the cgroup's CPU quota."""
+    cores = facts.cpu.physical_cores or facts.cpu.logical
+    return max(1, min(cores, facts.cpu.affinity or facts.cpu.logical))
 
 
 def thinlto_note(mem: MemoryModel) -> str:
-    """What the LTO reason adds when the ThinLTO backends must be limited ("" without ThinLTO)."""
+    """What the LTO reason adds about the ThinLTO backends ("" without ThinLTO)."""
     if not mem.thinlto_jobs:
         return ""
+    backends = mem.thinlto_backends
+    if backends <= mem.thinlto_jobs:
+        return (
+            f" (ld.lld runs {count_noun(backends, 'ThinLTO backend')} here, one per physical core, "
+            f"~{cal.THINLTO_PER_BACKEND_MIB} MiB each: {'it fits' if backends == 1 else 'they fit'})"
+        )
     return (
-        f" (ld.lld runs one ThinLTO backend per CPU, ~{cal.THINLTO_PER_BACKEND_MIB} MiB each: {mem.thinlto_jobs} fit "
-        f"here, so if the link runs out of memory add --thinlto-jobs={mem.thinlto_jobs} to the linker flags)"
+        f" (ld.lld runs {count_noun(backends, 'ThinLTO backend')} here, one per physical core, ~{cal.THINLTO_PER_BACKEND_MIB} MiB each; "
+        f"{mem.thinlto_jobs} fit: {THINLTO_LIMIT.format(n=mem.thinlto_jobs)})"
     )
+
+
+#: How a ThinLTO link's backends are limited: 6.1's Makefile assigns KBUILD_LDFLAGS itself and has no
+#: LDFLAGS of the user's for the vmlinux.o link, so a command-line KBUILD_LDFLAGS would replace the
+#: arch's flags; LD names the linker of every link (docs/calibration.md §4).
+THINLTO_LIMIT = "to limit them, put LD='ld.lld --thinlto-jobs={n}' on the make line"
 
 
 def serial_shortfall(facts: HostFacts, cfg: ChosenConfig, mem: MemoryModel, jobs: int) -> tuple[str, int, int] | None:

@@ -90,6 +90,7 @@ def base_traits(target: str, facts: HostFacts, kconfig: KconfigFacts | None, arc
         sanitizers=sanitizers,
         objtool=bool(row.get("objtool")),
         lto_blocked=tuple(row.get("lto_blocked", ())),
+        modules=row.get("modules"),
         source="table",
     )
 
@@ -110,7 +111,11 @@ def debug_commands(debug: str) -> list[str]:
     if debug == "none":
         return [f"--disable {o}" for o in cal.DEBUG_INFO_OFF_OPTIONS] + ["--enable DEBUG_INFO_NONE"]
     commands = ["--disable DEBUG_INFO_NONE", "--enable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT"]
-    return commands + (["--enable DEBUG_INFO_BTF"] if debug == "btf" else ["--disable DEBUG_INFO_BTF"])
+    if debug == "btf":
+        # DEBUG_INFO_BTF depends on !DEBUG_INFO_SPLIT && !DEBUG_INFO_REDUCED (KCONFIG_DEPENDS): a config
+        # that has either (arm64 defconfig has REDUCED) would otherwise drop BTF in olddefconfig
+        return commands + ["--disable DEBUG_INFO_REDUCED", "--disable DEBUG_INFO_SPLIT", "--enable DEBUG_INFO_BTF"]
+    return commands + ["--disable DEBUG_INFO_BTF"]
 
 
 def lto_commands(lto: str) -> list[str]:

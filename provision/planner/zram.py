@@ -23,7 +23,14 @@ from provision.model.plan import (
     PackageSet,
     ZramPlan,
 )
-from provision.planner.common import count_noun, kernel_at_least, MemoryModel, PlanNotes
+from provision.planner.common import (
+    MEMORY_LIMITS_J,
+    ZRAM_COUNT_LIMIT,
+    count_noun,
+    kernel_at_least,
+    MemoryModel,
+    PlanNotes,
+)
 from provision.planner.memory import NO_CGROUP_SWAP, cgroup_may_not_swap, existing_zram_gain, users_zram, zram_frees
 from provision.rules.system import check_sysctls
 from provision.units import human_bytes
@@ -60,7 +67,7 @@ def _container_off(facts: HostFacts, limited: bool) -> str:
             "--memory-swap above --memory) rather than set up zram on the host"
         )
     if limited:
-        reason += f"; memory limits -j here: {CONTAINER_ADVICE}"
+        reason += f"; {MEMORY_LIMITS_J} here: {CONTAINER_ADVICE}"
     return reason
 
 
@@ -83,7 +90,8 @@ def plan_zram(
     """Decide zram; returns the plan and the bytes of build memory it may be counted for.
 
     ``serial_short`` is the serial phase that does not fit the budget plus disk swap: its name,
-    its need and the bytes it is short. zram holds that shortfall instead of a lower -j. When
+    its need and the bytes it is short. zram holds that shortfall (the jobs decision then weighs a
+    lower -j where zram cannot hold it all). When
     kprov plans no zram, an active zram swap that it leaves alone is counted instead.
     """
     zram, gain = _decide(facts, goals, pkgs, mem, cpus, serial_short, notes)
@@ -169,22 +177,29 @@ def _decide(
     elif memory_limits:
         fit = mem.fit()
         reason = (
-            f"on: memory limits -j ({count_noun(fit, 'compile job')} {'fits' if fit == 1 else 'fit'} in "
+            f"on: {MEMORY_LIMITS_J} ({count_noun(fit, 'compile job')} {'fits' if fit == 1 else 'fit'} in "
             f"{human_bytes(mem.ram_budget)} for {cpus} CPUs); zram turns a build that would livelock under memory "
             "pressure into one that finishes"
         )
     elif serial_short:
         name, need, short = serial_short
+        beside = next((ph.modfinal for ph in mem.serial if ph.name == name), False)
         reason = (
             f"on: the {name} needs ~{human_bytes(need)} at its peak, {human_bytes(short)} more than the {human_bytes(mem.ram_budget)} "
-            "budget and the swap hold; zram holds that instead of a lower -j (-j does not shrink a serial phase)"
+            "budget and the swap hold; zram holds that"
+            + (
+                " (a lower -j shrinks only the modfinal jobs beside it: -j weighs that by the time each costs)"
+                if beside else " (no -j makes it smaller)"
+            )
         )
     elif small:
         swap = "no swap at all" if facts.memory.swap_total_bytes == 0 else f"{human_bytes(facts.memory.swap_total_bytes)} swap"
-        reason = (
-            f"on: a small host ({human_bytes(facts.memory.effective_bytes)} RAM, {swap}): a safety net for the link "
-            "and for anything running beside the build"
-        )
+        m = facts.memory
+        if m.effective_bytes < m.total_bytes:
+            what = f"a small memory limit (the cgroup's {human_bytes(m.effective_bytes)} on a host of {human_bytes(m.total_bytes)} RAM, {swap})"
+        else:
+            what = f"a small host ({human_bytes(m.effective_bytes)} RAM, {swap})"
+        reason = f"on: {what}: a safety net for the link and for anything running beside the build"
     else:
         return off(
             f"off: {human_bytes(facts.memory.effective_bytes)} RAM is enough for {cpus} jobs "
@@ -202,9 +217,14 @@ def _decide(
         why = (
             "stores the most per byte of RAM" if mode == "capacity" else "the fastest of them"
         )
+        if memory_limits:
+            what = MEMORY_LIMITS_J
+        elif serial_short:
+            what = f"the {serial_short[0]} is short of memory"
+        else:
+            what = "memory does not limit -j"
         reasons["algorithm"] = (
-            f"{algorithm}: of the offered {', '.join(offered)}, {why} (memory is "
-            f"{'the limit' if mode == 'capacity' else 'not the limit'}); expected ratio {cal.zram_ratio(algorithm):g}:1"
+            f"{algorithm}: of the offered {', '.join(offered)}, {why} ({what}); expected ratio {cal.zram_ratio(algorithm):g}:1"
         )
     ratio = cal.zram_ratio(algorithm)
     keep = 1 - 1 / ratio  # each byte stored in zram frees this much RAM
@@ -236,8 +256,7 @@ def _decide(
     gain = 0 if facts.in_container or no_swap else min(zram_frees(facts, size, keep), rescue)
     reasons["capacity"] = (
         f"a {human_bytes(size)} device at {ratio:g}:1 frees up to {human_bytes(size * keep)} of RAM; the plan counts "
-        f"{human_bytes(gain)} of it for -j and for each serial phase (a phase may need at most "
-        f"{cal.ZRAM_RESCUE_FRACTION:.0%} more than RAM holds: measured)"
+        f"{human_bytes(gain)} of it for -j and for each serial phase ({ZRAM_COUNT_LIMIT})"
     )
     if no_swap:
         reasons["capacity"] += f"; {NO_CGROUP_SWAP}"

@@ -66,3 +66,130 @@ def traits_of_config(config: Mapping[str, str]) -> dict[str, Any]:
         "lto_blocked": tuple(blocked),
         "trusted_keys": tuple(o for o in cal.TRUSTED_KEY_OPTIONS if config.get(o) not in (None, "", "n")),
     }
+
+
+def kconfig_depends(text: str, options: tuple[str, ...]) -> dict[str, str]:
+    """The ``depends on`` of each of ``options`` in a Kconfig file's text, joined with ``&&``, with
+    the conditions of the ``if`` blocks around it: what Kconfig requires before it keeps the
+    option set. Options the text does not define are left out."""
+    found: dict[str, list[str]] = {}
+    blocks: list[str] = []
+    current: str | None = None
+    in_help = False
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        top = not raw[:1].isspace()  # block keywords start a line; attributes and help are indented
+        if in_help and not top:
+            continue
+        in_help = False
+        word = line.split()[0]
+        if not top:
+            if line in ("help", "---help---"):
+                in_help = True
+            elif current is not None and line.startswith("depends on "):
+                found[current].append(line[len("depends on "):].strip())
+            continue
+        if word == "if":
+            blocks.append(line[2:].strip())
+            current = None
+        elif word == "endif":
+            if blocks:
+                blocks.pop()
+            current = None
+        elif word in ("config", "menuconfig"):
+            name = line.split()[1] if len(line.split()) > 1 else ""
+            current = name if name in options else None
+            if current is not None:
+                found[current] = list(blocks)
+        else:  # choice, menu, comment, source, ...
+            current = None
+    return {name: " && ".join(f"({c})" for c in conds) if conds else "y" for name, conds in found.items()}
+
+
+def _tokens(expr: str) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(expr):
+        c = expr[i]
+        if c.isspace():
+            i += 1
+        elif expr.startswith("$(", i):  # a macro ($(cc-option,...)): its value is the toolchain's
+            depth, j = 0, i
+            while j < len(expr):
+                depth += expr[j] == "("
+                depth -= expr[j] == ")"
+                j += 1
+                if depth == 0:
+                    break
+            out.append("?")
+            i = j
+        elif expr.startswith(("&&", "||", ">=", "<=", "!="), i):
+            out.append(expr[i:i + 2])
+            i += 2
+        elif c in "!()=<>":
+            out.append(c)
+            i += 1
+        else:
+            j = i
+            while j < len(expr) and (expr[j].isalnum() or expr[j] in "_-\"'"):
+                j += 1
+            out.append(expr[i:j] or c)
+            i = max(j, i + 1)
+    return out
+
+
+def depends_hold(expr: str, known: Mapping[str, bool]) -> bool | None:
+    """Whether a Kconfig dependency expression holds with the options in ``known`` (True: set),
+    three-valued: None when it turns on what ``known`` does not say (another option, a toolchain
+    macro, a version comparison). Tristates count as set when y or m."""
+    tokens = _tokens(expr)
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take() -> str:
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def primary() -> bool | None:
+        tok = take() if peek() is not None else "?"
+        if tok == "!":
+            v = primary()
+            return None if v is None else not v
+        if tok == "(":
+            v = disjunction()
+            if peek() == ")":
+                take()
+            return v
+        if peek() in ("=", "!=", ">=", "<=", "<", ">"):  # a comparison: not decided here
+            take()
+            if peek() is not None:
+                take()
+            return None
+        if tok == "y":
+            return True
+        if tok == "n":
+            return False
+        return known.get(tok)
+
+    def conjunction() -> bool | None:
+        v = primary()
+        while peek() == "&&":
+            take()
+            w = primary()
+            v = False if v is False or w is False else (None if v is None or w is None else True)
+        return v
+
+    def disjunction() -> bool | None:
+        v = conjunction()
+        while peek() == "||":
+            take()
+            w = conjunction()
+            v = True if v is True or w is True else (None if v is None or w is None else False)
+        return v
+
+    return disjunction()

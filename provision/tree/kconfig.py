@@ -44,7 +44,8 @@ from provision.model.facts import (
 )
 from provision.model.goals import Goals
 from provision.planner.config import config_commands, config_request
-from provision.rules.kconfig import traits_of_config
+from provision import calibration as cal
+from provision.rules.kconfig import kconfig_depends, traits_of_config
 from provision.tree import ownership, sandbox
 from provision.tree.profiles import find_profile
 
@@ -370,4 +371,17 @@ def tree_evaluation(
     if kconfig is not None:
         profile, profile_notes = find_profile(kconfig, tree.path)
         notes += profile_notes
-    return TreeEvaluation(kconfig=kconfig, profile=profile, notes=tuple(notes))
+    return TreeEvaluation(kconfig=kconfig, profile=profile, notes=tuple(notes), depends=tree_depends(tree.path))
+
+
+def tree_depends(tree: str) -> dict[str, str]:
+    """What the tree's own Kconfig says the debug-info options the plan may advise depend on
+    (empty when the file cannot be read: the plan then checks against the 6.1 table)."""
+    path = Path(tree) / cal.KCONFIG_DEPENDS_FILE
+    if path.is_symlink():
+        return {}
+    try:
+        text = read_config_file(path, f"--tree {path}")
+    except (OSError, UserError, EnvironmentProblem):
+        return {}
+    return kconfig_depends(text, tuple(cal.KCONFIG_DEPENDS))
