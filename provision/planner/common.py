@@ -146,6 +146,9 @@ class MemoryModel:
     measured: bool = False  # per-job figures from a calibration profile of this tree
     headroom: int = 0  # the part of a cgroup limit held back for the page cache (not in ram_budget)
     thinlto_jobs: int = 0  # the ThinLTO backends that fit the budget (0 without ThinLTO)
+    recorded_jobs: int = 0  # the -j of the recorded build the figures come from (0: none)
+    feedback_kind: str = ""  # what that build says of its -j: "oom", "stalls", "room" or ""
+    feedback: str = ""  # ... in words
 
     @property
     def link_peak(self) -> int:

@@ -51,6 +51,16 @@ def _load(facts: HostFacts, goals: Goals, notes: PlanNotes) -> tuple[float | Non
     )
 
 
+def _recorded(mem: MemoryModel, auto: int) -> str:
+    """What the recorded build this plan's figures come from changed (provision.planner.recorded)."""
+    last, kind = mem.recorded_jobs, mem.feedback_kind
+    if not last or not kind or (kind == "room" and auto <= last):
+        return ""
+    if auto != last:
+        return f"; {'raised' if auto > last else 'lowered'} from the -j{last} of the recorded build: {mem.feedback}"
+    return f"; -j{last} as the recorded build: {mem.feedback}"
+
+
 def plan_jobs(facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryModel, gain: int, notes: PlanNotes) -> JobsPlan:
     """-j from the compile phase alone: the serial phases never run beside it, and a lower -j would
     not make them smaller."""
@@ -112,5 +122,6 @@ def plan_jobs(facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryMode
         limited = "cpus"
     if mem.serial:
         reason += "; the serial phases (" + ", ".join(s.name for s in mem.serial) + ") do not size -j"
+    reason += _recorded(mem, auto)
     return JobsPlan(value=auto, reason=f"{reason}; {load_why}", limited_by=limited, **common)
 

@@ -23,6 +23,7 @@ from provision.model.plan import (
 )
 from provision.planner.common import ChosenConfig, MemoryModel, PlanNotes, SerialPhase
 from provision.planner.memory import disk_swap, estimate_tag, users_zram
+from provision.planner.recorded import measured_by
 from provision.units import MIB, human_bytes
 
 
@@ -130,11 +131,14 @@ def plan_estimate(
     estimated: list[str] = []
     tag = estimate_tag(facts)
     klass = cfg.target_class
+    if profile is not None and not profile.cpu_seconds_total:
+        profile = None  # a recorded build of a few targets: its figures are not the whole build's time
     if profile is not None:
         cpu = profile.cpu_seconds_total
         measured.append(
             f"compile CPU {cpu / 60:.0f} CPU-minutes for {profile.objects_total} units "
-            f"({profile.objects_sampled} sampled)"
+            + (f"({measured_by(profile)}, the whole build {profile.build_seconds / 60:.0f} min)" if profile.from_build
+               else f"({profile.objects_sampled} sampled)")
         )
         prepare = profile.prepare_seconds
         measured.append(f"make prepare {prepare:.0f} s")

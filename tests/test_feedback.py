@@ -1,0 +1,141 @@
+"""``kprov build`` fed back into ``kprov plan``: a real build of Debian's linux-source 6.1
+(tinyconfig and a few objects) recorded with its profile, then planned again on the same tree and
+config (the recorded figures, "measured by kprov build"), on another config (never used), after an
+OOM kill (fewer jobs) and after a build with room to spare (more jobs); and one loader for a
+calibration profile, an old one, and a build's record."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_kconfig import linux_source
+
+from provision.build.record import BuildRecord, append, load
+from provision.errors import UserError
+from provision.facts.measured import build_profiles, parse_profile, read_profile
+from provision.model.facts import FROM_BUILD, PROFILE_SCHEMA
+
+KPROV = Path(sys.executable).parent / "kprov"
+PLAN = ("--target", "tinyconfig", "--no-ccache", "--no-zram")
+
+
+def _kprov(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {"PATH": f"{KPROV.parent}:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(home),
+           "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"), "LANG": "C.UTF-8"}
+    return subprocess.run([sys.executable, "-m", "provision.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False, cwd=str(home))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One real build at -j1 (tinyconfig, three objects), recorded: (home, tree, out, record)."""
+    if os.geteuid() != 0:
+        pytest.skip("builds with --as-root (the tree is root's)")
+    tree = linux_source()
+    home = tmp_path_factory.mktemp("feedback")
+    out = home / "out"
+    done = _kprov(home, "build", "--as-root", "--tree", str(tree), "--build-dir", str(out), *PLAN,
+                  "--", "-j1", "tinyconfig", "kernel/fork.o", "kernel/exit.o", "kernel/panic.o")
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    assert "next plan:      kprov plan --tree" in done.stdout
+    records = load(home / "state" / "kprov" / "builds.jsonl")
+    assert len(records) == 1
+    yield home, tree, out, records[0]
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def _plan(home: Path, tree: Path, out: Path, *extra: str) -> dict:
+    done = _kprov(home, "plan", "--tree", str(tree), "--build-dir", str(out), *PLAN, *extra, "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_a_real_build_carries_its_figures_in_the_profile_format(built):
+    _home, tree, _out, record = built
+    assert record.profile is not None
+    profile = parse_profile(record.profile, "record")
+    assert profile.source == FROM_BUILD and profile.schema == PROFILE_SCHEMA
+    assert profile.build_jobs == 1 and profile.tree == str(tree) and profile.kernel_version.startswith("6.1")
+    assert profile.objects_sampled >= 3 and profile.rss_p99_bytes == record.job_peaks["p99"]
+    assert 20 << 20 < profile.rss_p99_bytes <= profile.rss_max_bytes < 1 << 30
+    assert profile.phase_peaks["compile"] >= profile.rss_max_bytes  # the whole tree's peak holds the largest job
+    # three objects are not the whole build: no CPU-minutes or time taken from it
+    assert profile.cpu_seconds_total == 0 and not profile.link.measured
+
+
+def test_the_next_plan_of_the_same_tree_and_config_uses_the_recorded_figures(built):
+    home, tree, out, record = built
+    plan = _plan(home, tree, out)
+    profile = parse_profile(record.profile)
+    jobs = plan["jobs"]
+    assert f"measured by kprov build on {record.started[:10]} at -j1" in jobs["reason"]
+    assert jobs["per_job_bytes"] == profile.rss_p99_bytes and jobs["average_job_bytes"] == profile.rss_mean_bytes
+    # the build at -j1 peaked far under its budget, on a host with more CPUs: -j rises, and says why
+    cpus = plan["host"]["usable_cpus"]
+    if cpus > 1:
+        assert jobs["value"] > 1 and "raised from the -j1 of the recorded build" in jobs["reason"]
+        assert "of its" in jobs["reason"] and "budget" in jobs["reason"]
+    # the estimate's time stays the table's: three objects are not the build's CPU-minutes
+    assert "measured by kprov build" not in plan["estimate"]["reason"]
+
+
+def test_the_figures_of_another_config_are_never_used(built):
+    home, tree, out, _record = built
+    plan = _plan(home, tree, out, "--debug-info", "dwarf")  # tinyconfig with DWARF: another config hash
+    text = json.dumps(plan)
+    assert "measured by kprov build" not in text
+    assert "table figure" in plan["jobs"]["reason"]
+
+
+def test_an_oom_kill_at_a_j_lowers_the_next_plans_j(built, tmp_path):
+    """The OOM record here is the real record of ``built`` with its OOM fields set (what
+    kprov build writes after an OOM kill; a real OOM kill in a small cgroup is
+    tests/test_build.py's), written through the validated writer, then planned for real."""
+    home, tree, out, record = built
+    first = _plan(home, tree, out)
+    if first["host"]["usable_cpus"] < 2:
+        pytest.skip("one usable CPU: -j1 cannot go lower")
+    j = first["jobs"]["value"]
+    profile = dataclasses.replace(
+        parse_profile(record.profile), build_jobs=j, oom_jobs=j, oom_phase="compile", oom_date=record.started,
+        oom_budget_bytes=first["jobs"]["budget_bytes"], budget_bytes=first["jobs"]["budget_bytes"],
+    )
+    killed = BuildRecord.from_dict(dict(record.to_dict(), jobs=j, exit_code=2, profile=profile.to_dict(),
+                                        oom={"phase": "compile", "jobs": j, "program": "cc1", "by": "gcc's report"}))
+    other = tmp_path / "home"
+    (other / "state" / "kprov").mkdir(parents=True)
+    append(killed, other / "state" / "kprov" / "builds.jsonl")
+    assert build_profiles(other / "state" / "kprov" / "builds.jsonl")[0].oom_jobs == j  # validated on load
+    plan = _plan(other, tree, out)
+    jobs = plan["jobs"]
+    assert jobs["value"] < j, jobs["reason"]
+    assert f"lowered from the -j{j} of the recorded build" in jobs["reason"]
+    assert "was killed by the OOM killer in the compile phase" in jobs["reason"]
+
+
+def test_a_calibration_profile_an_old_one_and_a_build_record_load_through_one_loader(built, tmp_path):
+    _home, _tree, _out, record = built
+    from_build = parse_profile(record.profile)
+    calibration = dataclasses.replace(from_build, source="kprov calibrate", build_jobs=0, phase_peaks={}, path="")
+    current = tmp_path / "current.json"
+    current.write_text(json.dumps({k: v for k, v in calibration.to_dict().items() if k != "path"}))
+    assert read_profile(current).rss_p99_bytes == from_build.rss_p99_bytes
+    # a schema-1 profile (calibrate's before builds wrote profiles) still loads
+    old = {k: v for k, v in calibration.to_dict().items()
+           if k in ("method", "date", "kernel_version", "tree", "target", "arch", "config_hash", "compiler", "host",
+                    "objects_sampled", "rss_p99_bytes", "rss_mean_bytes", "cpu_seconds_total", "link")}
+    (tmp_path / "old.json").write_text(json.dumps(dict(old, schema=1)))
+    loaded = read_profile(tmp_path / "old.json")
+    assert loaded.schema == PROFILE_SCHEMA and loaded.source == "kprov calibrate" and loaded.build_jobs == 0
+    # a schema this kprov does not know is one line
+    (tmp_path / "new.json").write_text(json.dumps(dict(old, schema=9)))
+    with pytest.raises(UserError) as err:
+        read_profile(tmp_path / "new.json")
+    assert "profile schema 9 is not one this kprov reads" in str(err.value) and "\n" not in str(err.value)
