@@ -94,30 +94,39 @@ def test_the_figures_of_another_config_are_never_used(built):
     assert "table figure" in plan["jobs"]["reason"]
 
 
-def test_an_oom_kill_at_a_j_lowers_the_next_plans_j(built, tmp_path):
-    """The OOM record here is the real record of ``built`` with its OOM fields set (what
-    kprov build writes after an OOM kill; a real OOM kill in a small cgroup is
-    tests/test_build.py's), written through the validated writer, then planned for real."""
+@pytest.mark.parametrize("outcome", ["oom", "stalls"])
+def test_an_oom_kill_or_heavy_stalls_at_a_j_lower_the_next_plans_j(built, tmp_path, outcome):
+    """The record here is the real record of ``built`` with its OOM fields (or its memory stall
+    time) set as kprov build writes them after such a build, written through the validated
+    writer and planned for real: a real OOM kill in a small cgroup is tests/test_build.py's."""
     home, tree, out, record = built
     first = _plan(home, tree, out)
     if first["host"]["usable_cpus"] < 2:
         pytest.skip("one usable CPU: -j1 cannot go lower")
-    j = first["jobs"]["value"]
-    profile = dataclasses.replace(
-        parse_profile(record.profile), build_jobs=j, oom_jobs=j, oom_phase="compile", oom_date=record.started,
-        oom_budget_bytes=first["jobs"]["budget_bytes"], budget_bytes=first["jobs"]["budget_bytes"],
-    )
-    killed = BuildRecord.from_dict(dict(record.to_dict(), jobs=j, exit_code=2, profile=profile.to_dict(),
-                                        oom={"phase": "compile", "jobs": j, "program": "cc1", "by": "gcc's report"}))
+    j, budget = first["jobs"]["value"], first["jobs"]["budget_bytes"]
+    profile = dataclasses.replace(parse_profile(record.profile), build_jobs=j, budget_bytes=budget)
+    changes: dict = {"jobs": j}
+    if outcome == "oom":
+        profile = dataclasses.replace(profile, oom_jobs=j, oom_phase="compile", oom_date=record.started,
+                                      oom_budget_bytes=budget)
+        changes.update(exit_code=2, oom={"phase": "compile", "jobs": j, "program": "cc1", "by": "gcc's report"})
+    else:  # memory stalled a fifth of the build's time
+        profile = dataclasses.replace(profile, stall_seconds=round(profile.build_seconds / 5, 2))
+        changes.update(stall_us=int(profile.build_seconds / 5 * 1e6))
+    written = BuildRecord.from_dict(dict(record.to_dict(), profile=profile.to_dict(), **changes))
     other = tmp_path / "home"
     (other / "state" / "kprov").mkdir(parents=True)
-    append(killed, other / "state" / "kprov" / "builds.jsonl")
-    assert build_profiles(other / "state" / "kprov" / "builds.jsonl")[0].oom_jobs == j  # validated on load
-    plan = _plan(other, tree, out)
-    jobs = plan["jobs"]
+    append(written, other / "state" / "kprov" / "builds.jsonl")
+    loaded = build_profiles(other / "state" / "kprov" / "builds.jsonl")  # validated on load
+    assert len(loaded) == 1 and (loaded[0].oom_jobs == j if outcome == "oom" else loaded[0].stall_seconds > 0)
+    jobs = _plan(other, tree, out)["jobs"]
     assert jobs["value"] < j, jobs["reason"]
     assert f"lowered from the -j{j} of the recorded build" in jobs["reason"]
-    assert "was killed by the OOM killer in the compile phase" in jobs["reason"]
+    if outcome == "oom":
+        assert "was killed by the OOM killer in the compile phase" in jobs["reason"]
+    else:
+        assert "memory stalls took 20% of the build" in jobs["reason"]
+    assert "so that" in jobs["reason"] and f"{j} jobs no longer fit" in jobs["reason"]
 
 
 def test_a_calibration_profile_an_old_one_and_a_build_record_load_through_one_loader(built, tmp_path):

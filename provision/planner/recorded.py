@@ -7,8 +7,8 @@ CPU-minutes. Every figure taken from it says "measured by kprov build on DATE at
 
 And its outcome corrects the next plan:
 
-- killed by the OOM killer at -jN (or at a lower -j in an earlier build of the same config, on a
-  budget no larger than this plan's), or memory stalls over :data:`HEAVY_STALL_SHARE` of its
+- killed by the OOM killer at -jN (or at a lower -j in an earlier build of the same config), on a
+  budget not :data:`GROWN` times smaller than this plan's, or memory stalls over :data:`HEAVY_STALL_SHARE` of its
   time at -jN: each further job is counted so that N jobs no longer fit the budget that build
   had. The zram decision sees that model first, so where zram can hold the difference it grows
   instead, and -j stays;
@@ -31,6 +31,10 @@ from provision.units import human_bytes
 HEAVY_STALL_SHARE = 0.10
 #: A build that peaked at most this share of its budget had room for more jobs: an estimate.
 ROOM_SHARE = 0.5
+
+#: A budget this much larger than the one an OOM-killed build had is another host (more RAM, a
+#: larger cap): the kill is not held against it. Below it the budget only moved with MemAvailable.
+GROWN = 1.25
 
 #: The build's phases (provision.build.phases) that are the planner's serial phases.
 _SERIAL = (("vmlinux.o", "objtool over vmlinux.o"), ("vmlinux link", "vmlinux link"))
@@ -92,7 +96,7 @@ def recorded_feedback(
             f"the build at -j{ceiling} on {(p.oom_date or p.date)[:10]} was killed by the OOM killer"
             f"{' in the ' + p.oom_phase + ' phase' if p.oom_phase else ''} with {human_bytes(limit)} of budget"
         )
-        if budget > limit:
+        if budget > GROWN * limit:
             return per_job, average, kind, f"{why}; this plan has {human_bytes(budget)}: not held against it"
     elif share := heavy_stalls(p):
         ceiling, limit = p.build_jobs, p.budget_bytes or budget
@@ -109,6 +113,7 @@ def recorded_feedback(
                 f"(at most {ROOM_SHARE:.0%} counts as room for more jobs, an estimate)"
             )
         return per_job, average, "", ""
+    limit = max(limit, budget)  # MemAvailable moves between two plans: the jobs must not fit this one either
     if ceiling <= 1:
         return per_job, average, kind, f"{why}; -j1 is the least: more memory, zram or a lighter config"
     wanted = math.ceil((limit - base - per_job) / (ceiling - 1)) + 1
