@@ -8,8 +8,8 @@ CPU-minutes. Every figure taken from it says "measured by kprov build on DATE at
 And its outcome corrects the next plan:
 
 - killed by the OOM killer at -jN (or at a lower -j in an earlier build of the same config), on a
-  budget not :data:`GROWN` times smaller than this plan's, or memory stalls over :data:`HEAVY_STALL_SHARE` of its
-  time at -jN: each further job is counted so that N jobs no longer fit the budget that build
+  budget not :data:`GROWN` times smaller than this plan's, or memory stalls over
+  :data:`HEAVY_STALL_SHARE` of its time at -jN: each further job is counted so that N jobs no longer fit the budget that build
   had. The zram decision sees that model first, so where zram can hold the difference it grows
   instead, and -j stays;
 - peaked at most :data:`ROOM_SHARE` of its budget at fewer jobs than CPUs: nothing is forced,
@@ -22,19 +22,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from provision import calibration as cal
 from provision.model.facts import CalibrationProfile
 from provision.planner.common import SerialPhase
 from provision.units import human_bytes
 
-#: Memory stalls ("some" in /proc/pressure/memory) over this share of a build's wall time count
-#: as heavy: an estimate (no published threshold for builds; systemd-oomd acts at 60% "full").
-HEAVY_STALL_SHARE = 0.10
-#: A build that peaked at most this share of its budget had room for more jobs: an estimate.
-ROOM_SHARE = 0.5
-
-#: A budget this much larger than the one an OOM-killed build had is another host (more RAM, a
-#: larger cap): the kill is not held against it. Below it the budget only moved with MemAvailable.
-GROWN = 1.25
+HEAVY_STALL_SHARE = cal.FEEDBACK_HEAVY_STALL_SHARE
+ROOM_SHARE = cal.FEEDBACK_ROOM_SHARE
+GROWN = cal.FEEDBACK_GROWN_BUDGET
 
 #: The build's phases (provision.build.phases) that are the planner's serial phases.
 _SERIAL = (("vmlinux.o", "objtool over vmlinux.o"), ("vmlinux link", "vmlinux link"))
