@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,3 +149,25 @@ def test_a_calibration_profile_an_old_one_and_a_build_record_load_through_one_lo
     with pytest.raises(UserError) as err:
         read_profile(tmp_path / "new.json")
     assert "profile schema 9 is not one this kprov reads" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_summary_shows_ccaches_counters_over_the_build(built):
+    """Two builds of one object through a ccache directory of the test's own: the second is a
+    local hit, and the summary says so from ccache --print-stats before and after."""
+    if shutil.which("ccache") is None:
+        pytest.skip("ccache is not installed")
+    home, tree, out, _record = built
+    summaries = []
+    for _ in range(2):
+        (out / "kernel" / "panic.o").unlink(missing_ok=True)
+        done = _kprov(home, "build", "--as-root", "--tree", str(tree), "--build-dir", str(out), "--target", "tinyconfig",
+                      "--ccache", "--ccache-dir", str(home / "ccache"), "--no-zram", "--", "-j1", "kernel/panic.o")
+        assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+        summaries.append(next(line for line in done.stdout.splitlines() if line.startswith("  ccache:")))
+    first, second = ({k: int(v) for v, k in re.findall(r"(\d+) (hits|misses|errors|timeouts)", s.split(";")[0])}
+                     for s in summaries)
+    assert first["misses"] >= 1, summaries[0]  # kernel/panic.o was not in the new cache
+    assert second["hits"] >= 1, summaries[1]  # ... and is now
+    assert "remote 0 hits, 0 misses, 0 errors, 0 timeouts" in summaries[1]
+    record = load(home / "state" / "kprov" / "builds.jsonl")[-1]
+    assert record.ccache["local_storage_hit"] == second["hits"]

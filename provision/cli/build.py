@@ -53,6 +53,8 @@ class BuildCommand(KprovApp, PlanningSwitches):
                     f"kprov build: {escaped(tree)} is {escaped(runner.name)}'s: build it as {escaped(runner.name)} "
                     "(root never runs another user's tree)"
                 )
+        if not self.tree and os.path.isfile(os.path.join(tree, "Makefile")):
+            self.tree = tree  # the tree it builds is the tree it plans (its Kconfig, its recorded builds)
         facts, plan = self.plan_with_facts()
         if not os.path.isfile(os.path.join(tree, "Makefile")):
             raise UserError(f"kprov build: {escaped(tree)} has no Makefile (give the kernel tree with --tree)")
