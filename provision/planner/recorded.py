@@ -9,9 +9,10 @@ And its outcome corrects the next plan:
 
 - killed by the OOM killer at -jN (or at a lower -j in an earlier build of the same config), on a
   budget not :data:`GROWN` times smaller than this plan's, or memory stalls over
-  :data:`HEAVY_STALL_SHARE` of its time at -jN: each further job is counted so that N jobs no longer fit the budget that build
-  had. The zram decision sees that model first, so where zram can hold the difference it grows
-  instead, and -j stays;
+  :data:`HEAVY_STALL_SHARE` of its time at -jN: each further job is counted so that N jobs need
+  the budget that build had and one job's p99 more (the killed job never reached its peak). The
+  zram decision sees that model first, so where zram can hold the difference it grows instead,
+  and -j stays;
 - peaked at most :data:`ROOM_SHARE` of its budget at fewer jobs than CPUs: nothing is forced,
   the measured figures (lower than that budget by construction) fit more jobs, and the jobs
   reason says that this build is why -j rose.
@@ -111,11 +112,12 @@ def recorded_feedback(
     limit = max(limit, budget)  # MemAvailable moves between two plans: the jobs must not fit this one either
     if ceiling <= 1:
         return per_job, average, kind, f"{why}; -j1 is the least: more memory, zram or a lighter config"
-    wanted = math.ceil((limit - base - per_job) / (ceiling - 1)) + 1
+    # the killed job never reached its peak: N jobs need that budget and one job's p99 more
+    wanted = math.ceil((limit - base) / (ceiling - 1)) + 1
     if wanted > average:
         why += (
             f": each further job is counted at {human_bytes(wanted)} (not the {human_bytes(average)} mean), "
-            f"so that {ceiling} jobs no longer fit in it"
+            f"so that {ceiling} jobs need that budget and one job's p99 more"
         )
         average = wanted
     return per_job, average, kind, why
