@@ -160,6 +160,25 @@ def test_a_calibration_profile_an_old_one_and_a_build_record_load_through_one_lo
     assert "profile schema 9 is not one this kprov reads" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_record_whose_profile_is_not_a_profile_is_skipped_never_trusted(built, tmp_path):
+    """Hand-edited history lines: the profile of a wrong type, out of bounds, of an unknown schema,
+    or under another user's tree path full of escapes; only the intact one is taken."""
+    _home, _tree, _out, record = built
+    path = tmp_path / "builds.jsonl"
+    good = record.to_dict()
+    bad_profiles = ["x", dict(record.profile, rss_p99_bytes=-1), dict(record.profile, schema=9),
+                    dict(record.profile, phase_peaks={"compile": "lots"}), dict(record.profile, build_jobs=True)]
+    with open(path, "w") as f:
+        for profile in bad_profiles:
+            f.write(json.dumps(dict(good, profile=profile)) + "\n")
+        f.write("[" * 50_000 + "\n")
+        f.write(json.dumps(dict(good, profile=dict(record.profile, tree="/src/\x1b]0;owned\x07"))) + "\n")
+        f.write(json.dumps(good) + "\n")
+    taken = build_profiles(path)
+    assert [p.path.rsplit(":", 1)[1] for p in taken] == ["7", "8"]
+    assert taken[0].tree == "/src/\x1b]0;owned\x07"  # kept as data; every output escapes it
+
+
 def test_the_summary_shows_ccaches_counters_over_the_build(built):
     """Two builds of one object through a ccache directory of the test's own: the second is a
     local hit, and the summary says so from ccache --print-stats before and after."""

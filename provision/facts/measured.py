@@ -58,7 +58,8 @@ def read_profile(path: Path) -> CalibrationProfile:
 
 
 def read_history_lines(path: Path | None = None) -> list[Any]:
-    """The history's lines as JSON values, oldest first (a line that is not JSON is skipped)."""
+    """The history's lines as JSON values, oldest first (None for a line that is not JSON, so
+    that positions stay line numbers)."""
     path = path or history_path()
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -80,7 +81,7 @@ def read_history_lines(path: Path | None = None) -> list[Any]:
         try:
             out.append(json.loads(line))
         except (ValueError, RecursionError):
-            continue
+            out.append(None)
     return out
 
 
