@@ -139,6 +139,25 @@ def test_an_oom_kill_or_heavy_stalls_at_a_j_lower_the_next_plans_j(built, tmp_pa
         assert plan["jobs"]["value"] == j and f"-j{j} as the recorded build: the build at -j{j}" in plan["jobs"]["reason"]
 
 
+def test_a_whole_builds_cpu_minutes_and_time_are_the_next_estimate(built, tmp_path):
+    """A whole build of the tree is several minutes here (tinyconfig: 472 units in 6m31s at -j2
+    on the loaded 2-core test machine, docs/calibration.md §15): this record is the real record
+    of ``built`` with the figures kprov build stores for a whole build set (CPU-minutes, units,
+    wall time at the plan's -j), written through the validated writer and planned for real."""
+    home, tree, out, record = built
+    j = _plan(home, tree, out)["jobs"]["value"]
+    profile = dataclasses.replace(parse_profile(record.profile), build_jobs=j, cpu_seconds_total=174.0,
+                                  objects_total=472, prepare_seconds=30.0, build_seconds=391.0)
+    other = tmp_path / "home"
+    (other / "state" / "kprov").mkdir(parents=True)
+    append(BuildRecord.from_dict(dict(record.to_dict(), jobs=j, profile=profile.to_dict())),
+           other / "state" / "kprov" / "builds.jsonl")
+    estimate = _plan(other, tree, out)["estimate"]
+    assert estimate["seconds"] == 391.0 and estimate["cpu_seconds"] == 174.0
+    assert estimate["reason"].startswith(f"~7 min at -j{j}: the build at -j{j} took 7 min")
+    assert f"compile CPU 3 CPU-minutes for 472 units (measured by kprov build on {record.started[:10]}" in estimate["reason"]
+
+
 def test_a_calibration_profile_an_old_one_and_a_build_record_load_through_one_loader(built, tmp_path):
     _home, _tree, _out, record = built
     from_build = parse_profile(record.profile)

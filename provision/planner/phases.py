@@ -178,6 +178,11 @@ def plan_estimate(
     source = (
         "measured on this tree: " + ", ".join(measured) if measured else ""
     ) + ("; " if measured and estimated else "") + (f"{tag}: " + ", ".join(estimated) if estimated else "")
+    if profile is not None and profile.from_build and profile.build_jobs == jobs and profile.build_seconds:
+        # the recorded build ran at this -j: its wall time is the measured answer (CPU-minutes
+        # over the jobs miss the CPUs it shared and the I/O it waited on)
+        parts = f"the build at -j{jobs} took {profile.build_seconds / 60:.0f} min ({parts} from its CPU-minutes)"
+        total = profile.build_seconds
     reason = f"~{total / 60:.0f} min at -j{jobs}: {parts} ({source})"
     return (
         EstimatePlan(
