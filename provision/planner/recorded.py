@@ -64,9 +64,9 @@ def recorded_serial(p: CalibrationProfile, base: int) -> Iterator[SerialPhase]:
     for phase, name in _SERIAL:
         peak = p.phase_peaks.get(phase, 0)
         if peak:
+            less = f"less the {human_bytes(base)} base" if peak > base else f"within the {human_bytes(base)} base"
             yield SerialPhase(
-                name, max(1, peak - base),
-                f"{measured_by(p)}: the {phase} phase peaked at {human_bytes(peak)}, less the {human_bytes(base)} base",
+                name, max(1, peak - base), f"{measured_by(p)}: the {phase} phase peaked at {human_bytes(peak)}, {less}",
                 modfinal=False,
             )
 
