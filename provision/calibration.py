@@ -124,6 +124,27 @@ BUILD_BASE_MIB = _k(
     "(tests/bench_jobs.py), rounded up",
 )
 
+#: What a recorded build (kprov build) says of its -j (provision/planner/recorded.py).
+FEEDBACK_HEAVY_STALL_SHARE = _k(
+    "FEEDBACK_HEAVY_STALL_SHARE",
+    0.10,
+    f"estimate: ({DOC} §16) memory stalls ('some' in /proc/pressure/memory) over a tenth of a build's wall time are "
+    "heavy; no threshold for builds is published (systemd-oomd's default acts at 60% 'full' over 30 s, "
+    "far past a build's slowing down)",
+)
+FEEDBACK_ROOM_SHARE = _k(
+    "FEEDBACK_ROOM_SHARE",
+    0.5,
+    f"estimate: ({DOC} §16) a build that peaked at most half its budget had room for at least one more job of its "
+    "own measured size (a job is far below half a budget that held several)",
+)
+FEEDBACK_GROWN_BUDGET = _k(
+    "FEEDBACK_GROWN_BUDGET",
+    1.25,
+    f"estimate: ({DOC} §16) MemAvailable moves between two plans on one host by a few per cent; a budget 25% above "
+    "the one an OOM-killed build had is more memory (RAM, a larger cap), and the kill is not held against it",
+)
+
 
 PER_JOB_AVERAGE_MIB = _k(
     "PER_JOB_AVERAGE_MIB",

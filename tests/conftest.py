@@ -39,7 +39,7 @@ SERIAL_GROUPS = {
     # swap on /dev/zram0, which every container's /proc/swaps shows too.
     APPLY_GROUP: ("test_apply_container", "test_crash_consistency", "test_locking", "test_root_safety",
              "test_runner", "test_zram_ownership"),
-    "linux-source": ("test_kconfig", "test_calibrate", "test_build", "test_tree_trust"),
+    "linux-source": ("test_kconfig", "test_calibrate", "test_build", "test_tree_trust", "test_feedback"),
 }
 #: Work units (group names, else module names) by falling wall time, measured on a 2-core machine.
 SLOWEST_FIRST = (APPLY_GROUP, "test_molecule_cache", "test_role", "test_molecule_fleet",

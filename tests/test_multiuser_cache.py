@@ -180,10 +180,12 @@ def test_kprov_build_sets_the_base_dir_of_the_tree_it_builds(tmp_path, monkeypat
     tree.mkdir(parents=True)
     seen = tmp_path / "env.out"
     (tree / "Makefile").write_text(
+        "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n"
         f'all defconfig %:\n\t@env | grep -E "^(CCACHE_BASEDIR|KCFLAGS|KPROV_MAKEFLAGS)=" > {seen}; true\n'
     )
     (tree / "Kconfig").write_text("")
     (tree / "Kbuild").write_text("")
+    (tree / "scripts").mkdir()  # kprov build plans the tree it is in: it must look like a kernel tree
     monkeypatch.chdir(tree)
     monkeypatch.setenv("CCACHE_BASEDIR", "/home")  # what a login shell could hold: the build replaces it
     kprov = Path(os.sys.executable).parent / "kprov"

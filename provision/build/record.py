@@ -4,7 +4,11 @@ Records are JSON lines in ``$XDG_STATE_HOME/kprov/builds.jsonl`` (``~/.local/sta
 build, each with ``schema``; ``kprov history`` lists them. A record is keyed by host, tree
 version, config hash, compiler, arch and -j, so a later plan can find the builds of the same
 tree and config. Reading is bounded (the newest records of a file of at most 64 MiB) and a line
-that is not a record of this schema is skipped, never trusted.
+that is not a record of this schema is skipped, never trusted (provision.facts.measured reads
+the file, for ``kprov history`` and for ``kprov plan``).
+
+A build that finished or was OOM-killed, and compiled something, also carries ``profile``: the
+figures a plan takes from it, in the format ``kprov calibrate`` writes (:func:`profile_of`).
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import EnvironmentProblem, escaped
+from provision.facts.measured import history_path, read_history_lines
+from provision.model.facts import FROM_BUILD, CalibrationProfile, KconfigFacts, LinkMeasurement
 
 RECORD_SCHEMA = 1
-MAX_HISTORY_BYTES = 64 << 20
 #: Points kept of a build's samples (the plot's resolution); longer builds are thinned evenly.
 MAX_SAMPLES = 2000
 
@@ -63,6 +68,8 @@ class BuildRecord:
     tail: list[str] = field(default_factory=list)
     samples: list[list[Any]] = field(default_factory=list)  # [t, anon, swap, jobs, phase]
     schema: int = RECORD_SCHEMA
+    # the figures a plan takes from this build, in calibrate's profile format (None: none to take)
+    profile: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,7 +96,8 @@ def percentiles(values: list[int]) -> dict[str, int]:
     def rank(p: float) -> int:
         return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered)) - 1))]
 
-    return {"p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": ordered[-1], "count": len(ordered)}
+    return {"p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": ordered[-1], "count": len(ordered),
+            "mean": round(sum(ordered) / len(ordered))}
 
 
 def thin(points: list[list[Any]], limit: int = MAX_SAMPLES) -> list[list[Any]]:
@@ -98,11 +106,6 @@ def thin(points: list[list[Any]], limit: int = MAX_SAMPLES) -> list[list[Any]]:
         return points
     step = (len(points) - 1) / (limit - 1)
     return [points[round(i * step)] for i in range(limit)]
-
-
-def history_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "kprov" / "builds.jsonl"
 
 
 def check_writable(path: Path | None = None) -> None:
@@ -136,28 +139,12 @@ def append(record: BuildRecord, path: Path | None = None) -> Path:
 
 
 def load(path: Path | None = None) -> list[BuildRecord]:
-    """Every readable record of this schema, oldest first."""
-    path = path or history_path()
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot read the build history {path}: {exc.strerror}") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise EnvironmentProblem(f"the build history {escaped(str(path))} is not a regular file")
-    with os.fdopen(fd, "rb") as f:
-        size = st.st_size
-        if size > MAX_HISTORY_BYTES:
-            f.seek(size - MAX_HISTORY_BYTES)
-            f.readline()
-        data = f.read(MAX_HISTORY_BYTES)
+    """Every readable record of this schema, oldest first (read by provision.facts.measured, the
+    reader ``kprov plan`` takes the records' profiles from)."""
     out = []
-    for line in data.splitlines():
+    for data in read_history_lines(path or history_path()):
         try:
-            record = BuildRecord.from_dict(json.loads(line))
+            record = BuildRecord.from_dict(data)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             continue
         if _well_typed(record):
@@ -191,10 +178,59 @@ def _well_typed(r: BuildRecord) -> bool:
                     for k, p in r.phases.items())
             and all(isinstance(k, str) and num(v) for k, v in r.job_peaks.items())
             and all(isinstance(k, str) and num(v) for k, v in r.zram.items())
-            and (r.oom is None or isinstance(r.oom, dict))
+            and (r.oom is None or isinstance(r.oom, dict)) and (r.profile is None or isinstance(r.profile, dict))
             and isinstance(r.remote_cache, dict) and isinstance(r.tail, list) and all(isinstance(t, str) for t in r.tail)
             and all(isinstance(s, list) and len(s) == 5 and all(num(x) for x in s[:4]) and isinstance(s[4], str)
                     for s in r.samples)
         )
     except (AttributeError, TypeError):
         return False
+
+
+METHOD = (
+    "kprov build: the build's process tree sampled about ten times a second from /proc (RSS and swap "
+    "of every process, each compile job's own peak), its phases read from Kbuild's step lines"
+)
+#: Phases whose time is the serial tail of a build (the estimate's "vmlinux step").
+_TAIL = ("vmlinux.o", "vmlinux link", "modfinal", "modules")
+
+
+def profile_of(record: BuildRecord, kconfig: KconfigFacts, cpu_model: str, usable_cpus: int, timed: bool) -> CalibrationProfile | None:
+    """The figures a plan takes from ``record`` (a build that finished or was OOM-killed, that
+    compiled something), in the profile format ``kprov calibrate`` writes; None for any other.
+    ``timed``: the build compiled the whole tree from nothing, so its CPU and time are the build's."""
+    count = int(record.job_peaks.get("count", 0))
+    if not count or not kconfig.config_hash or (record.exit_code != 0 and not record.oom):
+        return None
+    timed = timed and record.exit_code == 0 and "compile" in record.phases
+    phases = record.phases
+    compile_cpu = phases["compile"].cpu_seconds if "compile" in phases else 0.0
+    before = [phases[p] for p in ("config", "prepare") if p in phases]
+    tail = [phases[p] for p in _TAIL if p in phases]
+    oom_jobs = record.oom.get("jobs") if record.oom else None
+    oom_jobs = oom_jobs if isinstance(oom_jobs, int) and not isinstance(oom_jobs, bool) and oom_jobs > 0 else 0
+    budget = int(record.budget_bytes or 0)
+    peaks = {name: int(p.peak_anon_bytes + p.peak_swap_bytes) for name, p in phases.items()}
+    return CalibrationProfile(
+        method=METHOD, date=record.started, kernel_version=kconfig.kernel_version, tree=record.tree or "",
+        target=kconfig.target, arch=kconfig.arch, config_hash=kconfig.config_hash, compiler=kconfig.compiler,
+        host=record.host, cpu_model=cpu_model, usable_cpus=max(1, usable_cpus),
+        objects_total=record.units if timed else 0, objects_sampled=count,
+        rss_mean_bytes=int(record.job_peaks.get("mean", record.job_peaks.get("p50", 0))),
+        rss_p50_bytes=int(record.job_peaks.get("p50", 0)), rss_p90_bytes=int(record.job_peaks.get("p90", 0)),
+        rss_p99_bytes=int(record.job_peaks.get("p99", 0)), rss_max_bytes=int(record.job_peaks.get("max", 0)),
+        cpu_seconds_per_object=round(compile_cpu / record.units, 3) if timed and record.units else 0.0,
+        cpu_seconds_total=round(compile_cpu, 1) if timed else 0.0,
+        prepare_cpu_seconds=round(sum(p.cpu_seconds for p in before), 1) if timed else 0.0,
+        prepare_seconds=round(sum(p.seconds for p in before), 1) if timed else 0.0,
+        link=LinkMeasurement(
+            measured=timed and bool(tail), peak_bytes=max((peaks[p] for p in _TAIL if p in peaks), default=0),
+            seconds=round(sum(p.seconds for p in tail), 1), cpu_seconds=round(sum(p.cpu_seconds for p in tail), 1),
+            note="measured by kprov build" if timed and tail else "not measured: not a whole build",
+        ),
+        seconds_spent=record.wall_seconds, source=FROM_BUILD, build_jobs=record.jobs or 0,
+        build_seconds=record.wall_seconds, phase_peaks=peaks, budget_bytes=budget,
+        peak_bytes=max(peaks.values(), default=0), stall_seconds=round(record.stall_us / 1e6, 2),
+        oom_jobs=oom_jobs, oom_phase=str(record.oom.get("phase") or "") if record.oom else "",
+        oom_date=record.started if oom_jobs else "", oom_budget_bytes=budget if oom_jobs else 0,
+    ).checked("the build's profile")

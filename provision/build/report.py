@@ -11,6 +11,9 @@ from typing import Any
 
 from provision.build.phases import PHASES
 from provision.build.record import BuildRecord
+from provision.errors import escaped
+from provision.model.facts import CalibrationProfile
+from provision.planner.recorded import ROOM_SHARE, heavy_stalls
 from provision.render import render_template
 from provision.units import human_bytes
 
@@ -35,6 +38,24 @@ def summary(record: BuildRecord) -> str:
         "build-summary.txt.j2", r=record, duration=_duration, human_bytes=human_bytes, zram_ratio=ratio,
         phases=[(name, record.phases[name]) for name in PHASES if name in record.phases],
     )
+
+
+def next_plan(profile: CalibrationProfile, tree: str, build_dir: str | None) -> str:
+    """What the next ``kprov plan`` of this tree and config takes from this build, in one line."""
+    where = f" --tree {tree}" + (f" --build-dir {build_dir}" if build_dir else "")
+    what = "its per-job, base and phase peaks" + (", CPU-minutes and time" if profile.cpu_seconds_total else "")
+    text = (f"  next plan:      kprov plan{where} takes {what} for this config ({profile.config_hash[:12]}, "
+            f"{profile.compiler or 'compiler unknown'})")
+    share = heavy_stalls(profile)
+    if profile.oom_jobs:
+        text += f"; after the OOM kill at -j{profile.oom_jobs} it plans fewer jobs, or more zram where that holds them"
+    elif share:
+        text += f"; memory stalled {share:.0%} of the time at -j{profile.build_jobs}: it plans fewer jobs, or more zram"
+    elif (profile.build_jobs and profile.build_jobs < profile.usable_cpus and profile.budget_bytes
+          and profile.peak_bytes <= ROOM_SHARE * profile.budget_bytes):
+        text += (f"; it peaked at {profile.peak_bytes / profile.budget_bytes:.0%} of its budget at -j{profile.build_jobs} "
+                 f"of {profile.usable_cpus} CPUs: it plans more jobs")
+    return escaped(text) + "\n"
 
 
 def history_table(records: list[BuildRecord]) -> str:

@@ -29,6 +29,7 @@ from provision.build.phases import PHASES, classify, oom_line
 from provision.build.record import BuildRecord, PhaseStats, percentiles, thin
 from provision.build.sampler import Sampler
 from provision.errors import EnvironmentProblem, escaped
+from provision.facts.cache_probe import ccache_stats
 from provision.units import human_bytes
 
 TAIL_LINES = 50
@@ -57,6 +58,7 @@ class BuildRequest:
     expected_units: int | None = None
     expected_seconds: float | None = None
     expected_source: str = "no estimate"
+    uses_ccache: bool = False  # the build compiles through ccache: its counters are read before and after
 
 
 #: make and its jobs are the OOM killer's first choice, before kprov (which must live to say what
@@ -218,9 +220,26 @@ def run_build(request: BuildRequest, out: TextIO | None = None, err: TextIO | No
     breaker = RemoteBreaker(request.env)
     breaker.prepare()
     try:
-        return _run(request, out, err, tty, interval, started, oom_before, breaker)
+        # ccache's counters as this build's ccache reads its configuration (the breaker's copy)
+        before = ccache_stats(request.env) if request.uses_ccache else {}
+        record = _run(request, out, err, tty, interval, started, oom_before, breaker)
+        if before:
+            record.ccache = ccache_delta(before, ccache_stats(request.env))
+        return record
     finally:
         breaker.close()
+
+
+#: ccache's counters (``--print-stats``) a build's summary shows, as differences over the build.
+CCACHE_COUNTERS = ("local_storage_hit", "local_storage_miss", "remote_storage_hit", "remote_storage_miss",
+                   "remote_storage_error", "remote_storage_timeout", "cache_miss")
+
+
+def ccache_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """What the build added to each of :data:`CCACHE_COUNTERS` ({} when ccache did not answer after it)."""
+    if not after:
+        return {}
+    return {key: max(0, after.get(key, 0) - before.get(key, 0)) for key in CCACHE_COUNTERS}
 
 
 def _run(request: BuildRequest, out: TextIO, err: TextIO, tty: bool, interval: float | None, started: str,

@@ -172,6 +172,7 @@ class Sampler:
 
     def sample(self) -> Sample:
         tree = tree_of(self.root)
+        phase = self.phase()
         anon = rss = swap = jobs = 0
         for pid in tree:
             status = _status(pid)
@@ -181,7 +182,9 @@ class Sampler:
             anon, rss, swap = anon + a, rss + r, swap + s
             if name in COMPILERS:
                 jobs += 1
-                if a > self.job_peaks.get(pid, 0):
+                # the per-job figures are the compile phase's units: not the host tools of prepare
+                # (each a few MiB, short enough to be sampled before its peak) nor modfinal's .mod.o
+                if phase == "compile" and a > self.job_peaks.get(pid, 0):
                     self.job_peaks[pid] = a
         cpu = sum(c for _, c in tree.values())
         if self.samples and cpu < self.samples[-1].cpu:
@@ -190,6 +193,6 @@ class Sampler:
         self.host_peak.swap_used = max(self.host_peak.swap_used, host.swap_used)
         self.host_peak.zram_orig = max(self.host_peak.zram_orig, host.zram_orig)
         self.host_peak.zram_compr = max(self.host_peak.zram_compr, host.zram_compr)
-        sample = Sample(round(time.monotonic() - self._t0, 3), anon, rss, swap, jobs, round(cpu, 2), self.phase())
+        sample = Sample(round(time.monotonic() - self._t0, 3), anon, rss, swap, jobs, round(cpu, 2), phase)
         self.samples.append(sample)
         return sample

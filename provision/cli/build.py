@@ -27,7 +27,7 @@ class BuildCommand(KprovApp, PlanningSwitches):
 
     def main(self, *make_args):
         from provision.build import record as records
-        from provision.build.report import summary
+        from provision.build.report import next_plan, summary
         from provision.build.run import BuildRequest, run_build
 
         if self.facts_file or self.ansible_facts_file:
@@ -53,6 +53,8 @@ class BuildCommand(KprovApp, PlanningSwitches):
                     f"kprov build: {escaped(tree)} is {escaped(runner.name)}'s: build it as {escaped(runner.name)} "
                     "(root never runs another user's tree)"
                 )
+        if not self.tree and os.path.isfile(os.path.join(tree, "Makefile")):
+            self.tree = tree  # the tree it builds is the tree it plans (its Kconfig, its recorded builds)
         facts, plan = self.plan_with_facts()
         if not os.path.isfile(os.path.join(tree, "Makefile")):
             raise UserError(f"kprov build: {escaped(tree)} has no Makefile (give the kernel tree with --tree)")
@@ -70,6 +72,8 @@ class BuildCommand(KprovApp, PlanningSwitches):
         env.update(env_for_tree(plan.ccache, os.path.realpath(tree)))  # this tree's base_dir and debug map
         out_dir = os.path.join(tree, plan.config.make_vars.get("O") or ".")
         key_hash = _config_hash(out_dir)  # the .config this build starts from, if it has one
+        # its CPU and time are the whole build's only when it builds everything from nothing
+        timed = _whole_build(make_args) and not os.path.exists(os.path.join(out_dir, "init", "main.o"))
         version = facts.tree.kernel_version if facts.tree is not None else None
         previous = [r for r in records.load() if (r.host, r.tree_version, r.config_hash, r.compiler, r.arch)
                     == (facts.hostname, version, key_hash, plan.config.compiler, facts.arch) and r.exit_code == 0 and r.units]
@@ -86,15 +90,53 @@ class BuildCommand(KprovApp, PlanningSwitches):
             config_hash=key_hash, budget_bytes=plan.jobs.budget_bytes,
             planned_peaks={p.name: p.peak_bytes for p in plan.phases},
             expected_units=expected_units, expected_seconds=expected_seconds, expected_source=source,
+            uses_ccache="ccache" in " ".join(argv),
         )
         records.check_writable()  # a history that is not a regular file fails now, not after the build
         say_line(f"kprov: building in {escaped(tree)}: {escaped(shlex.join(argv))}")
         result = run_build(request)
         result.config_hash = _config_hash(out_dir)  # the .config the build ended with
+        kconfig = _config_facts(out_dir, plan.config.target)
+        profile = None
+        if kconfig is not None:
+            hits = result.ccache.get("local_storage_hit", 0) + result.ccache.get("remote_storage_hit", 0)
+            profile = records.profile_of(result, kconfig, facts.cpu.model, facts.cpu.usable,
+                                         timed and hits <= CACHED_SHARE * max(1, result.units))
+            result.profile = profile.to_dict() if profile is not None else None
         path = records.append(result)
         emit(summary(result))
+        if profile is not None:
+            emit(next_plan(profile, tree, self.build_dir))
         say_line(f"kprov: build recorded in {path}")
         return 0 if result.exit_code == 0 else 1
+
+
+#: Compile units ccache may answer in a build whose CPU-minutes still count as the whole build's.
+CACHED_SHARE = 0.05
+#: Targets that build the whole tree (with a config target before them, or none at all).
+WHOLE_TARGETS = frozenset({"all", "vmlinux", "modules", "bzImage", "Image", "Image.gz", "zImage", "vmlinuz"})
+
+
+def _whole_build(make_args: tuple[str, ...]) -> bool:
+    """The build's targets build the whole tree: the plan's make line, or the user's targets that
+    are all whole-tree or config targets (``-j2 tinyconfig all``), or no target (make's default)."""
+    targets = [a for a in make_args if not a.startswith("-") and "=" not in a and not a.isdigit()]
+    builds = [t for t in targets if not t.endswith("config")]
+    return all(t in WHOLE_TARGETS for t in builds)
+
+
+def _config_facts(out_dir: str, target: str):
+    """The build's .config as KconfigFacts (version, arch, compiler, hash), None without one."""
+    from provision.facts.files import read_bounded
+    from provision.tree.kconfig import describe
+
+    path = os.path.join(out_dir, ".config")
+    if not os.path.isfile(path):
+        return None
+    try:
+        return describe(read_bounded(path, ".config").decode("utf-8", "replace"), target, source="tree")
+    except (UserError, OSError, ValueError):
+        return None
 
 
 def _config_hash(out_dir: str) -> str | None:

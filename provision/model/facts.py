@@ -186,7 +186,12 @@ class HostFacts(Serialisable):
         return self.virtualization.startswith("container")
 
 
-PROFILE_SCHEMA = 1
+#: 2: one format for ``kprov calibrate`` and ``kprov build`` (source, the build's -j, base, serial
+#: peaks, OOM and memory stalls); a schema-1 profile (calibrate's, before builds wrote profiles) is
+#: read as schema 2 with those fields at their defaults (provision.facts.measured).
+PROFILE_SCHEMA = 2
+#: ``CalibrationProfile.source`` of a profile a build wrote (else "kprov calibrate").
+FROM_BUILD = "kprov build"
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,8 @@ class LinkMeasurement(Serialisable):
 
 @dataclass(frozen=True)
 class CalibrationProfile(Serialisable):
-    """What ``kprov calibrate`` measured on one tree, config and compiler, on one host."""
+    """What ``kprov calibrate`` (a sample of the compile units) or ``kprov build`` (a real build,
+    :data:`FROM_BUILD`) measured on one tree, config and compiler, on one host: one format for both."""
 
     SCHEMA = PROFILE_SCHEMA
 
@@ -272,6 +278,22 @@ class CalibrationProfile(Serialisable):
     seconds_spent: float = 0.0
     path: str = ""  # where the profile was read from (not stored in the file)
     schema: int = PROFILE_SCHEMA
+    # schema 2: what a real build adds (defaults for a calibration)
+    source: str = "kprov calibrate"
+    build_jobs: Annotated[int, Bounds(0, MAX_CPUS)] = 0  # the -j the build ran at (0: not a build)
+    build_seconds: float = 0.0  # the build's wall time (cpu_seconds_total is 0 unless it built everything)
+    phase_peaks: dict[str, Annotated[int, BYTES]] = field(default_factory=dict)  # build phase -> the build's peak in it
+    budget_bytes: Annotated[int, BYTES] = 0  # the plan's memory budget (with zram) the build ran under
+    peak_bytes: Annotated[int, BYTES] = 0  # the build's peak memory (anonymous + swap)
+    stall_seconds: float = 0.0  # /proc/pressure/memory "some" during the build
+    oom_jobs: Annotated[int, Bounds(0, MAX_CPUS)] = 0  # the -j of a build of this config the OOM killer hit (0: none)
+    oom_phase: str = ""
+    oom_date: str = ""
+    oom_budget_bytes: Annotated[int, BYTES] = 0  # the plan's budget that build ran under
+
+    @property
+    def from_build(self) -> bool:
+        return self.source == FROM_BUILD
 
 
 @dataclass(frozen=True)

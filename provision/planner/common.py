@@ -151,6 +151,9 @@ class MemoryModel:
     headroom: int = 0  # the part of a cgroup limit held back for the page cache (not in ram_budget)
     thinlto_jobs: int = 0  # the ThinLTO backends that fit the budget (0 without ThinLTO)
     thinlto_backends: int = 0  # the ThinLTO backends the make line runs (ld.lld's default)
+    recorded_jobs: int = 0  # the -j of the recorded build the figures come from (0: none)
+    feedback_kind: str = ""  # what that build says of its -j: "oom", "stalls", "room" or ""
+    feedback: str = ""  # ... in words
 
     @property
     def link_peak(self) -> int:

@@ -56,6 +56,16 @@ def _load(facts: HostFacts, goals: Goals, notes: PlanNotes) -> tuple[float | Non
     )
 
 
+def _recorded(mem: MemoryModel, auto: int) -> str:
+    """What the recorded build this plan's figures come from changed (provision.planner.recorded)."""
+    last, kind = mem.recorded_jobs, mem.feedback_kind
+    if not last or not kind or (kind == "room" and auto <= last):
+        return ""
+    if auto != last:
+        return f"; {'raised' if auto > last else 'lowered'} from the -j{last} of the recorded build: {mem.feedback}"
+    return f"; -j{last} as the recorded build: {mem.feedback}"
+
+
 def plan_jobs(
     facts: HostFacts, goals: Goals, cfg: ChosenConfig, mem: MemoryModel, gain: int, notes: PlanNotes,
     zram: ZramPlan | None = None, profile: CalibrationProfile | None = None,
@@ -134,5 +144,6 @@ def plan_jobs(
         reason += f"; {weighed}"
     elif mem.serial:
         reason += "; the serial phases (" + ", ".join(s.name for s in mem.serial) + f") need no lower -j than {chosen}"
+    reason += _recorded(mem, chosen)
     return JobsPlan(value=chosen, reason=f"{reason}; {load_why}", limited_by=limited, **common)
 

@@ -18,6 +18,7 @@ from provision.model.facts import (
     HostFacts,
 )
 from provision.planner.common import ChosenConfig, MemoryModel, SerialPhase, count_noun
+from provision.planner.recorded import measured_by, recorded_base, recorded_feedback, recorded_serial
 from provision.units import MIB, human_bytes
 
 
@@ -76,13 +77,20 @@ def plan_memory(
     budget, why, headroom = _budget(facts, tmpfs)
     tag = estimate_tag(facts)
     klass, debug = cfg.target_class, cfg.debug_info
+    recorded = profile is not None and profile.from_build
     if profile is not None:
         per_job = profile.rss_p99_bytes
         average = profile.rss_mean_bytes or profile.rss_p50_bytes
-        per_job_source = (
-            f"measured on this tree: p99 of {profile.objects_sampled} compile jobs, mean {human_bytes(average)}, "
-            f"kprov calibrate {profile.date[:10]}"
-        )
+        if recorded:
+            per_job_source = (
+                f"{measured_by(profile)}: p99 of {profile.objects_sampled} compile jobs (max "
+                f"{human_bytes(profile.rss_max_bytes)}), mean {human_bytes(average)}"
+            )
+        else:
+            per_job_source = (
+                f"measured on this tree: p99 of {profile.objects_sampled} compile jobs, mean {human_bytes(average)}, "
+                f"kprov calibrate {profile.date[:10]}"
+            )
     else:
         per_job = int(cal.per_job_mib(klass, cfg.compiler, debug, cfg.heavy_sanitizers) * MIB)
         average = int(cal.average_job_mib(klass, cfg.compiler, debug, cfg.heavy_sanitizers) * MIB)
@@ -90,9 +98,16 @@ def plan_memory(
         extra += ", sanitizers" if cfg.heavy_sanitizers and klass not in ("allmod", "allyes") else ""
         per_job_source = f"table figure for {klass} configs with {cfg.compiler}{extra}; {tag}"
     base = cal.BUILD_BASE_MIB * MIB
-    serial: list[SerialPhase] = []
+    kind = feedback = ""
+    if recorded:
+        assert profile is not None
+        base, per_job_source = recorded_base(profile, base, per_job, average, per_job_source)
+        per_job, average, kind, feedback = recorded_feedback(profile, budget, base, per_job, average)
+    serial: list[SerialPhase] = list(recorded_serial(profile, base)) if recorded else []
     variant = cfg.debug_variant
-    if profile is not None and profile.link.measured:
+    if serial:
+        pass
+    elif profile is not None and profile.link.measured:
         serial.append(
             SerialPhase(
                 "vmlinux link",
@@ -157,6 +172,9 @@ def plan_memory(
         headroom,
         thin_jobs,
         runs,
+        profile.build_jobs if recorded and profile is not None else 0,
+        kind,
+        feedback,
     )
 
 

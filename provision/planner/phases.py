@@ -25,6 +25,7 @@ from provision.planner.common import ZRAM_COUNT_LIMIT, ChosenConfig, MemoryModel
 from provision.planner.memory import THINLTO_LIMIT, NO_CGROUP_SWAP, cgroup_may_not_swap, disk_swap, estimate_tag, users_zram
 from provision.planner.zram import CONTAINER_ADVICE, CONTAINER_NO_ZRAM
 from provision.rules.kconfig import depends_hold
+from provision.planner.recorded import measured_by
 from provision.units import MIB, human_bytes
 
 
@@ -289,11 +290,14 @@ def plan_estimate(
     estimated: list[str] = []
     tag = estimate_tag(facts)
     klass = cfg.target_class
+    if profile is not None and not profile.cpu_seconds_total:
+        profile = None  # a recorded build of a few targets: its figures are not the whole build's time
     compile_s, cpu, running = compile_seconds(facts, cfg, jobs, profile, distributed)
     if profile is not None:
         measured.append(
             f"compile CPU {cpu / 60:.0f} CPU-minutes for {profile.objects_total} units "
-            f"({profile.objects_sampled} sampled)"
+            + (f"({measured_by(profile)}, the whole build {profile.build_seconds / 60:.0f} min)" if profile.from_build
+               else f"({profile.objects_sampled} sampled)")
         )
         prepare = profile.prepare_seconds
         measured.append(f"make prepare {prepare:.0f} s")
@@ -340,6 +344,11 @@ def plan_estimate(
     ) + ("; " if measured and estimated else "") + (f"{tag}: " + ", ".join(estimated) if estimated else "")
     if ccache:
         source += f"; {measured_cold}"
+    if profile is not None and profile.from_build and profile.build_jobs == jobs and profile.build_seconds:
+        # the recorded build ran at this -j: its wall time is the measured answer (CPU-minutes
+        # over the jobs miss the CPUs it shared and the I/O it waited on)
+        parts = f"the build at -j{jobs} took {profile.build_seconds / 60:.0f} min ({parts} from its CPU-minutes)"
+        total = profile.build_seconds
     reason = f"~{total / 60:.0f} min at -j{jobs}: {parts} ({source})"
     return (
         EstimatePlan(
