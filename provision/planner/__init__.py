@@ -86,7 +86,7 @@ def plan(
     config = plan_config(cfg, build, make, distcc_commands, notes)
     estimate, seconds = plan_estimate(facts, cfg, mem, make.jobs, profile, distributed=distcc.client)
     phases = plan_phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
-    packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
+    packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes, make)
     return Plan(
         host=_host(facts, cpus),
         jobs=jobs,

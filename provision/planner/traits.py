@@ -90,6 +90,7 @@ def base_traits(target: str, facts: HostFacts, kconfig: KconfigFacts | None, arc
         sanitizers=sanitizers,
         objtool=bool(row.get("objtool")),
         lto_blocked=tuple(row.get("lto_blocked", ())),
+        modules=row.get("modules"),
         source="table",
     )
 
