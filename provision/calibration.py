@@ -818,6 +818,30 @@ def arch_cost_row(target_class: str) -> dict[str, Any] | None:
     return next((row for row in ARCH_COST.values() if row["class"] == target_class), None)
 
 
+def arch_cost_story(target_class: str) -> str | None:
+    """What a plan says about an ARCH_COST class: what was measured, and what is still an estimate."""
+    for (target, arch), row in ARCH_COST.items():
+        if row["class"] != target_class:
+            continue
+        p = row["per_job_mib"]
+        measured = [f"per job p50/p90/p99/max {p['p50']}/{p['p90']}/{p['p99']}/{p['max']} MiB over "
+                    f"{'all' if row['complete'] else 'a sample of'} {row['units']:,} compile jobs"]
+        estimated = []
+        if row["cpu_seconds"] is not None:
+            measured.append(f"{row['cpu_seconds'] / 60:.0f} CPU-minutes")
+        else:
+            estimated.append(f"compile CPU at least the {row['cpu_seconds_measured'] / 60:.0f} CPU-minutes of the "
+                             "jobs measured (x86 defconfig's figure where that is more)")
+        if row["link_peak_mib"] is not None:
+            measured.append(f"vmlinux link {row['link_peak_mib']:.0f} MiB")
+        else:
+            estimated.append("the vmlinux link x86 defconfig's figure")
+        measured.append(f"{row['modules']} modules")
+        text = f"{target} for {arch} is costed as {target_class} (docs/calibration.md §15): measured " + ", ".join(measured)
+        return text + (f"; estimates until measured: {', '.join(estimated)}" if estimated else "")
+    return None
+
+
 def _add_arch_classes() -> None:
     """Each ARCH_COST class in every class-keyed table: its measured figures, stored so that the
     look-ups below give them back for the debug info they were measured with (a figure measured

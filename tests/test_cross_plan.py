@@ -229,3 +229,12 @@ def test_the_arm64_row_is_one_entry_and_feeds_every_class_table():
         assert round(cal.link_peak_mib(klass, "dwarf", row["variant"])) == row["link_peak_mib"]
     for table in (cal.PREPARE_SECONDS, cal.LINK_SECONDS, cal.LTO_FULL_LINK_MIB, cal.CCACHE_FOOTPRINT_MIB):
         assert table[klass] > 0
+
+
+def test_the_plan_says_what_of_arm64_defconfig_is_measured_and_what_is_an_estimate():
+    row = cal.ARCH_COST[("defconfig", "arm64")]
+    cost = p("debian12-2c-24g", arch="arm64", target="defconfig").config.reasons["cost"]
+    assert "arm64-default" in cost and "§15" in cost and f"{row['per_job_mib']['p99']}" in cost
+    assert ("a sample of" in cost) == (not row["complete"])
+    assert ("estimates until measured" in cost) == (row["cpu_seconds"] is None or row["link_peak_mib"] is None)
+    assert "cost" not in p("debian12-2c-24g", target="defconfig").config.reasons  # x86: the table's own class

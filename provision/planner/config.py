@@ -269,6 +269,9 @@ def choose_config(facts: HostFacts, goals: Goals, tree_eval: TreeEvaluation | No
     if goals.debug_info != "auto":
         notes.forced("debug_info")
     reasons = {"target": chosen.reason, "compiler": cc.reason, **changes.reasons}
+    cost = cal.arch_cost_story(klass)
+    if cost:
+        reasons["cost"] = cost
     lto, debug = changes.lto, changes.debug_info
 
     final = kconfig
