@@ -235,6 +235,8 @@ def test_the_plan_says_what_of_arm64_defconfig_is_measured_and_what_is_an_estima
     row = cal.ARCH_COST[("defconfig", "arm64")]
     cost = p("debian12-2c-24g", arch="arm64", target="defconfig").config.reasons["cost"]
     assert "arm64-default" in cost and "§15" in cost and f"{row['per_job_mib']['p99']}" in cost
-    assert ("a sample of" in cost) == (not row["complete"])
-    assert ("estimates until measured" in cost) == (row["cpu_seconds"] is None or row["link_peak_mib"] is None)
+    assert ("a sample of" in cost) == (not row["complete"]) and ("over all" in cost) == row["complete"]
+    assert "estimates until measured" in cost and "make prepare" in cost  # x86's figures, called estimates
+    assert ("CPU-minutes of the jobs measured" in cost) == (row["cpu_seconds"] is None)
+    assert ("vmlinux link x86 defconfig's" in cost) == (row["link_peak_mib"] is None)
     assert "cost" not in p("debian12-2c-24g", target="defconfig").config.reasons  # x86: the table's own class
