@@ -781,8 +781,175 @@ CROSS_COMPILE_PREFIX = _k(
         "riscv": "riscv64-linux-gnu-", "powerpc": "powerpc64le-linux-gnu-", "s390": "s390x-linux-gnu-",
         "mips": "mips64-linux-gnuabi64-", "loongarch": "loongarch64-linux-gnu-",
     },
-    f"published: Debian/Ubuntu gcc-<triplet> cross toolchain package names ({DOC} §11)",
+    f"published: Debian/Ubuntu gcc-<triplet> cross toolchain package names ({DOC} §11); the prefix "
+    f"for a family without a CROSS_TOOLCHAINS row ({DOC} §17)",
 )
+
+
+#: The kernel ARCH= names --arch accepts: the arch/ directories of Linux 6.1.
+KERNEL_ARCHES = _k(
+    "KERNEL_ARCHES",
+    (
+        "alpha", "arc", "arm", "arm64", "csky", "hexagon", "ia64", "loongarch", "m68k", "microblaze", "mips",
+        "nios2", "openrisc", "parisc", "powerpc", "riscv", "s390", "sh", "sparc", "um", "x86", "xtensa",
+    ),
+    f"published: the arch/ directories of Debian's linux-source 6.1 ({DOC} §17)",
+)
+
+
+#: Other names users give an architecture (uname -m, Debian and GNU triplet names) -> kernel ARCH=.
+ARCH_ALIASES = _k(
+    "ARCH_ALIASES",
+    {
+        "aarch64": "arm64", "x86_64": "x86", "amd64": "x86", "i386": "x86", "i686": "x86",
+        "armhf": "arm", "armel": "arm", "armv7l": "arm", "armv6l": "arm", "riscv64": "riscv",
+        "ppc64le": "powerpc", "ppc64el": "powerpc", "ppc64": "powerpc", "ppc": "powerpc", "s390x": "s390",
+        "mips64": "mips", "mips64el": "mips", "mipsel": "mips", "loongarch64": "loongarch",
+        "sparc64": "sparc", "hppa": "parisc", "parisc64": "parisc",
+    },
+    f"published: the kernel Makefile's SUBARCH mapping of uname -m and Debian's architecture names "
+    f"({DOC} §17)",
+)
+
+
+#: family -> kernel ARCH -> (CROSS_COMPILE prefix, the packages of the GNU cross toolchain). An
+#: arch a family has no row for: the family packages no cross gcc for it that kprov knows (the
+#: plan says so); suse and alpine have none (§17 says why).
+CROSS_TOOLCHAINS = _k(
+    "CROSS_TOOLCHAINS",
+    {
+        "debian": {
+            "arm64": ("aarch64-linux-gnu-", ("gcc-aarch64-linux-gnu", "binutils-aarch64-linux-gnu")),
+            "arm": ("arm-linux-gnueabihf-", ("gcc-arm-linux-gnueabihf", "binutils-arm-linux-gnueabihf")),
+            "riscv": ("riscv64-linux-gnu-", ("gcc-riscv64-linux-gnu", "binutils-riscv64-linux-gnu")),
+            "powerpc": ("powerpc64le-linux-gnu-", ("gcc-powerpc64le-linux-gnu", "binutils-powerpc64le-linux-gnu")),
+            "s390": ("s390x-linux-gnu-", ("gcc-s390x-linux-gnu", "binutils-s390x-linux-gnu")),
+            "mips": ("mips64-linux-gnuabi64-", ("gcc-mips64-linux-gnuabi64", "binutils-mips64-linux-gnuabi64")),
+        },
+        "redhat": {
+            "arm64": ("aarch64-linux-gnu-", ("gcc-aarch64-linux-gnu", "binutils-aarch64-linux-gnu")),
+            "x86": ("x86_64-linux-gnu-", ("gcc-x86_64-linux-gnu",)),
+        },
+        "arch": {
+            "arm64": ("aarch64-linux-gnu-", ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-binutils")),
+            "riscv": ("riscv64-linux-gnu-", ("riscv64-linux-gnu-gcc", "riscv64-linux-gnu-binutils")),
+        },
+    },
+    f"published: each family's own package index ({DOC} §17): Debian 12 apt-cache show (gcc-defaults "
+    "and binutils cross packages), Fedora packages.fedoraproject.org cross-gcc ('only building kernels is "
+    "supported'), Arch Linux archlinux.org/packages extra",
+)
+
+
+def cross_toolchain(family: str, arch: str) -> tuple[str, tuple[str, ...]] | None:
+    """(CROSS_COMPILE prefix, packages) of ``family``'s GNU cross toolchain for kernel ``arch``, or None."""
+    return CROSS_TOOLCHAINS.get(family, {}).get(arch)
+
+
+def cross_prefix(family: str, arch: str) -> str:
+    """The CROSS_COMPILE prefix for ``arch`` on ``family`` ("" when kprov knows none)."""
+    row = cross_toolchain(family, arch)
+    return row[0] if row else CROSS_COMPILE_PREFIX.get(arch, "")
+
+
+#: (config target, kernel ARCH) -> its own cost class, measured by cross-compiling it here
+#: (§17): arm64 defconfig builds 879 modules to x86's 13, with DWARF (REDUCED). One entry per
+#: class: the figures measured, the rest None (the base class's figure is used, an estimate).
+ARCH_COST = _k(
+    "ARCH_COST",
+    {
+        ("defconfig", "arm64"): {
+            "class": "arm64-default",
+            "base": "default",
+            "debug": "dwarf",  # what the figures were measured with: DWARF_TOOLCHAIN_DEFAULT + REDUCED
+            "variant": "reduced",
+            "units": 7990,  # compile jobs measured: every one of the build (complete)
+            "complete": True,
+            "per_job_mib": {"p50": 98, "p90": 133, "p99": 173, "max": 283},
+            "cpu_seconds": 4272,  # user + sys of the whole build (3,619 + 653)
+            "cpu_seconds_measured": 3812,  # the compile jobs' own user + sys
+            "link_peak_mib": 498,  # the largest ld of the vmlinux chain (ld -r of vmlinux.o; the final ld 459)
+            "modules": 879,
+        },
+    },
+    f"measured: {DOC} §17 make ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- defconfig, then nice -n 19 make "
+    "-j2 of Debian's linux-source 6.1 with gcc 12.2 aarch64-linux-gnu, a wrapper recording each compiler "
+    "call's peak RSS and CPU: all 7,990 compile jobs, p50/p90/p99/max 98/133/173/283 MiB; the whole build "
+    "4,272 CPU-s (user + sys); vmlinux.o's ld 498 MiB; 879 =m options (1,016 .ko files). estimate: what a row "
+    "leaves None (the x86 defconfig figure, said so in the plan)",
+)
+
+
+def arch_class(target: str, arch: str | None) -> str | None:
+    """The cost class of ``target`` built for kernel ``arch`` when it has one of its own (ARCH_COST)."""
+    row = ARCH_COST.get((target, arch or ""))
+    return row["class"] if row else None
+
+
+def arch_cost_row(target_class: str) -> dict[str, Any] | None:
+    return next((row for row in ARCH_COST.values() if row["class"] == target_class), None)
+
+
+def arch_cost_story(target_class: str) -> str | None:
+    """What a plan says about an ARCH_COST class: what was measured, and what is still an estimate."""
+    for (target, arch), row in ARCH_COST.items():
+        if row["class"] != target_class:
+            continue
+        p = row["per_job_mib"]
+        measured = [f"per job p50/p90/p99/max {p['p50']}/{p['p90']}/{p['p99']}/{p['max']} MiB over "
+                    f"{'all' if row['complete'] else 'a sample of'} {row['units']:,} compile jobs"]
+        estimated = []
+        if row["cpu_seconds"] is not None:
+            measured.append(f"the whole build {row['cpu_seconds'] / 60:.0f} CPU-minutes")
+        else:
+            estimated.append(f"compile CPU at least the {row['cpu_seconds_measured'] / 60:.0f} CPU-minutes of the "
+                             "jobs measured (x86 defconfig's figure where that is more)")
+        if row["link_peak_mib"] is not None:
+            measured.append(f"vmlinux link {row['link_peak_mib']:.0f} MiB")
+        else:
+            estimated.append("the vmlinux link x86 defconfig's figure")
+        measured.append(f"{row['modules']} modules")
+        estimated.append("make prepare and the vmlinux step's time x86 defconfig's")
+        text = f"{target} for {arch} is costed as {target_class} (docs/calibration.md §17): measured " + ", ".join(measured)
+        return text + f"; estimates until measured: {', '.join(estimated)}"
+    return None
+
+
+def _add_arch_classes() -> None:
+    """Each ARCH_COST class in every class-keyed table: its measured figures, stored so that the
+    look-ups below give them back for the debug info they were measured with (a figure measured
+    with DWARF is divided by the factor the look-up multiplies it by), and the base class's figure
+    where the row has none."""
+    global CLASSES
+    for row in ARCH_COST.values():
+        klass, base = row["class"], row["base"]
+        dwarf = row["debug"] != "none"
+        mem = DEBUG_MEMORY_FACTOR["dwarf"] if dwarf else 1.0
+        per_job = row["per_job_mib"]
+        PER_JOB_MIB[klass] = per_job["p99"] / mem if per_job else PER_JOB_MIB[base]
+        # the whole build grows by about the median job per extra job (x86 defconfig: 70 MiB, cc1 median 75)
+        PER_JOB_AVERAGE_MIB[klass] = per_job["p50"] / mem if per_job else PER_JOB_AVERAGE_MIB[base]
+        time = BUILD_TIME_FACTOR["dwarf"] if dwarf else 1.0
+        if row["cpu_seconds"] is not None:
+            BUILD_CPU_SECONDS[klass] = row["cpu_seconds"] / time
+        else:  # never below what the measured jobs alone took
+            BUILD_CPU_SECONDS[klass] = max(BUILD_CPU_SECONDS[base], row["cpu_seconds_measured"] / time)
+        for kind in ("none", "dwarf"):
+            LINK_PEAK_MIB[(klass, kind)] = LINK_PEAK_MIB[(base, kind)]
+            BUILD_OUTPUT_GIB[(klass, kind)] = BUILD_OUTPUT_GIB[(base, kind)]
+        if row["link_peak_mib"] is not None:
+            factor = LINK_DEBUG_VARIANT_FACTOR.get(row["variant"], 1.0) if dwarf else 1.0
+            LINK_PEAK_MIB[(klass, "dwarf" if dwarf else "none")] = row["link_peak_mib"] / factor
+        for (k, kind, since), mib in list(OBJTOOL_PEAK_MIB.items()):
+            if k == base:
+                OBJTOOL_PEAK_MIB[(klass, kind, since)] = mib
+        for table in (PREPARE_SECONDS, LINK_SECONDS, LTO_FULL_LINK_MIB, CCACHE_FOOTPRINT_MIB):
+            table[klass] = table[base]
+        if klass not in CLASSES:
+            CLASSES = (*CLASSES, klass)
+
+
+_add_arch_classes()
 
 
 def debug_kind(debug_info: str) -> str:

@@ -64,6 +64,11 @@ class PlanningSwitches(SourceSwitches):
     compiler = cli.SwitchAttr("--compiler", cli.Set(*COMPILERS), default="auto", help="Compiler")
     debug_info = cli.SwitchAttr("--debug-info", cli.Set(*DEBUG_INFO), default="auto", help="Debug info")
     lto = cli.SwitchAttr("--lto", cli.Set(*LTO), default="auto", help="Link-time optimisation")
+    arch = cli.SwitchAttr(
+        "--arch", Text("a kernel architecture such as arm64"), argname="ARCH",
+        help="Build for this kernel ARCH (arm64, arm, riscv, powerpc, s390, mips, x86, ...; aarch64 and other "
+        "uname -m names are accepted): a cross build, with the distro's cross toolchain or clang",
+    )
     for_other_machine = cli.Flag(
         "--for-other-machine", help="The kernel is not for this host (no localmodconfig advice)"
     )
@@ -252,6 +257,9 @@ class PlanningSwitches(SourceSwitches):
         from provision.rules.distcc import parse_distcc_host
         from provision.rules.names import check_owned_dir, check_source_root, parse_size
 
+        from provision.rules.names import kernel_arch
+
+        arch = None if self.arch is None else kernel_arch(self.arch, "--arch")
         if self.ccache_dir is not None:
             # by its path now, before any fact is read; what this host has there, once planned
             check_owned_dir(self.ccache_dir, "--ccache-dir")
@@ -272,6 +280,7 @@ class PlanningSwitches(SourceSwitches):
             compiler=self.compiler,
             debug_info=self.debug_info,
             lto=self.lto,
+            arch=arch,
             for_this_machine=not self.for_other_machine,
             build_dir=self.build_dir,
             jobs=self.jobs,

@@ -91,7 +91,7 @@ def plan(
         facts, cfg, mem, make.jobs, profile, distributed=distcc.client, ccache=ccache.enabled
     )
     phases = plan_phases(facts, cfg, mem, jobs.value, gain, zram, seconds, notes)
-    packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes)
+    packages = plan_packages(facts, pkgs, cfg, zram, ccache, distcc, notes, make)
     env = build_env(config, jobs, ccache, distcc)
     return Plan(
         host=_host(facts, cpus),

@@ -132,8 +132,8 @@ def _choose_target(facts: HostFacts, goals: Goals) -> Choice:
     return Choice("defconfig", f"defconfig: {why}; defconfig is the architecture's tested baseline", (_TINYCONFIG_ADVICE,))
 
 
-def _target_class(target: str, facts: HostFacts, kconfig: KconfigFacts | None = None) -> str:
-    klass = cal.TARGET_CLASS[target]
+def _target_class(target: str, facts: HostFacts, kconfig: KconfigFacts | None = None, arch: str | None = None) -> str:
+    klass = cal.arch_class(target, arch) or cal.TARGET_CLASS[target]  # arm64 defconfig is costed as itself
     tree = facts.tree
     modules = kconfig.modules if kconfig is not None else (tree.modules if tree and tree.has_config else 0)
     if target == "olddefconfig" and modules >= cal.DISTRO_CONFIG_MIN_MODULES:
@@ -261,7 +261,7 @@ def choose_config(facts: HostFacts, goals: Goals, tree_eval: TreeEvaluation | No
     kconfig, unused = usable_kconfig(tree_eval, target)
     if unused:
         notes.warn(unused)
-    klass = _target_class(target, facts, kconfig)
+    klass = _target_class(target, facts, kconfig, target_arch(facts, goals))
     base = base_traits(target, facts, kconfig, target_arch(facts, goals))
     changes = _changes(goals, target, compiler, base)
     if goals.lto != "auto":
@@ -269,6 +269,9 @@ def choose_config(facts: HostFacts, goals: Goals, tree_eval: TreeEvaluation | No
     if goals.debug_info != "auto":
         notes.forced("debug_info")
     reasons = {"target": chosen.reason, "compiler": cc.reason, **changes.reasons}
+    cost = cal.arch_cost_story(klass)
+    if cost:
+        reasons["cost"] = cost
     lto, debug = changes.lto, changes.debug_info
 
     final = kconfig
@@ -351,7 +354,9 @@ def _request_parts(facts: HostFacts, goals: Goals) -> tuple[str, str, dict[str, 
     """Target, compiler and the Kconfig-deciding make variables, the same for every pass."""
     target = _choose_target(facts, goals).value
     compiler = _choose_compiler(facts, goals).value
-    make = MakeInputs(compiler=compiler, arch=goals.arch, native_arch=native_arch(facts), machine=facts.arch)
+    make = MakeInputs(
+        compiler=compiler, arch=goals.arch, native_arch=native_arch(facts), machine=facts.arch, family=facts.distro.family
+    )
     make_vars, _reasons = plan_make_vars(make, PlanNotes())
     return target, compiler, make_vars
 

@@ -14,6 +14,10 @@ tree is known (``kprov env --tree``, ``kprov build``):
   build, another project's recursive make), and is sized for a kernel build's memory. Every user
   gets it as ``KPROV_MAKEFLAGS`` instead, which no make reads: ``make $KPROV_MAKEFLAGS ...`` for
   a kernel build; ``kprov build`` and ``eval "$(kprov env)"`` set ``MAKEFLAGS`` for theirs.
+- ``ARCH``, ``CROSS_COMPILE``, ``LLVM`` of a cross build (``--arch``): kbuild reads them from the
+  environment, so in every shell they would turn every user's native build into a cross build.
+  They stay in ``KPROV_MAKE_ARGS`` (the make variables a kernel build passes on purpose) and in
+  ``eval "$(kprov env)"``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from provision.model.plan import CcachePlan
 from provision.planner.shared_cache import prefix_map
 
 #: `kprov env` exports that belong to one tree or one build, never to /etc/profile.d.
-PER_TREE_ENV = ("KBUILD_OUTPUT", "CCACHE_BASEDIR", "KCFLAGS", "MAKEFLAGS")
+PER_TREE_ENV = ("KBUILD_OUTPUT", "CCACHE_BASEDIR", "KCFLAGS", "MAKEFLAGS", "ARCH", "CROSS_COMPILE", "LLVM")
 
 
 def host_env(env: dict[str, str], ccache: CcachePlan) -> dict[str, str]:

@@ -37,6 +37,7 @@ class MakeInputs:
     arch: str | None  # the asked --arch (kernel ARCH)
     native_arch: str | None  # the kernel ARCH of this host
     machine: str  # this host's machine name, for the reason of a cross build
+    family: str = ""  # the distro family, whose cross toolchain names the CROSS_COMPILE prefix
     tree: str | None = None
     build_dir: str | None = None  # O=
     ccache: bool = False
@@ -60,6 +61,7 @@ def make_inputs(
         arch=goals.arch,
         native_arch=native_arch(facts),
         machine=facts.arch,
+        family=facts.distro.family,
         tree=facts.tree.path if facts.tree else None,
         build_dir=build_dir,
         ccache=ccache.enabled,
@@ -89,12 +91,20 @@ def plan_make_vars(make: MakeInputs, notes: PlanNotes) -> tuple[dict[str, str], 
     if make.cross:
         make_vars["ARCH"] = make.arch
         if make.compiler == "gcc":
-            cross = cal.CROSS_COMPILE_PREFIX.get(make.arch, "")
+            cross = cal.cross_prefix(make.family, make.arch)
             if cross:
                 make_vars["CROSS_COMPILE"] = cross
             else:
                 notes.warn(f"no known cross-compiler prefix for ARCH={make.arch}: set CROSS_COMPILE yourself")
-        reasons["arch"] = f"ARCH={make.arch}: cross build from {make.machine}"
+            reasons["arch"] = (
+                f"ARCH={make.arch}" + (f" CROSS_COMPILE={cross}" if cross else "") + f": cross build from {make.machine} "
+                "with the GNU cross toolchain (docs/calibration.md §17)"
+            )
+        else:
+            reasons["arch"] = (
+                f"ARCH={make.arch} LLVM=1: cross build from {make.machine}; clang and the LLVM tools target every "
+                "architecture themselves, so no CROSS_COMPILE and no cross gcc packages (docs/calibration.md §17)"
+            )
     if make.compiler == "clang":
         make_vars["LLVM"] = "1"
     cc = _cc_value(make.compiler, cross, make.ccache, make.distcc_client, make.driver)
@@ -182,6 +192,10 @@ def build_env(cfg: ConfigPlan, jobs: JobsPlan, ccache: CcachePlan, distcc: Distc
             env["CCACHE_PREFIX"] = "distcc"
         env["DISTCC_HOSTS"] = " ".join(distcc.hosts)
     env.update(cache_rules.env(ccache))
+    if "ARCH" in cfg.make_vars:
+        # a cross build: kbuild reads ARCH, CROSS_COMPILE and LLVM from the environment too, so a plain
+        # make in this environment builds for that architecture (CC stays on the make line)
+        env.update({k: cfg.make_vars[k] for k in ("ARCH", "CROSS_COMPILE", "LLVM") if k in cfg.make_vars})
     args = {k: v for k, v in cfg.make_vars.items() if k != "O"}
     env["KPROV_MAKE_ARGS"] = " ".join(f"{k}={quote_make(v)}" for k, v in args.items())
     return env

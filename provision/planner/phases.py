@@ -333,8 +333,8 @@ def plan_estimate(
     if profile is None and cal.REFERENCE_CPU.lower() not in facts.cpu.model.lower():
         model = facts.cpu.model or "an unknown CPU"
         estimated.append(
-            f"cores like the reference machine's ({cal.REFERENCE_CPU}); this host has {model}, which may be "
-            "several times slower or faster"
+            f"cores like the reference machine's ({cal.REFERENCE_CPU}); this host has {model}: the time scales "
+            "with its speed (several times slower or faster) until kprov calibrate measures it here"
         )
     over = f"{jobs} jobs" if running >= jobs else f"{jobs} jobs on {running:g} CPUs"
     parts = f"prepare ~{prepare:.0f} s + {cpu / 60:.0f} CPU-minutes over {over}{cold} (~{compile_s / 60:.0f} min)"

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from provision.calibration import ARCH_ALIASES, KERNEL_ARCHES
 from provision.errors import UserError, shown
 from provision.rules.addresses import where_value
 from provision.units import ccache_size_string
@@ -41,9 +42,23 @@ def check_user_name(name: Any, where: str) -> str:
     return name
 
 
+def kernel_arch(name: Any, where: str) -> str:
+    """An architecture as the user names it -> the kernel's ARCH= name: a kernel name (the arch/
+    directories of 6.1) or a common other name of one (``aarch64`` -> ``arm64``, ``x86_64`` -> ``x86``)."""
+    if isinstance(name, str) and name in ARCH_ALIASES:
+        return ARCH_ALIASES[name]
+    return check_kernel_arch(name, where)
+
+
 def check_kernel_arch(name: Any, where: str) -> str:
-    if not isinstance(name, str) or not _KERNEL_ARCH.fullmatch(name):
-        raise UserError(f"{where_value(where, name)} is not a kernel architecture name (expected e.g. arm64, x86, riscv)")
+    """A kernel ARCH= name as Goals hold it; another name of one is refused with the kernel's name."""
+    if isinstance(name, str) and name in ARCH_ALIASES:
+        raise UserError(f"{where_value(where, name)}: the kernel calls this architecture {ARCH_ALIASES[name]}")
+    if not isinstance(name, str) or not _KERNEL_ARCH.fullmatch(name) or name not in KERNEL_ARCHES:
+        raise UserError(
+            f"{where_value(where, name)} is not a kernel architecture (known: {', '.join(KERNEL_ARCHES)}; "
+            "uname -m names such as aarch64 and x86_64 are accepted too)"
+        )
     return name
 
 

@@ -14,7 +14,7 @@ from provision import calibration as cal
 from provision.errors import UserError, shown
 from provision.rules.addresses import where_value
 from provision.rules.distcc import check_distcc_hosts
-from provision.rules.names import NAME_VALUE, check_int, check_path
+from provision.rules.names import NAME_VALUE, check_int, check_kernel_arch, check_path
 
 _ZRAM_ALGORITHM = re.compile(r"[a-z0-9][a-z0-9-]{0,31}", re.ASCII)
 
@@ -135,6 +135,10 @@ BUILDENV_CHECKS = {
     "KPROV_MAKE_ARGS": _env_make_args,
     # -j for kernel builds only: no make reads it (provision.planner.host_env)
     "KPROV_MAKEFLAGS": _env_pattern(_MAKEFLAGS, "make flags such as '-j8 -l8' (letters, digits, space . = + -)"),
+    # a cross build (--arch): kbuild reads these from the environment too
+    "ARCH": check_kernel_arch,
+    "CROSS_COMPILE": _env_pattern(re.compile(r"[a-z0-9_]+(?:-[a-z0-9_]+)*-", re.ASCII), "a prefix such as aarch64-linux-gnu-"),
+    "LLVM": _env_pattern(re.compile(r"1", re.ASCII), "1"),
 }
 
 
