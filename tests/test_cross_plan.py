@@ -177,6 +177,19 @@ def test_clang_cross_env_exports_arch_and_llvm_only(capsys):
     assert "export ARCH=riscv" in out and "export LLVM=1" in out and "CROSS_COMPILE" not in out
 
 
+def test_every_users_profile_gets_the_cross_variables_only_inside_kprov_make_args():
+    """kbuild reads ARCH, CROSS_COMPILE and LLVM from the environment: in /etc/profile.d they would
+    turn every user's native build into a cross build, so the host-wide environment carries them
+    only in KPROV_MAKE_ARGS, which a kernel build passes on purpose."""
+    for compiler, wanted in (("gcc", {"ARCH": "arm64", "CROSS_COMPILE": "aarch64-linux-gnu-"}),
+                             ("clang", {"ARCH": "arm64", "LLVM": "1"})):
+        result = p("debian12-2c-24g", target="defconfig", arch="arm64", compiler=compiler)
+        assert wanted.items() <= result.env.items()  # kprov env, for one shell
+        assert not {"ARCH", "CROSS_COMPILE", "LLVM"} & set(result.host_env), result.host_env
+        assert wanted.items() <= _vars_of(result.host_env["KPROV_MAKE_ARGS"]).items()
+        assert result.to_role_vars()["kbuild_host_buildenv"] == result.host_env
+
+
 def test_native_env_exports_no_arch():
     result = p("debian12-2c-24g", target="defconfig")
     assert not {"ARCH", "CROSS_COMPILE", "LLVM"} & set(result.env)
