@@ -1103,7 +1103,7 @@ def test_a_calibration_profile_gives_the_measured_figures_and_says_so():
     assert result.jobs.per_job_bytes == 150 * MIB
     assert "measured on this tree: p99 of 180 compile jobs" in result.jobs.reason
     link = _phase(result, "vmlinux link")
-    assert link.peak_bytes == result.jobs.base_bytes + 300 * MIB + 64 * MIB and "measured on this tree" in link.reason
+    assert link.peak_bytes == result.jobs.base_bytes + 300 * MIB + cal.MODFINAL_JOB_MIB * MIB and "measured on this tree" in link.reason
     assert result.estimate.measured and not any("compile CPU" in e for e in result.estimate.estimated)
     assert "measured on this tree" in result.estimate.reason
     assert "measured on this tree" in result.ccache.reasons["max_size"]
