@@ -95,8 +95,8 @@ class BuildCommand(KprovApp, PlanningSwitches):
         records.check_writable()  # a history that is not a regular file fails now, not after the build
         say_line(f"kprov: building in {escaped(tree)}: {escaped(shlex.join(argv))}")
         result = run_build(request)
-        result.config_hash = _config_hash(out_dir)  # the .config the build ended with
-        kconfig = _config_facts(out_dir, plan.config.target)
+        kconfig = _config_facts(out_dir, plan.config.target)  # the .config the build ended with
+        result.config_hash = kconfig.config_hash if kconfig is not None else _config_hash(out_dir)
         profile = None
         if kconfig is not None:
             hits = result.ccache.get("local_storage_hit", 0) + result.ccache.get("remote_storage_hit", 0)
@@ -125,32 +125,36 @@ def _whole_build(make_args: tuple[str, ...]) -> bool:
     return all(t in WHOLE_TARGETS for t in builds)
 
 
-def _config_facts(out_dir: str, target: str):
-    """The build's .config as KconfigFacts (version, arch, compiler, hash), None without one."""
+def _dot_config(out_dir: str) -> str | None:
+    """The text of ``out_dir``'s .config, None without one (or unreadable)."""
     from provision.facts.files import read_bounded
-    from provision.tree.kconfig import describe
 
     path = os.path.join(out_dir, ".config")
     if not os.path.isfile(path):
         return None
     try:
-        return describe(read_bounded(path, ".config").decode("utf-8", "replace"), target, source="tree")
-    except (UserError, OSError, ValueError):
+        return read_bounded(path, ".config").decode("utf-8", "replace")
+    except (UserError, OSError):
+        return None
+
+
+def _config_facts(out_dir: str, target: str):
+    """The build's .config as KconfigFacts (version, arch, compiler, hash), None without one."""
+    from provision.tree.kconfig import describe
+
+    text = _dot_config(out_dir)
+    try:
+        return describe(text, target, source="tree") if text is not None else None
+    except (UserError, ValueError):
         return None
 
 
 def _config_hash(out_dir: str) -> str | None:
     """The config hash (as calibration profiles are keyed) of ``out_dir``'s .config, if any."""
-    from provision.facts.files import read_bounded
     from provision.tree.kconfig import config_hash
 
-    path = os.path.join(out_dir, ".config")
-    if not os.path.isfile(path):
-        return None
-    try:
-        return config_hash(read_bounded(path, ".config").decode("utf-8", "replace"))
-    except (UserError, OSError):
-        return None
+    text = _dot_config(out_dir)
+    return config_hash(text) if text is not None else None
 
 
 _DIGITS = re.compile(r"[0-9]{1,6}", re.ASCII)

@@ -27,6 +27,7 @@ from provision.facts.cache_probe import (
 )
 from provision.facts.files import read_bounded
 from provision.planner import shared_cache as cache_rules
+from provision.rules.names import path_under
 from provision.units import human_bytes
 
 
@@ -172,10 +173,6 @@ def kernel_tree(start: str) -> str | None:
         path = parent
 
 
-def _under(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip("/") + "/")
-
-
 def tree_coverage(cwd: str | None, base_dir: str | None, hash_dir: str | None) -> dict[str, Any]:
     """Whether the current directory's tree shares hits with other trees: its real path under the
     base_dir ccache uses here (this environment's CCACHE_BASEDIR, else its configuration)."""
@@ -188,7 +185,7 @@ def tree_coverage(cwd: str | None, base_dir: str | None, hash_dir: str | None) -
         "kernel_tree": tree is not None,
         "base_dir": _inert(base),
         "hash_dir": None if hash_dir is None else hash_dir.strip() == "true",
-        "covered": base is not None and _under(path, base),
+        "covered": base is not None and path_under(path, base),
     }
 
 

@@ -102,8 +102,9 @@ def plan_ccache(
     if goals.ccache is False:
         return off("off: overridden (--no-ccache)")
     if goals.ccache is None:
-        if throwaway_runner(facts):
-            return off(throwaway_runner(facts))
+        runner = throwaway_runner(facts)
+        if runner:
+            return off(runner)
         if broken:
             return off(f"off: ccache {installed} cannot cache kernel builds ({low}-{high}); upgrade to 4.7.3 or later")
         if not installed and not installable:

@@ -11,10 +11,10 @@ when asked. Returns a :class:`JobsPlan` with the arithmetic in its reason.
 from __future__ import annotations
 
 from provision.model.facts import (
+    CalibrationProfile,
     HostFacts,
 )
 from provision.model.goals import Goals
-from provision.model.facts import CalibrationProfile
 from provision.model.plan import (
     JobsPlan,
     ZramPlan,

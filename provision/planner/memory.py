@@ -103,44 +103,9 @@ def plan_memory(
         assert profile is not None
         base, per_job_source = recorded_base(profile, base, per_job, average, per_job_source)
         per_job, average, kind, feedback = recorded_feedback(profile, budget, base, per_job, average)
-    serial: list[SerialPhase] = list(recorded_serial(profile, base)) if recorded else []
-    variant = cfg.debug_variant
-    if serial:
-        pass
-    elif profile is not None and profile.link.measured:
-        serial.append(
-            SerialPhase(
-                "vmlinux link",
-                profile.link.peak_bytes,
-                f"measured on this tree: the largest process of make vmlinux (ld, objtool, pahole), "
-                f"kprov calibrate {profile.date[:10]}",
-            )
-        )
-    else:
-        serial.append(
-            SerialPhase(
-                "vmlinux link",
-                int(cal.link_peak_mib(klass, debug, variant) * MIB),
-                f"table figure for {klass} configs{', debug info ' + debug + (' ' + variant if variant else '') if debug != 'none' else ''}; {tag}",
-            )
-        )
-        if cfg.objtool:
-            serial.append(
-                SerialPhase(
-                    "objtool over vmlinux.o",
-                    int(cal.objtool_peak_mib(klass, debug, cfg.version) * MIB),
-                    f"published/table figure for {klass} configs on this kernel version; {tag}",
-                    modfinal=False,
-                )
-            )
-        if debug == "btf":
-            serial.append(
-                SerialPhase(
-                    "BTF (pahole)",
-                    int(cal.link_peak_mib(klass, "dwarf", variant) * cal.BTF_PEAK_FACTOR * MIB),
-                    f"table figure: pahole reads the whole vmlinux's DWARF; {tag}",
-                )
-            )
+    # the recorded build's own serial phases, else those calibrate measured or the table has
+    serial = list(recorded_serial(profile, base)) if recorded else []
+    serial = serial or _vmlinux_phases(cfg, profile, tag)
     thin_jobs = runs = 0
     if cfg.lto == "full":
         # the LTO code generation runs in vmlinux.o's link, before modpost: no modfinal beside it
@@ -176,6 +141,48 @@ def plan_memory(
         kind,
         feedback,
     )
+
+
+def _vmlinux_phases(cfg: ChosenConfig, profile: CalibrationProfile | None, tag: str) -> list[SerialPhase]:
+    """The serial phases of make vmlinux: the link calibrate measured on this tree, else the
+    table's link, objtool over vmlinux.o and BTF."""
+    klass, debug, variant = cfg.target_class, cfg.debug_info, cfg.debug_variant
+    serial: list[SerialPhase] = []
+    if profile is not None and profile.link.measured:
+        serial.append(
+            SerialPhase(
+                "vmlinux link",
+                profile.link.peak_bytes,
+                f"measured on this tree: the largest process of make vmlinux (ld, objtool, pahole), "
+                f"kprov calibrate {profile.date[:10]}",
+            )
+        )
+    else:
+        serial.append(
+            SerialPhase(
+                "vmlinux link",
+                int(cal.link_peak_mib(klass, debug, variant) * MIB),
+                f"table figure for {klass} configs{', debug info ' + debug + (' ' + variant if variant else '') if debug != 'none' else ''}; {tag}",
+            )
+        )
+        if cfg.objtool:
+            serial.append(
+                SerialPhase(
+                    "objtool over vmlinux.o",
+                    int(cal.objtool_peak_mib(klass, debug, cfg.version) * MIB),
+                    f"published/table figure for {klass} configs on this kernel version; {tag}",
+                    modfinal=False,
+                )
+            )
+        if debug == "btf":
+            serial.append(
+                SerialPhase(
+                    "BTF (pahole)",
+                    int(cal.link_peak_mib(klass, "dwarf", variant) * cal.BTF_PEAK_FACTOR * MIB),
+                    f"table figure: pahole reads the whole vmlinux's DWARF; {tag}",
+                )
+            )
+    return serial
 
 
 def thinlto_backends(facts: HostFacts) -> int:

@@ -24,8 +24,8 @@ from provision.model.plan import (
 from provision.planner.common import ZRAM_COUNT_LIMIT, ChosenConfig, MemoryModel, PlanNotes, SerialPhase
 from provision.planner.memory import THINLTO_LIMIT, NO_CGROUP_SWAP, cgroup_may_not_swap, disk_swap, estimate_tag, users_zram
 from provision.planner.zram import CONTAINER_ADVICE, CONTAINER_NO_ZRAM
-from provision.rules.kconfig import depends_hold
 from provision.planner.recorded import measured_by
+from provision.rules.kconfig import depends_hold
 from provision.units import MIB, human_bytes
 
 
@@ -44,19 +44,20 @@ def _kconfig_known(cfg: ChosenConfig) -> dict[str, bool]:
     return known
 
 
-def kconfig_conflict(cfg: ChosenConfig, option: str) -> str:
+def kconfig_conflict(cfg: ChosenConfig, option: str) -> tuple[str, bool]:
     """Why Kconfig would not keep ``option`` set beside the plan's goals ("" when it would): its
-    own dependencies fail, or it turns off an option the planned .config has (DEBUG_INFO_BTF)."""
+    own dependencies fail, or (the second value True) it turns off an option the planned .config
+    has (DEBUG_INFO_BTF), and then the reason names that option and its dependency."""
     known = _kconfig_known(cfg)
     after = {**known, option: True}
     own = cfg.depends.get(option)
     if own and depends_hold(own, after) is False:
-        return f"Kconfig refuses {option}: it depends on {own} ({cfg.depends_source})"
+        return f"Kconfig refuses {option}: it depends on {own} ({cfg.depends_source})", False
     for wanted, expr in cfg.depends.items():
         if wanted != option and known.get(wanted) and depends_hold(expr, after) is False:
             why = f"--debug-info {cfg.debug_info}, as asked" if cfg.debug_asked and wanted == "DEBUG_INFO_BTF" else "in the planned config"
-            return f"{wanted} ({why}) depends on {expr} ({cfg.depends_source}): {option} would turn it off"
-    return ""
+            return f"{wanted} ({why}) depends on {expr} ({cfg.depends_source})", True
+    return "", False
 
 
 def _debug_advice(cfg: ChosenConfig, phase: SerialPhase, room: int) -> tuple[list[str], list[str]]:
@@ -67,7 +68,7 @@ def _debug_advice(cfg: ChosenConfig, phase: SerialPhase, room: int) -> tuple[lis
         return [], []
     factor = cal.BTF_PEAK_FACTOR if phase.name == "BTF (pahole)" else 1.0
     options, left = [], []
-    conflicts: dict[str, list[str]] = {}
+    conflicts: dict[tuple[str, bool], list[str]] = {}
     for option, variant in _VARIANTS:
         if option[len("DEBUG_INFO_"):] in cfg.flags:
             continue  # already set
@@ -75,12 +76,13 @@ def _debug_advice(cfg: ChosenConfig, phase: SerialPhase, room: int) -> tuple[lis
         if peak >= phase.peak:
             continue  # it would not make the phase smaller
         conflict = kconfig_conflict(cfg, option)
-        if conflict:
-            conflicts.setdefault(conflict.split(": ", 1)[0] if "would turn it off" in conflict else conflict, []).append(option)
+        if conflict[0]:
+            conflicts.setdefault(conflict, []).append(option)
             continue
         options.append(f"{option} (~{human_bytes(peak)}: {'fits' if peak <= room else 'still short'})")
-    for why, names in conflicts.items():
-        left.append(f"not {' or '.join(names)}: {why}" + (f": {' or '.join(names)} would turn it off" if "depends on" in why and not why.startswith("Kconfig") else ""))
+    for (why, turns_off), names in conflicts.items():
+        either = " or ".join(names)
+        left.append(f"not {either}: {why}" + (f": {either} would turn it off" if turns_off else ""))
     none_peak = cal.link_peak_mib(cfg.target_class, "none") * MIB
     if cfg.debug_asked:
         left.append(f"not --debug-info none: --debug-info {cfg.debug_info} was asked for")
@@ -141,7 +143,7 @@ def serial_jobs(
         lower = lower_jobs_fit(cfg, mem, jobs, room)
         if lower is None:
             return jobs, ""  # no -j makes it fit: plan_phases warns with what would
-        slower = compile_seconds(facts, cfg, lower, profile)[0] - compile_seconds(facts, cfg, jobs, profile)[0]
+        slower = _slower(facts, cfg, profile, lower, jobs)
         lower_need = max(n for _p, n in _serial_needs(cfg, mem, lower))
         if not zram.enabled:
             held = f"zram cannot hold the rest ({zram.reason})"
@@ -163,8 +165,8 @@ def serial_jobs(
     lower = lower_jobs_fit(cfg, mem, jobs, budget)
     if lower is None:
         return jobs, ""
-    slower = compile_seconds(facts, cfg, lower, profile)[0] - compile_seconds(facts, cfg, jobs, profile)[0]
-    swapping = _phase_seconds(cfg, phase, profile) * (cal.ZRAM_HELD_SLOWDOWN - 1)
+    slower = _slower(facts, cfg, profile, lower, jobs)
+    swapping = _link_seconds(cfg, profile) * (cal.ZRAM_HELD_SLOWDOWN - 1)
     if swapping < slower:
         return jobs, (
             f"-j{jobs} over -j{lower}: the {phase.name} leans on zram and swap at -j{jobs} (~{human_bytes(need)}, "
@@ -178,7 +180,13 @@ def serial_jobs(
     )
 
 
-def _phase_seconds(cfg: ChosenConfig, phase: SerialPhase, profile: CalibrationProfile | None) -> float:
+def _slower(facts: HostFacts, cfg: ChosenConfig, profile: CalibrationProfile | None, lower: int, jobs: int) -> float:
+    """The compile time -j``lower`` costs more than -j``jobs``."""
+    return compile_seconds(facts, cfg, lower, profile)[0] - compile_seconds(facts, cfg, jobs, profile)[0]
+
+
+def _link_seconds(cfg: ChosenConfig, profile: CalibrationProfile | None) -> float:
+    """The vmlinux step's time: measured on this tree, else the table's."""
     if profile is not None and profile.link.measured:
         return profile.link.seconds
     return cal.LINK_SECONDS[cfg.target_class] * (cal.LINK_DEBUG_TIME_FACTOR if cfg.debug_info != "none" else 1.0)
@@ -315,11 +323,10 @@ def plan_estimate(
             f"a warm cache rebuilds ~{cal.CCACHE_WARM_SPEEDUP:g}x faster)"
         )
     seconds: dict[str, float] = {"compile": compile_s}
+    link = _link_seconds(cfg, profile)
     if profile is not None and profile.link.measured:
-        link = profile.link.seconds
         measured.append(f"vmlinux step {link:.0f} s")
     else:
-        link = cal.LINK_SECONDS[klass] * (cal.LINK_DEBUG_TIME_FACTOR if cfg.debug_info != "none" else 1.0)
         estimated.append(f"vmlinux step ~{link:.0f} s")
     seconds["vmlinux link"] = link
     lto = 0.0

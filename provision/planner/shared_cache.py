@@ -38,7 +38,7 @@ from provision.planner.cache_store import (
     plan_store,
 )
 from provision.planner.common import PlanNotes
-from provision.rules.names import check_path, check_source_root, parse_version
+from provision.rules.names import check_path, check_source_root, parse_version, path_under
 from provision.units import human_bytes
 
 #: The names other modules use from here: the shared cache's own and those of the store it plans
@@ -133,10 +133,6 @@ def tree_base_dir(tree: str | None) -> str | None:
     return common_parent(tree) or tree.rstrip("/") or None
 
 
-def _under(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip("/") + "/")
-
-
 def tree_sharing(ccache: CcachePlan, tree: str | None) -> list[str]:
     """Which paths share hits in a cache every user and tree of the host share, one line each."""
     base = ccache.base_dir
@@ -150,7 +146,7 @@ def tree_sharing(ccache: CcachePlan, tree: str | None) -> list[str]:
     ]
     if tree:
         lines.append(
-            f"this plan's tree {tree} is under {base}" if _under(tree, base)
+            f"this plan's tree {tree} is under {base}" if path_under(tree, base)
             else f"this plan's tree {tree} is not under {base}: `kprov env --tree` and `kprov build` set "
             f"CCACHE_BASEDIR={ccache.tree_base_dir} for it"
         )

@@ -9,7 +9,7 @@ configs it evaluated with it, and the planner the .config of a tree or of the ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from provision import calibration as cal
@@ -176,20 +176,20 @@ def depends_hold(expr: str, known: Mapping[str, bool]) -> bool | None:
             return False
         return known.get(tok)
 
-    def conjunction() -> bool | None:
-        v = primary()
-        while peek() == "&&":
+    def chain(op: str, operand: Callable[[], bool | None], decides: bool) -> bool | None:
+        """Operands joined by ``op`` in Kleene's logic: ``decides`` (False for &&, True for ||)
+        on either side decides it, else an unknown operand leaves it unknown."""
+        v = operand()
+        while peek() == op:
             take()
-            w = primary()
-            v = False if v is False or w is False else (None if v is None or w is None else True)
+            w = operand()
+            v = decides if decides in (v, w) else (None if None in (v, w) else not decides)
         return v
 
+    def conjunction() -> bool | None:
+        return chain("&&", primary, False)
+
     def disjunction() -> bool | None:
-        v = conjunction()
-        while peek() == "||":
-            take()
-            w = conjunction()
-            v = True if v is True or w is True else (None if v is None or w is None else False)
-        return v
+        return chain("||", conjunction, True)
 
     return disjunction()

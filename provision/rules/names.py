@@ -222,6 +222,13 @@ def check_path(text: Any, where: str) -> str:
     return "/" + "/".join(parts)
 
 
+def path_under(path: str, base: str) -> bool:
+    """``path`` is ``base`` or below it, compared by their components (absolute paths; repeated and
+    trailing slashes do not count): ``/home2`` is not under ``/home``."""
+    parts, top = [p for p in path.split("/") if p], [p for p in base.split("/") if p]
+    return parts[: len(top)] == top
+
+
 #: Where the compiler's own headers live: a ccache base_dir that holds them would make their paths
 #: relative too, differently from every build directory (ccache's manual: "Don't use / as the base
 #: directory").
@@ -232,7 +239,7 @@ def check_source_root(text: Any, where: str) -> str:
     """The common parent of a host's kernel trees, ccache's base_dir for every user: an absolute
     path (:func:`check_path`) that holds none of the compiler's header directories."""
     path = check_path(text, where)
-    if any(d == path or d.startswith(path.rstrip("/") + "/") for d in COMPILER_HEADER_DIRS):
+    if any(path_under(d, path) for d in COMPILER_HEADER_DIRS):
         raise UserError(
             f"{where_value(where, text)}: holds the compiler's own headers, whose paths ccache would then rewrite "
             "as well; give the directory that holds the trees (e.g. /home, /srv/src)"

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from provision.errors import UserError
+from provision.rules.names import path_under
 from provision.tree.sandbox import CannotRun, Refused, RunAs, as_self
 from provision.units import MIB
 
@@ -166,10 +167,6 @@ def _path_checks(real: str) -> list[tuple[str, os.stat_result, int | None]]:
     return [(p, info, infos[i + 1][1].st_uid if i + 1 < len(infos) else None) for i, (p, info) in enumerate(infos)]
 
 
-def _under(path: str, top: str) -> bool:
-    return path == top or path.startswith(top.rstrip("/") + "/")
-
-
 def tree_runner(tree: str, switch: str = "--tree") -> tuple[RunAs, str]:
     """Who runs ``tree``'s code, and the tree's real path (the one to run: no link on it can be
     swapped by someone else). Refused when kprov cannot tell one user whose code it is."""
@@ -196,7 +193,7 @@ def tree_runner(tree: str, switch: str = "--tree") -> tuple[RunAs, str]:
         todo = [real]
         while todo:  # the tree, and what its links name outside it (the code behind them runs too)
             top = todo.pop()
-            if any(_under(top, done) for done in walked):
+            if any(path_under(top, done) for done in walked):
                 continue
             walked.append(top)
             for path, info in _walk(top):
@@ -205,7 +202,7 @@ def tree_runner(tree: str, switch: str = "--tree") -> tuple[RunAs, str]:
                     raise Refused(f"{switch} {tree}: more than {MAX_ENTRIES} files to look at: not a kernel tree")
                 if stat.S_ISLNK(info.st_mode):
                     target = os.path.realpath(path)
-                    if not any(_under(target, done) for done in walked):
+                    if not any(path_under(target, done) for done in walked):
                         checks += owned(_path_checks(target))
                         if os.path.isdir(target):
                             todo.append(target)
