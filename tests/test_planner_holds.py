@@ -279,3 +279,25 @@ def test_local_facts_read_ci_from_the_environment(monkeypatch):
     assert gather().ci is True
     monkeypatch.delenv("CI")
     assert gather().ci is False
+
+
+def test_a_recorded_build_of_a_few_targets_never_makes_a_lower_j_look_free():
+    """A profile ``kprov build`` wrote for a few targets has no whole-build CPU (0): the compile time
+    a lower -j costs still comes from the table, so the weighing of -j against zram is not rigged
+    towards the lower -j by a zero."""
+    from provision.model.facts import FROM_BUILD, CalibrationProfile
+    from provision.model.goals import Goals
+    from provision.planner.common import PlanNotes
+    from provision.planner.config import choose_config
+    from provision.planner.phases import compile_seconds
+
+    facts = board_without_swap()
+    cfg = choose_config(facts, Goals(debug_info="none"), None, PlanNotes())
+    partial = CalibrationProfile(
+        method="kprov build", date="2026-12-07T00:00:00", kernel_version="6.1.0", tree="/src/linux",
+        target=cfg.target, arch="arm64", config_hash="0" * 64, compiler=cfg.compiler, host="board",
+        objects_sampled=82, rss_p99_bytes=118 * MIB, source=FROM_BUILD, build_jobs=1, build_seconds=105.0,
+    )
+    assert partial.cpu_seconds_total == 0
+    assert compile_seconds(facts, cfg, 2, partial) == compile_seconds(facts, cfg, 2, None)
+    assert compile_seconds(facts, cfg, 1, partial)[0] > compile_seconds(facts, cfg, 2, partial)[0] > 0

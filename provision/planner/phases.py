@@ -106,9 +106,9 @@ def compile_seconds(facts: HostFacts, cfg: ChosenConfig, jobs: int, profile: Cal
     """The compile phase at ``jobs``: (its seconds, its CPU-seconds, the CPUs that run the jobs).
     Jobs beyond the CPUs the build may use (a CPU quota of 2.5, a forced -j over the CPU count) wait
     for a CPU: they make the compile phase no faster (with distcc the servers' CPUs run them)."""
-    if profile is not None:
+    if profile is not None and profile.cpu_seconds_total:
         cpu = profile.cpu_seconds_total
-    else:
+    else:  # no profile, or a recorded build of a few targets: its CPU is not the whole build's
         cpu = cal.build_cpu_seconds(cfg.target_class, cfg.compiler, cfg.debug_info, cfg.heavy_sanitizers)
     capacity = float(jobs) if distributed else (facts.cpu.cgroup_quota or facts.cpu.usable)
     running = min(float(jobs), capacity)
